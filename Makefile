@@ -1,0 +1,32 @@
+# parley: two commands.
+#   make run    install missing packages, build, start parley on http://localhost:8080
+#   make test   install missing packages, build (ASan+UBSan, -Werror), run every test
+# Extra arguments for the server: make run ARGS="--port 9000 --log-level debug"
+
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+TEST_BUILD ?= build-test
+ARGS  ?=
+
+.PHONY: run test build deps deps-test clean
+
+run: build
+	./$(BUILD)/parley $(ARGS)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: deps-test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_WERROR=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600
+
+deps:
+	@scripts/install-deps.sh
+
+deps-test:
+	@scripts/install-deps.sh --test
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD)

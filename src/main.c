@@ -1,0 +1,61 @@
+/*
+ * main.c - parse the configuration, start the server, run it until SIGINT
+ * or SIGTERM, shut down cleanly. Exit codes: 0 after a clean shutdown,
+ * 1 when the server cannot start, 2 for invalid configuration.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+#include "util/config.h"
+#include "util/log.h"
+
+static struct parley_server *g_server;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	if (g_server)
+		parley_server_request_stop(g_server);
+}
+
+int main(int argc, char **argv)
+{
+	struct parley_config cfg;
+	parley_config_defaults(&cfg);
+	switch (parley_config_parse(&cfg, argc, argv, getenv, stdout, stderr)) {
+	case PARLEY_CONFIG_OK:
+		break;
+	case PARLEY_CONFIG_EXIT:
+		return 0;
+	case PARLEY_CONFIG_ERROR:
+		return 2;
+	}
+	parley_log_set_level(cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	PARLEY_INFO("parley %s starting (web root %s, %d workers, max %d sessions)",
+		    PARLEY_VERSION, cfg.web_root, cfg.workers, cfg.max_sessions);
+	g_server = parley_server_create(&cfg);
+	if (!g_server)
+		return 1;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	PARLEY_INFO("listening on http://%s:%d (WebSocket at /ws)", cfg.host,
+		    parley_server_port(g_server));
+	parley_server_run(g_server);
+
+	struct parley_server *srv = g_server;
+	g_server = NULL;
+	parley_server_destroy(srv);
+	PARLEY_INFO("parley stopped");
+	return 0;
+}

@@ -1,0 +1,23 @@
+#include "protocol/errcode.h"
+
+static const char *const codes[PARLEY_PE_COUNT] = {
+	[PARLEY_PE_INVALID_JSON] = "invalid_json",
+	[PARLEY_PE_INVALID_MESSAGE] = "invalid_message",
+	[PARLEY_PE_UNKNOWN_TYPE] = "unknown_type",
+	[PARLEY_PE_MISSING_FIELD] = "missing_field",
+	[PARLEY_PE_INVALID_FIELD] = "invalid_field",
+	[PARLEY_PE_UNKNOWN_FIELD] = "unknown_field",
+	[PARLEY_PE_OUT_OF_RANGE] = "out_of_range",
+	[PARLEY_PE_MESSAGE_TOO_LARGE] = "message_too_large",
+	[PARLEY_PE_INVALID_FRAME] = "invalid_frame",
+	[PARLEY_PE_FRAME_TOO_LARGE] = "frame_too_large",
+	[PARLEY_PE_AUDIO_OVERFLOW] = "audio_overflow",
+	[PARLEY_PE_SERVER_FULL] = "server_full",
+};
+
+const char *parley_proto_error_code(enum parley_proto_error e)
+{
+	if ((unsigned)e < PARLEY_PE_COUNT)
+		return codes[e];
+	return "internal_error";
+}

@@ -1,0 +1,187 @@
+#include "protocol/native.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/frame.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+static const char *const out_names[PARLEY_OUT_COUNT] = {
+	[PARLEY_OUT_STATUS] = "status",
+	[PARLEY_OUT_ERROR] = "error",
+	[PARLEY_OUT_CONFIGURED] = "session.configured",
+};
+
+const char *parley_out_kind_name(int tag)
+{
+	return tag >= 0 && tag < PARLEY_OUT_COUNT ? out_names[tag] : "other";
+}
+
+/* Metrics: messages in by kind (control types, audio, invalid), out by kind,
+ * protocol errors by code. */
+enum { IN_AUDIO = PARLEY_CTL_COUNT, IN_INVALID, IN_COUNT };
+static struct parley_counter m_in[IN_COUNT];
+static struct parley_counter m_out[PARLEY_OUT_COUNT];
+static struct parley_counter m_errors[PARLEY_PE_COUNT];
+
+int parley_native_metrics_register(void)
+{
+	int rc = 0;
+	for (int i = 0; i < IN_COUNT && !rc; i++) {
+		const char *kind = i == IN_AUDIO ? "audio"
+				   : i == IN_INVALID ? "invalid"
+						     : parley_ctl_type_name((enum parley_ctl_type)i);
+		rc = parley_metrics_register_counter("parley_ws_messages_in_total",
+						     "WebSocket messages received, by kind", "kind",
+						     kind, &m_in[i]);
+	}
+	for (int i = 0; i < PARLEY_OUT_COUNT && !rc; i++)
+		rc = parley_metrics_register_counter("parley_ws_messages_out_total",
+						     "WebSocket messages sent, by kind", "kind",
+						     out_names[i], &m_out[i]);
+	for (int i = 0; i < PARLEY_PE_COUNT && !rc; i++)
+		rc = parley_metrics_register_counter(
+			"parley_protocol_errors_total", "rejected client input, by error code",
+			"code", parley_proto_error_code((enum parley_proto_error)i), &m_errors[i]);
+	return rc;
+}
+
+void parley_native_count_out(int tag)
+{
+	if (tag >= 0 && tag < PARLEY_OUT_COUNT)
+		parley_counter_add(&m_out[tag], 1);
+}
+
+/* Encodes {"type": type, "content": content} (steals content). NULL on OOM. */
+static struct parley_msg *encode(int tag, json_t *content)
+{
+	json_t *root = json_pack("{s:s, s:o}", "type", out_names[tag], "content", content);
+	if (!root)
+		return NULL;
+	char *text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	if (!text)
+		return NULL;
+	size_t len = strlen(text);
+	struct parley_msg *m = parley_msg_new(len, false, tag);
+	if (m)
+		memcpy(m->data, text, len);
+	free(text);
+	return m;
+}
+
+static void push(struct parley_session *s, struct parley_msg *m)
+{
+	if (!m) {
+		PARLEY_ERROR("session %llu: out of memory encoding a message",
+			     (unsigned long long)s->id);
+		return;
+	}
+	int rc = parley_session_push(s, m);
+	if (rc == PARLEY_E_FULL)
+		PARLEY_WARN("session %llu: out-queue full, the client is not reading",
+			    (unsigned long long)s->id);
+}
+
+static json_t *settings_json(const struct parley_settings *st)
+{
+	return json_pack("{s:i, s:i, s:s, s:s, s:f, s:f}", "input_sample_rate",
+			 st->input_sample_rate, "output_sample_rate", st->output_sample_rate,
+			 "audio_out", parley_audio_out_name(st->audio_out), "voice", st->voice,
+			 "tts_rate", st->tts_rate, "speed", st->speed);
+}
+
+static void ev_status(struct parley_session *s)
+{
+	struct parley_settings st;
+	parley_session_get_settings(s, &st);
+	json_t *c = settings_json(&st);
+	if (c) {
+		json_object_set_new(c, "state", json_string("ready"));
+		json_object_set_new(c, "session_id", json_integer((json_int_t)s->id));
+		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
+	}
+	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);
+}
+
+struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const char *message)
+{
+	json_t *c = json_pack("{s:s, s:s}", "code", parley_proto_error_code(code), "message",
+			      message);
+	return c ? encode(PARLEY_OUT_ERROR, c) : NULL;
+}
+
+static void ev_error(struct parley_session *s, enum parley_proto_error code, const char *message)
+{
+	if ((unsigned)code < PARLEY_PE_COUNT)
+		parley_counter_add(&m_errors[code], 1);
+	push(s, parley_native_error_msg(code, message));
+}
+
+static void ev_configured(struct parley_session *s)
+{
+	struct parley_settings st;
+	parley_session_get_settings(s, &st);
+	json_t *c = settings_json(&st);
+	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
+}
+
+const struct parley_session_events parley_native_events = {
+	.status = ev_status,
+	.error = ev_error,
+	.configured = ev_configured,
+};
+
+void parley_native_on_text(struct parley_session *s, const char *data, size_t len)
+{
+	struct parley_control c;
+	struct parley_proto_err err;
+	if (parley_control_parse(data, len, &c, &err) != 0) {
+		parley_counter_add(&m_in[IN_INVALID], 1);
+		parley_session_error(s, err.code, "%s", err.message);
+		return;
+	}
+	parley_counter_add(&m_in[c.type], 1);
+	parley_session_apply(s, &c);
+	parley_control_clear(&c);
+}
+
+void parley_native_on_binary(struct parley_session *s, const uint8_t *data, size_t len)
+{
+	struct parley_frame f;
+	enum parley_frame_status st = parley_frame_decode(data, len, PARLEY_FRAME_MAX_SAMPLES, &f);
+	if (st != PARLEY_FRAME_OK) {
+		parley_counter_add(&m_in[IN_INVALID], 1);
+		parley_session_error(s,
+				     st == PARLEY_FRAME_TOO_BIG ? PARLEY_PE_FRAME_TOO_LARGE
+								: PARLEY_PE_INVALID_FRAME,
+				     "%s (%zu bytes)", parley_frame_status_str(st), len);
+		return;
+	}
+	parley_counter_add(&m_in[IN_AUDIO], 1);
+	int16_t pcm[PARLEY_FRAME_MAX_SAMPLES];
+	parley_frame_samples(&f, pcm);
+	parley_session_audio_in(s, pcm, f.nsamples, f.flags);
+}
+
+void parley_native_on_oversize(struct parley_session *s, bool binary, size_t len)
+{
+	parley_counter_add(&m_in[IN_INVALID], 1);
+	if (binary)
+		parley_session_error(s, PARLEY_PE_FRAME_TOO_LARGE,
+				     "audio frame of %zu bytes exceeds %d samples", len,
+				     PARLEY_FRAME_MAX_SAMPLES);
+	else
+		parley_session_error(s, PARLEY_PE_MESSAGE_TOO_LARGE,
+				     "text message of %zu bytes exceeds the %d-byte limit", len,
+				     PARLEY_TEXT_MSG_MAX_BYTES);
+}
+
+size_t parley_native_max_frame(bool binary)
+{
+	return binary ? PARLEY_FRAME_HEADER_BYTES + 2 * PARLEY_FRAME_MAX_SAMPLES
+		      : PARLEY_TEXT_MSG_MAX_BYTES;
+}

@@ -1,0 +1,79 @@
+/*
+ * internal.h - state shared by the server's files (server.c, http.c, ws.c).
+ * Everything here belongs to the event-loop thread unless a field says
+ * otherwise.
+ */
+#ifndef PARLEY_SERVER_INTERNAL_H
+#define PARLEY_SERVER_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "session/session.h"
+#include "util/config.h"
+#include "util/metrics.h"
+#include "util/workers.h"
+
+_Static_assert(LWS_PRE <= PARLEY_MSG_HEADROOM, "out-queue headroom must fit LWS_PRE");
+
+/* Per-connection state (lws "per session data"), zeroed by lws. */
+struct conn {
+	struct lws *wsi;
+	/* WebSocket */
+	struct parley_session *session; /* one reference, NULL when rejected */
+	struct conn *prev, *next;       /* in srv->conns */
+	unsigned char *rx;              /* message being reassembled */
+	size_t rx_len, rx_cap;
+	bool rx_binary;
+	bool rx_discarding; /* over the cap: drop until the final fragment */
+	bool ready_observed;
+	struct parley_msg *reject; /* server_full: send this, then close */
+	int close_status;          /* nonzero: close with this status after draining */
+	/* HTTP */
+	char *body; /* response body to write on HTTP_WRITEABLE */
+	size_t body_len;
+};
+
+struct parley_server {
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	const struct parley_config *cfg;
+	struct parley_workers *workers;
+	int port;
+
+	/* wake list: sessions whose out-queue has something; guarded by wake_lock */
+	pthread_mutex_t wake_lock;
+	struct parley_session **wake;
+	size_t nwake, wake_cap;
+
+	volatile sig_atomic_t stop_requested; /* set from a signal handler */
+	bool stopping;                         /* loop thread: shutdown begun */
+	struct conn *conns;                    /* open WebSocket connections */
+	uint64_t next_session_id;
+	lws_sorted_usec_list_t tick;           /* shutdown timer */
+
+	struct parley_gauge m_live;
+	struct parley_counter m_total;
+	struct parley_counter m_overflows;
+	struct parley_gauge m_ready;
+	struct parley_histogram m_ready_latency;
+};
+
+/* http.c: handles the HTTP callbacks of protocols[0]. */
+int parley_http_callback(struct parley_server *srv, struct lws *wsi,
+			 enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
+
+/* ws.c: handles the WebSocket callbacks of protocols[0]. */
+int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
+		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
+
+/* ws.c: begins closing every session with status 1001 (shutdown). */
+void parley_ws_close_all(struct parley_server *srv);
+
+/* server.c: out-queue wake callback; arg is the session. Any thread. */
+void parley_server_wake(void *arg);
+
+#endif

@@ -1,0 +1,264 @@
+#include "server/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/native.h"
+#include "server/internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/readiness.h"
+
+#define SHUTDOWN_GRACE_NS 1500000000LL /* then the context is torn down anyway */
+#define SHUTDOWN_TICK_US (50 * LWS_US_PER_MS)
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len);
+
+/* protocols[0] handles HTTP and, since clients connect to /ws without a
+ * subprotocol, the WebSocket too. */
+static const struct lws_protocols protocols[] = {
+	{ "parley", callback, sizeof(struct conn), 16384, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	parley_log(level == LLL_ERR ? PARLEY_LOG_ERROR : PARLEY_LOG_WARN, "lws: %.*s", (int)n,
+		   line);
+}
+
+void parley_server_wake(void *arg)
+{
+	struct parley_session *s = arg;
+	struct parley_server *srv = s->owner;
+	bool ok = true;
+
+	pthread_mutex_lock(&srv->wake_lock);
+	if (srv->nwake == srv->wake_cap) {
+		size_t cap = srv->wake_cap ? srv->wake_cap * 2 : 64;
+		struct parley_session **n = realloc(srv->wake, cap * sizeof *n);
+		if (n) {
+			srv->wake = n;
+			srv->wake_cap = cap;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok) {
+		parley_session_ref(s);
+		srv->wake[srv->nwake++] = s;
+	}
+	pthread_mutex_unlock(&srv->wake_lock);
+	if (!ok)
+		PARLEY_ERROR("session %llu: out of memory queueing a wake-up",
+			     (unsigned long long)s->id);
+	lws_cancel_service(srv->ctx);
+}
+
+/* Loop thread: asks lws for a WRITEABLE callback on every woken session. */
+static void drain_wakes(struct parley_server *srv)
+{
+	pthread_mutex_lock(&srv->wake_lock);
+	struct parley_session **list = srv->wake;
+	size_t n = srv->nwake;
+	srv->wake = NULL;
+	srv->nwake = srv->wake_cap = 0;
+	pthread_mutex_unlock(&srv->wake_lock);
+
+	for (size_t i = 0; i < n; i++) {
+		struct conn *c = list[i]->transport;
+		if (c && c->wsi)
+			lws_callback_on_writable(c->wsi);
+		parley_session_unref(list[i]);
+	}
+	free(list);
+}
+
+static void shutdown_tick(lws_sorted_usec_list_t *sul)
+{
+	struct parley_server *srv = lws_container_of(sul, struct parley_server, tick);
+	lws_sul_schedule(srv->ctx, 0, &srv->tick, shutdown_tick, SHUTDOWN_TICK_US);
+}
+
+static void begin_shutdown(struct parley_server *srv)
+{
+	srv->stopping = true;
+	PARLEY_INFO("shutting down: closing %lld session(s)",
+		    (long long)parley_gauge_get(&srv->m_live));
+	parley_ws_close_all(srv);
+	/* lws_service() only returns on events; a timer keeps the loop turning
+	 * so the grace deadline is honoured even if a client never answers. */
+	lws_sul_schedule(srv->ctx, 0, &srv->tick, shutdown_tick, SHUTDOWN_TICK_US);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct parley_server *srv = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		drain_wakes(srv);
+		if (srv->stop_requested && !srv->stopping)
+			begin_shutdown(srv);
+		return 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return srv->stopping ? 1 : 0;
+	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_CLOSED_HTTP:
+		return parley_http_callback(srv, wsi, reason, c, in, len);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		return parley_ws_callback(srv, wsi, reason, c, in, len);
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static int register_metrics(struct parley_server *srv)
+{
+	parley_histogram_init(&srv->m_ready_latency, parley_latency_bounds, parley_latency_nbounds);
+	int rc = parley_metrics_register_gauge("parley_sessions_live", "sessions open now", NULL,
+					       NULL, &srv->m_live);
+	if (!rc)
+		rc = parley_metrics_register_counter("parley_sessions_total",
+						     "sessions opened since start", NULL, NULL,
+						     &srv->m_total);
+	if (!rc)
+		rc = parley_metrics_register_histogram(
+			"parley_session_ready_seconds",
+			"WebSocket connect to status message written", &srv->m_ready_latency);
+	if (!rc)
+		rc = parley_metrics_register_counter(
+			"parley_outqueue_overflows_total",
+			"sessions closed because they did not read their messages", NULL, NULL,
+			&srv->m_overflows);
+	if (!rc)
+		rc = parley_metrics_register_gauge("parley_ready", "1 when /readyz answers 200",
+						   NULL, NULL, &srv->m_ready);
+	if (!rc)
+		rc = parley_native_metrics_register();
+	return rc;
+}
+
+struct parley_server *parley_server_create(const struct parley_config *cfg)
+{
+	struct parley_server *srv = calloc(1, sizeof *srv);
+	if (!srv)
+		return NULL;
+	srv->cfg = cfg;
+	pthread_mutex_init(&srv->wake_lock, NULL);
+	if (register_metrics(srv) != 0) {
+		PARLEY_ERROR("cannot register metrics: out of memory");
+		goto fail;
+	}
+
+	srv->workers = parley_workers_create(cfg->workers);
+	if (!srv->workers) {
+		PARLEY_ERROR("cannot start %d worker threads", cfg->workers);
+		goto fail;
+	}
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = cfg->port;
+	info.iface = cfg->host;
+	info.protocols = protocols;
+	info.user = srv;
+	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+		       LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (!strchr(cfg->host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.vhost_name = "parley";
+	info.timeout_secs = 10;
+	info.ka_time = 0;
+
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		PARLEY_ERROR("cannot listen on %s:%d (address in use, or not an address of "
+			     "this machine?)",
+			     cfg->host, cfg->port);
+		goto fail;
+	}
+	srv->vhost = lws_get_vhost_by_name(srv->ctx, "parley");
+	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+	return srv;
+fail:
+	parley_server_destroy(srv);
+	return NULL;
+}
+
+int parley_server_port(const struct parley_server *srv)
+{
+	return srv->port;
+}
+
+int parley_server_run(struct parley_server *srv)
+{
+	int64_t deadline = 0;
+	for (;;) {
+		if (lws_service(srv->ctx, 0) < 0)
+			break;
+		if (srv->stop_requested && !srv->stopping)
+			begin_shutdown(srv);
+		if (srv->stopping) {
+			if (!deadline)
+				deadline = parley_now_ns() + SHUTDOWN_GRACE_NS;
+			if (!srv->conns)
+				break;
+			if (parley_now_ns() > deadline) {
+				PARLEY_WARN("shutdown: %lld session(s) did not close in time",
+					    (long long)parley_gauge_get(&srv->m_live));
+				break;
+			}
+		}
+	}
+	lws_sul_cancel(&srv->tick);
+	return 0;
+}
+
+void parley_server_request_stop(struct parley_server *srv)
+{
+	srv->stop_requested = 1;
+	if (srv->ctx)
+		lws_cancel_service(srv->ctx);
+}
+
+void parley_server_destroy(struct parley_server *srv)
+{
+	if (!srv)
+		return;
+	/* Close what is still open, so no worker job can queue output; then
+	 * join the workers (their queued jobs run cancelled) while the context
+	 * is still valid for a last wake-up; then tear the sockets down. */
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->session)
+			parley_session_close(c->session);
+	}
+	parley_workers_destroy(srv->workers);
+	srv->workers = NULL;
+	if (srv->ctx)
+		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
+	srv->ctx = NULL;
+	for (size_t i = 0; i < srv->nwake; i++)
+		parley_session_unref(srv->wake[i]);
+	free(srv->wake);
+	pthread_mutex_destroy(&srv->wake_lock);
+	parley_metrics_reset();
+	parley_readiness_reset();
+	free(srv);
+}

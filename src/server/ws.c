@@ -1,0 +1,237 @@
+/*
+ * ws.c - the /ws WebSocket connections: session creation and teardown,
+ * message reassembly with size caps, and the outbound write path (one
+ * message per WRITEABLE callback, re-armed while more is queued).
+ * Event-loop thread only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/native.h"
+#include "server/internal.h"
+#include "util/log.h"
+
+#define RX_KEEP_BYTES 8192 /* reassembly buffers larger than this are freed after use */
+#define PARLEY_CLOSE_TRY_AGAIN_LATER 1013 /* RFC 6455 registry; not in lws 4.1 */
+
+static void link_conn(struct parley_server *srv, struct conn *c)
+{
+	c->prev = NULL;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+}
+
+static void unlink_conn(struct parley_server *srv, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (srv->conns == c)
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+void parley_ws_close_all(struct parley_server *srv)
+{
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		c->close_status = LWS_CLOSE_STATUS_GOINGAWAY;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+static int on_established(struct parley_server *srv, struct lws *wsi, struct conn *c)
+{
+	c->wsi = wsi;
+	link_conn(srv, c);
+
+	if (parley_gauge_get(&srv->m_live) >= srv->cfg->max_sessions) {
+		PARLEY_WARN("connection refused: %d sessions already open (--max-sessions)",
+			    srv->cfg->max_sessions);
+		c->reject = parley_native_error_msg(PARLEY_PE_SERVER_FULL,
+						    "the server is full; try again later");
+		c->close_status = PARLEY_CLOSE_TRY_AGAIN_LATER;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+
+	struct parley_session_params p = {
+		.id = ++srv->next_session_id,
+		.events = &parley_native_events,
+		.workers = srv->workers,
+		.wake = parley_server_wake,
+		.owner = srv,
+	};
+	c->session = parley_session_create(&p);
+	if (!c->session) {
+		PARLEY_ERROR("out of memory creating a session");
+		return -1;
+	}
+	c->session->transport = c;
+	parley_gauge_add(&srv->m_live, 1);
+	parley_counter_add(&srv->m_total, 1);
+
+	char peer[64] = "?";
+	lws_get_peer_simple(wsi, peer, sizeof peer);
+	PARLEY_INFO("client connected from %s (session %llu)", peer,
+		    (unsigned long long)c->session->id);
+	c->session->events->status(c->session);
+	return 0;
+}
+
+static void on_closed(struct parley_server *srv, struct conn *c)
+{
+	unlink_conn(srv, c);
+	free(c->rx);
+	c->rx = NULL;
+	parley_msg_free(c->reject);
+	c->reject = NULL;
+	if (!c->session)
+		return;
+	struct parley_session *s = c->session;
+	c->session = NULL;
+	s->transport = NULL;
+	parley_session_close(s);
+	parley_gauge_add(&srv->m_live, -1);
+	PARLEY_INFO("session %llu closed after %.1f s", (unsigned long long)s->id,
+		    (double)(parley_now_ns() - s->created_ns) / 1e9);
+	parley_session_unref(s);
+}
+
+static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t len)
+{
+	if (!c->session || parley_session_is_closing(c->session))
+		return 0;
+
+	if (c->rx_len == 0 && !c->rx_discarding)
+		c->rx_binary = lws_frame_is_binary(wsi);
+
+	size_t cap = parley_native_max_frame(c->rx_binary);
+	if (!c->rx_discarding) {
+		if (c->rx_len + len > cap) {
+			c->rx_discarding = true;
+		} else {
+			if (c->rx_len + len > c->rx_cap) {
+				size_t ncap = c->rx_cap ? c->rx_cap : 4096;
+				while (ncap < c->rx_len + len)
+					ncap *= 2;
+				if (ncap > cap)
+					ncap = cap;
+				unsigned char *n = realloc(c->rx, ncap + 1);
+				if (!n)
+					return -1;
+				c->rx = n;
+				c->rx_cap = ncap;
+			}
+			memcpy(c->rx + c->rx_len, in, len);
+		}
+	}
+	c->rx_len += len; /* counts discarded bytes too, for the error message */
+
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+
+	if (c->rx_discarding)
+		parley_native_on_oversize(c->session, c->rx_binary, c->rx_len);
+	else if (c->rx_binary)
+		parley_native_on_binary(c->session, c->rx, c->rx_len);
+	else
+		parley_native_on_text(c->session, (const char *)c->rx, c->rx_len);
+
+	c->rx_len = 0;
+	c->rx_discarding = false;
+	if (c->rx_cap > RX_KEEP_BYTES) {
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
+	return 0;
+}
+
+static int close_with(struct lws *wsi, int status, const char *reason)
+{
+	lws_close_reason(wsi, (enum lws_close_status)status, (unsigned char *)reason,
+			 strlen(reason));
+	return -1;
+}
+
+static int write_msg(struct parley_server *srv, struct lws *wsi, struct conn *c,
+		     struct parley_msg *m)
+{
+	int n = lws_write(wsi, m->data, m->len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	int tag = m->tag;
+	size_t len = m->len;
+	parley_msg_free(m);
+	if (n < (int)len)
+		return -1;
+	parley_native_count_out(tag);
+	if (tag == PARLEY_OUT_STATUS && c->session && !c->ready_observed) {
+		c->ready_observed = true;
+		parley_histogram_observe(&srv->m_ready_latency,
+					 (double)(parley_now_ns() - c->session->created_ns) / 1e9);
+	}
+	return 0;
+}
+
+static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn *c)
+{
+	if (c->reject) {
+		struct parley_msg *m = c->reject;
+		c->reject = NULL;
+		if (write_msg(srv, wsi, c, m))
+			return -1;
+		lws_callback_on_writable(wsi); /* the close follows on the next turn */
+		return 0;
+	}
+	if (c->close_status == LWS_CLOSE_STATUS_GOINGAWAY)
+		return close_with(wsi, c->close_status, "server shutting down");
+	if (!c->session)
+		return close_with(wsi, c->close_status ? c->close_status : 1011, "server full");
+
+	struct parley_session *s = c->session;
+	if (parley_outq_overflowed(&s->outq)) {
+		PARLEY_WARN("session %llu: closing: client is not reading its messages",
+			    (unsigned long long)s->id);
+		parley_counter_add(&srv->m_overflows, 1);
+		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				  "too many unread messages");
+	}
+	bool more = false;
+	struct parley_msg *m = parley_outq_pop(&s->outq, &more);
+	if (m && write_msg(srv, wsi, c, m))
+		return -1;
+	if (more)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
+		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len)
+{
+	char uri[64] = "";
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (srv->stopping)
+			return 1;
+		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, "/ws") != 0) {
+			PARLEY_DEBUG("WebSocket upgrade refused for path '%s'", uri);
+			return 1;
+		}
+		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		return on_established(srv, wsi, c);
+	case LWS_CALLBACK_RECEIVE:
+		return on_receive(wsi, c, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return on_writeable(srv, wsi, c);
+	case LWS_CALLBACK_CLOSED:
+		on_closed(srv, c);
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,214 @@
+#include "session/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audio/frame.h"
+#include "util/err.h"
+#include "util/log.h"
+
+int64_t parley_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void parley_settings_defaults(struct parley_settings *st)
+{
+	memset(st, 0, sizeof *st);
+	st->input_sample_rate = 48000;
+	st->output_sample_rate = 48000;
+	st->audio_out = PARLEY_AUDIO_OUT_BASE64;
+	strcpy(st->voice, "default");
+	st->tts_rate = 1.0;
+	st->speed = 50;
+}
+
+static void hold(void *owner)
+{
+	parley_session_ref(owner);
+}
+
+static void release(void *owner)
+{
+	parley_session_unref(owner);
+}
+
+struct parley_session *parley_session_create(const struct parley_session_params *p)
+{
+	struct parley_session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	atomic_init(&s->closing, false);
+	s->id = p->id;
+	s->created_ns = parley_now_ns();
+	s->events = p->events;
+	s->workers = p->workers;
+	s->owner = p->owner;
+	parley_settings_defaults(&s->settings);
+	if (parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS) != 0) {
+		free(s);
+		return NULL;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	parley_outq_init(&s->outq, PARLEY_SESSION_OUTQ_MAX_MSGS, PARLEY_SESSION_OUTQ_MAX_BYTES,
+			 p->wake, s);
+	parley_strand_init(&s->strand, PARLEY_SESSION_MAX_JOBS, hold, release, s);
+	return s;
+}
+
+void parley_session_ref(struct parley_session *s)
+{
+	atomic_fetch_add(&s->refs, 1);
+}
+
+void parley_session_unref(struct parley_session *s)
+{
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	parley_outq_destroy(&s->outq);
+	parley_ring_destroy(&s->audio);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+void parley_session_close(struct parley_session *s)
+{
+	if (atomic_exchange(&s->closing, true))
+		return;
+	if (s->workers)
+		parley_strand_cancel(s->workers, &s->strand);
+	parley_outq_close(&s->outq);
+}
+
+void parley_session_get_settings(struct parley_session *s, struct parley_settings *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->settings;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void apply_config(struct parley_session *s, const struct parley_config_update *cu)
+{
+	pthread_mutex_lock(&s->lock);
+	struct parley_settings *st = &s->settings;
+	if (cu->has & PARLEY_CFG_INPUT_RATE) {
+		if (st->input_sample_rate != cu->input_sample_rate)
+			parley_ring_clear(&s->audio); /* old samples are at the old rate */
+		st->input_sample_rate = cu->input_sample_rate;
+	}
+	if (cu->has & PARLEY_CFG_OUTPUT_RATE)
+		st->output_sample_rate = cu->output_sample_rate;
+	if (cu->has & PARLEY_CFG_AUDIO_OUT)
+		st->audio_out = cu->audio_out;
+	if (cu->has & PARLEY_CFG_VOICE)
+		memcpy(st->voice, cu->voice, sizeof st->voice);
+	if (cu->has & PARLEY_CFG_TTS_RATE)
+		st->tts_rate = cu->tts_rate;
+	pthread_mutex_unlock(&s->lock);
+	PARLEY_DEBUG("session %llu configured", (unsigned long long)s->id);
+	s->events->configured(s);
+}
+
+void parley_session_apply(struct parley_session *s, const struct parley_control *c)
+{
+	switch (c->type) {
+	case PARLEY_CTL_TTS_START:
+	case PARLEY_CTL_TTS_STOP:
+		pthread_mutex_lock(&s->lock);
+		s->client_playing = c->type == PARLEY_CTL_TTS_START;
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case PARLEY_CTL_CLEAR_HISTORY:
+		/* No conversation state exists yet beyond the audio buffer. */
+		pthread_mutex_lock(&s->lock);
+		parley_ring_clear(&s->audio);
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case PARLEY_CTL_SET_SPEED:
+		pthread_mutex_lock(&s->lock);
+		s->settings.speed = c->u.speed;
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case PARLEY_CTL_SESSION_CONFIG:
+		apply_config(s, &c->u.config);
+		break;
+	case PARLEY_CTL_TEXT:
+		PARLEY_INFO("session %llu: typed turn of %zu bytes", (unsigned long long)s->id,
+			    strlen(c->u.text));
+		break;
+	case PARLEY_CTL_PLAYBACK:
+		pthread_mutex_lock(&s->lock);
+		s->played_ms = c->u.played_ms;
+		pthread_mutex_unlock(&s->lock);
+		break;
+	case PARLEY_CTL_COUNT:
+		break;
+	}
+}
+
+void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
+			     uint32_t flags)
+{
+	bool report = false;
+	size_t cap;
+	pthread_mutex_lock(&s->lock);
+	s->client_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0 || s->client_playing;
+	/* The buffer holds PARLEY_SESSION_AUDIO_SECONDS at the input rate. */
+	cap = (size_t)s->settings.input_sample_rate * PARLEY_SESSION_AUDIO_SECONDS;
+	size_t dropped = 0;
+	if (n > cap) { /* keep only the newest cap samples of this frame */
+		dropped += n - cap;
+		pcm += n - cap;
+		n = cap;
+	}
+	if (parley_ring_len(&s->audio) + n > cap)
+		dropped += parley_ring_drop(&s->audio, parley_ring_len(&s->audio) + n - cap);
+	dropped += parley_ring_write(&s->audio, pcm, n);
+	if (dropped && !s->audio_overflowing) {
+		s->audio_overflowing = true;
+		report = true;
+	} else if (!dropped) {
+		s->audio_overflowing = false;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (report)
+		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
+				     "audio input buffer full (%d s): oldest audio dropped",
+				     PARLEY_SESSION_AUDIO_SECONDS);
+}
+
+size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t got = parley_ring_read(&s->audio, dst, n);
+	pthread_mutex_unlock(&s->lock);
+	return got;
+}
+
+void parley_session_error(struct parley_session *s, enum parley_proto_error code,
+			  const char *fmt, ...)
+{
+	char message[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	PARLEY_DEBUG("session %llu: error %s: %s", (unsigned long long)s->id,
+		     parley_proto_error_code(code), message);
+	s->events->error(s, code, message);
+}
+
+int parley_session_push(struct parley_session *s, struct parley_msg *m)
+{
+	if (parley_session_is_closing(s)) {
+		parley_msg_free(m);
+		return PARLEY_E_CLOSED;
+	}
+	return parley_outq_push(&s->outq, m);
+}

@@ -1,0 +1,138 @@
+/*
+ * session.h - one conversation: its settings, its audio input, its outbound
+ * queue and its serial work strand. Independent of any wire format.
+ *
+ * A session is created by a transport (the WebSocket layer) when a client
+ * connects. It reports what it has to say through an events table supplied
+ * by the wire protocol (parley_session_events), which encodes messages and
+ * pushes them on the session's out-queue; the out-queue's wake callback
+ * tells the transport to write.
+ *
+ * Lifetime: reference-counted. The transport holds one reference while the
+ * connection is open; the worker pool holds one while the session has jobs
+ * queued; anything else that keeps a session (the LLM engine, a wake list)
+ * takes its own. parley_session_close() marks the session closing: further
+ * output is dropped and queued jobs run cancelled. The last unref frees it,
+ * on whichever thread drops it.
+ *
+ * Threads: `id`, `created_ns`, `events`, `outq` and `strand` are set at
+ * creation and then read-only (the queue and strand lock themselves).
+ * `lock` guards settings, the audio ring and the playback fields.
+ * `transport` is touched only by the event-loop thread.
+ */
+#ifndef PARLEY_SESSION_SESSION_H
+#define PARLEY_SESSION_SESSION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audio/ring.h"
+#include "protocol/control.h"
+#include "protocol/errcode.h"
+#include "util/outq.h"
+#include "util/workers.h"
+
+#define PARLEY_SESSION_OUTQ_MAX_MSGS 1024
+#define PARLEY_SESSION_OUTQ_MAX_BYTES (8u << 20)
+#define PARLEY_SESSION_AUDIO_SECONDS 10
+#define PARLEY_SESSION_MAX_JOBS 256
+
+struct parley_session;
+
+/* A session's effective configuration. */
+struct parley_settings {
+	int input_sample_rate;
+	int output_sample_rate;
+	enum parley_audio_out audio_out;
+	char voice[PARLEY_VOICE_MAX + 1];
+	double tts_rate;
+	double speed; /* turn-taking patience 0..100 */
+};
+
+/*
+ * What a session says, encoded by a wire protocol. Every slot is required and
+ * may be called from any thread; implementations push onto s->outq.
+ */
+struct parley_session_events {
+	void (*status)(struct parley_session *s);
+	void (*error)(struct parley_session *s, enum parley_proto_error code, const char *message);
+	void (*configured)(struct parley_session *s);
+};
+
+struct parley_session {
+	atomic_int refs;
+	atomic_bool closing;
+	uint64_t id;
+	int64_t created_ns; /* CLOCK_MONOTONIC */
+	const struct parley_session_events *events;
+	struct parley_outq outq;
+	struct parley_strand strand;
+	struct parley_workers *workers; /* borrowed; outlives every session */
+	void *owner;                    /* borrowed: the transport's server object */
+
+	pthread_mutex_t lock;
+	struct parley_settings settings;     /* guarded by lock */
+	struct parley_ring audio;            /* guarded by lock; input-rate samples */
+	bool audio_overflowing;              /* guarded by lock: inside an overflow episode */
+	bool client_playing;                 /* guarded by lock: tts_start..tts_stop or frame flag */
+	int64_t played_ms;                   /* guarded by lock: last playback report */
+
+	void *transport; /* event-loop thread only: the connection, NULL once closed */
+};
+
+struct parley_session_params {
+	uint64_t id;
+	const struct parley_session_events *events; /* borrowed, static */
+	struct parley_workers *workers;             /* borrowed */
+	parley_wake_fn wake; /* out-queue wake, see outq.h; called with the session */
+	void *owner;         /* borrowed, stored in s->owner for the wake callback */
+};
+
+/* Built-in defaults for a new session's settings. */
+void parley_settings_defaults(struct parley_settings *st);
+
+/* Returns a session holding one reference (the caller's), or NULL on OOM. */
+struct parley_session *parley_session_create(const struct parley_session_params *p);
+
+void parley_session_ref(struct parley_session *s);
+void parley_session_unref(struct parley_session *s); /* accepts NULL */
+
+/* Marks the session closing: output dropped, queued jobs cancelled.
+ * Idempotent, any thread. */
+void parley_session_close(struct parley_session *s);
+
+static inline bool parley_session_is_closing(struct parley_session *s)
+{
+	return atomic_load(&s->closing);
+}
+
+/* Copies the settings under the lock. */
+void parley_session_get_settings(struct parley_session *s, struct parley_settings *out);
+
+/* Applies a validated control message (the wire layer parsed it). */
+void parley_session_apply(struct parley_session *s, const struct parley_control *c);
+
+/*
+ * Accepts n input-rate samples (borrowed) with the frame's flags. When the
+ * buffer overflows, the oldest audio is dropped and, once per overflow
+ * episode, an audio_overflow error is reported.
+ */
+void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
+			     uint32_t flags);
+
+/* Moves up to n buffered samples into dst; returns the count. Any thread. */
+size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n);
+
+/* Reports a protocol error through the session's events. */
+void parley_session_error(struct parley_session *s, enum parley_proto_error code,
+			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Pushes an encoded message; drops it when closing. Takes ownership of m. */
+int parley_session_push(struct parley_session *s, struct parley_msg *m);
+
+/* Monotonic clock in nanoseconds. */
+int64_t parley_now_ns(void);
+
+#endif

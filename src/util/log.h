@@ -1,0 +1,35 @@
+/*
+ * log.h - leveled, timestamped log lines on stderr.
+ *
+ * One line per call, written with a single stdio call under the stream lock,
+ * so lines from different threads never interleave. The level is global and
+ * set once at startup (parley_log_set_level) before other threads start.
+ * Convention: lines about a session say "(session N)".
+ */
+#ifndef PARLEY_UTIL_LOG_H
+#define PARLEY_UTIL_LOG_H
+
+enum parley_log_level {
+	PARLEY_LOG_ERROR = 0,
+	PARLEY_LOG_WARN = 1,
+	PARLEY_LOG_INFO = 2,
+	PARLEY_LOG_DEBUG = 3,
+};
+
+/* Not thread-safe: call at startup only. */
+void parley_log_set_level(enum parley_log_level level);
+enum parley_log_level parley_log_get_level(void);
+
+/* Parses "error", "warn", "info", "debug". Returns 0 or PARLEY_E_INVAL. */
+int parley_log_level_parse(const char *s, enum parley_log_level *out);
+
+/* Any thread. */
+void parley_log(enum parley_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#define PARLEY_ERROR(...) parley_log(PARLEY_LOG_ERROR, __VA_ARGS__)
+#define PARLEY_WARN(...) parley_log(PARLEY_LOG_WARN, __VA_ARGS__)
+#define PARLEY_INFO(...) parley_log(PARLEY_LOG_INFO, __VA_ARGS__)
+#define PARLEY_DEBUG(...) parley_log(PARLEY_LOG_DEBUG, __VA_ARGS__)
+
+#endif

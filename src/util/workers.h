@@ -1,0 +1,79 @@
+/*
+ * workers.h - a fixed pool of worker threads running per-owner serial jobs.
+ *
+ * Work is submitted to a strand: an ordered job list belonging to one owner
+ * (a session). The pool runs a strand's jobs one at a time, in submission
+ * order, on whichever worker is free, so a session's speech work never runs
+ * on two threads at once while different sessions run in parallel. Strands
+ * that are ready wait in one FIFO; a worker runs at most
+ * PARLEY_STRAND_BATCH jobs of a strand before putting it back at the end, so
+ * a busy session cannot starve the others.
+ *
+ * Lifetime: while a strand has jobs queued or running, the pool holds its
+ * owner through the strand's hold/release callbacks (a session reference),
+ * so the owner, and the strand inside it, outlives the pool's last touch.
+ *
+ * Bounds: a strand accepts at most max_pending queued jobs; beyond that
+ * submit fails with PARLEY_E_FULL and the job is not taken.
+ *
+ * Threads: every function is thread-safe. Job functions run on worker
+ * threads and must not block for long on anything the event loop waits for.
+ */
+#ifndef PARLEY_UTIL_WORKERS_H
+#define PARLEY_UTIL_WORKERS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define PARLEY_STRAND_BATCH 8
+
+/* cancelled is true when the pool is shutting down or the strand was
+ * cancelled: the job should only release what arg owns. */
+typedef void (*parley_job_fn)(void *arg, bool cancelled);
+
+struct parley_job;
+struct parley_workers;
+
+struct parley_strand {
+	/* guarded by the pool's lock */
+	struct parley_job *head, *tail;
+	size_t npending;
+	size_t max_pending;
+	bool scheduled; /* in the ready FIFO or running */
+	bool cancelled;
+	struct parley_strand *next_ready;
+	/* set at init, then read-only */
+	void (*hold)(void *owner);
+	void (*release)(void *owner);
+	void *owner;
+};
+
+/* hold/release may be NULL when the owner outlives the pool. */
+void parley_strand_init(struct parley_strand *s, size_t max_pending, void (*hold)(void *),
+			void (*release)(void *), void *owner);
+
+/* Starts nthreads (>= 1) workers. Returns NULL on failure. */
+struct parley_workers *parley_workers_create(int nthreads);
+
+/*
+ * Queues fn(arg) on strand s. On success the pool will call fn exactly once
+ * (with cancelled = true if the strand or pool is cancelled first).
+ * Returns 0, PARLEY_E_FULL, PARLEY_E_CLOSED (strand cancelled or pool
+ * stopping) or PARLEY_E_NOMEM; on failure fn is never called.
+ */
+int parley_workers_submit(struct parley_workers *w, struct parley_strand *s, parley_job_fn fn,
+			  void *arg);
+
+/* Marks s cancelled: queued jobs run with cancelled = true, later submits
+ * fail. A job already running finishes normally. */
+void parley_strand_cancel(struct parley_workers *w, struct parley_strand *s);
+
+/* Number of jobs queued (not running) on s. */
+size_t parley_strand_pending(struct parley_workers *w, struct parley_strand *s);
+
+/* Stops accepting work, runs every queued job with cancelled = true, joins
+ * the threads and frees the pool. Accepts NULL. Not from a worker thread. */
+void parley_workers_destroy(struct parley_workers *w);
+
+#endif

@@ -1,0 +1,153 @@
+/* Unit tests: the worker pool and its per-owner serial strands
+ * (src/util/workers.c). */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "util/err.h"
+#include "util/workers.h"
+
+#define STRANDS 8
+#define JOBS 200
+
+struct owner {
+	struct parley_strand strand;
+	atomic_int holds;
+	atomic_int running; /* jobs of this owner running now */
+	int next;           /* only touched by this owner's jobs */
+	atomic_int order_errors;
+	atomic_int overlap_errors;
+	atomic_int done;
+	atomic_int cancelled;
+};
+
+struct job {
+	struct owner *o;
+	int seq;
+};
+
+static void hold(void *p) { atomic_fetch_add(&((struct owner *)p)->holds, 1); }
+static void release(void *p) { atomic_fetch_sub(&((struct owner *)p)->holds, 1); }
+
+static struct job jobs[STRANDS][JOBS];
+
+static void run_job(void *arg, bool cancelled)
+{
+	struct job *j = arg;
+	struct owner *o = j->o;
+	if (cancelled) {
+		atomic_fetch_add(&o->cancelled, 1);
+		return;
+	}
+	if (atomic_fetch_add(&o->running, 1) != 0)
+		atomic_fetch_add(&o->overlap_errors, 1);
+	if (o->next != j->seq)
+		atomic_fetch_add(&o->order_errors, 1);
+	o->next = j->seq + 1;
+	if (j->seq % 50 == 0)
+		usleep(200);
+	atomic_fetch_sub(&o->running, 1);
+	atomic_fetch_add(&o->done, 1);
+}
+
+static void strands_run_serially_in_order(void **state)
+{
+	static struct owner owners[STRANDS];
+	memset(owners, 0, sizeof owners);
+	struct parley_workers *w = parley_workers_create(4);
+	assert_non_null(w);
+	for (int s = 0; s < STRANDS; s++)
+		parley_strand_init(&owners[s].strand, JOBS, hold, release, &owners[s]);
+	/* Interleave submissions across strands. */
+	for (int i = 0; i < JOBS; i++) {
+		for (int s = 0; s < STRANDS; s++) {
+			jobs[s][i] = (struct job){ &owners[s], i };
+			assert_int_equal(parley_workers_submit(w, &owners[s].strand, run_job,
+							       &jobs[s][i]),
+					 0);
+		}
+	}
+	for (int tries = 0; tries < 5000; tries++) {
+		int total = 0;
+		for (int s = 0; s < STRANDS; s++)
+			total += atomic_load(&owners[s].done);
+		if (total == STRANDS * JOBS)
+			break;
+		usleep(1000);
+	}
+	parley_workers_destroy(w);
+	for (int s = 0; s < STRANDS; s++) {
+		assert_int_equal(atomic_load(&owners[s].done), JOBS);
+		assert_int_equal(atomic_load(&owners[s].order_errors), 0);
+		assert_int_equal(atomic_load(&owners[s].overlap_errors), 0);
+		assert_int_equal(atomic_load(&owners[s].holds), 0); /* every hold released */
+	}
+}
+
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void blocking_job(void *arg, bool cancelled)
+{
+	struct owner *o = arg;
+	pthread_mutex_lock(&gate);
+	pthread_mutex_unlock(&gate);
+	atomic_fetch_add(cancelled ? &o->cancelled : &o->done, 1);
+}
+
+static void strand_bound_and_cancel(void **state)
+{
+	static struct owner o;
+	memset(&o, 0, sizeof o);
+	struct parley_workers *w = parley_workers_create(1);
+	parley_strand_init(&o.strand, 3, hold, release, &o);
+
+	pthread_mutex_lock(&gate); /* the first job blocks the only worker */
+	assert_int_equal(parley_workers_submit(w, &o.strand, blocking_job, &o), 0);
+	while (parley_strand_pending(w, &o.strand) != 0)
+		usleep(100); /* wait until it runs */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(parley_workers_submit(w, &o.strand, blocking_job, &o), 0);
+	assert_int_equal(parley_workers_submit(w, &o.strand, blocking_job, &o), PARLEY_E_FULL);
+	assert_int_equal(parley_strand_pending(w, &o.strand), 3);
+
+	parley_strand_cancel(w, &o.strand);
+	assert_int_equal(parley_workers_submit(w, &o.strand, blocking_job, &o), PARLEY_E_CLOSED);
+	pthread_mutex_unlock(&gate);
+	parley_workers_destroy(w);
+	assert_int_equal(atomic_load(&o.done), 1);
+	assert_int_equal(atomic_load(&o.cancelled), 3);
+	assert_int_equal(atomic_load(&o.holds), 0);
+}
+
+static void destroy_runs_queued_jobs_cancelled(void **state)
+{
+	static struct owner o;
+	memset(&o, 0, sizeof o);
+	struct parley_workers *w = parley_workers_create(1);
+	parley_strand_init(&o.strand, 100, NULL, NULL, &o);
+	pthread_mutex_lock(&gate);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(parley_workers_submit(w, &o.strand, blocking_job, &o), 0);
+	/* destroy from another thread while the gate is closed */
+	pthread_mutex_unlock(&gate);
+	parley_workers_destroy(w);
+	assert_int_equal(atomic_load(&o.done) + atomic_load(&o.cancelled), 10);
+	assert_null(parley_workers_create(0));
+	parley_workers_destroy(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(strands_run_serially_in_order),
+		cmocka_unit_test(strand_bound_and_cancel),
+		cmocka_unit_test(destroy_runs_queued_jobs_cancelled),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
