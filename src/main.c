@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "server/server.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -35,12 +37,15 @@ int main(int argc, char **argv)
 	}
 	parley_log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
 
 	PARLEY_INFO("parley %s starting (web root %s, %d workers, max %d sessions)",
 		    PARLEY_VERSION, cfg.web_root, cfg.workers, cfg.max_sessions);
 	g_server = parley_server_create(&cfg);
-	if (!g_server)
+	if (!g_server) {
+		curl_global_cleanup();
 		return 1;
+	}
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -56,6 +61,7 @@ int main(int argc, char **argv)
 	struct parley_server *srv = g_server;
 	g_server = NULL;
 	parley_server_destroy(srv);
+	curl_global_cleanup();
 	PARLEY_INFO("parley stopped");
 	return 0;
 }

@@ -13,6 +13,11 @@ static const char *const codes[PARLEY_PE_COUNT] = {
 	[PARLEY_PE_FRAME_TOO_LARGE] = "frame_too_large",
 	[PARLEY_PE_AUDIO_OVERFLOW] = "audio_overflow",
 	[PARLEY_PE_SERVER_FULL] = "server_full",
+	[PARLEY_PE_LLM_BUSY] = "llm_busy",
+	[PARLEY_PE_LLM_UNAVAILABLE] = "llm_unavailable",
+	[PARLEY_PE_LLM_ERROR] = "llm_error",
+	[PARLEY_PE_LLM_TIMEOUT] = "llm_timeout",
+	[PARLEY_PE_INTERNAL] = "internal_error",
 };
 
 const char *parley_proto_error_code(enum parley_proto_error e)

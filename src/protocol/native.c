@@ -1,10 +1,12 @@
 #include "protocol/native.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audio/frame.h"
+#include "llm/engine.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -13,6 +15,8 @@ static const char *const out_names[PARLEY_OUT_COUNT] = {
 	[PARLEY_OUT_STATUS] = "status",
 	[PARLEY_OUT_ERROR] = "error",
 	[PARLEY_OUT_CONFIGURED] = "session.configured",
+	[PARLEY_OUT_PARTIAL_ASSISTANT] = "partial_assistant_answer",
+	[PARLEY_OUT_FINAL_ASSISTANT] = "final_assistant_answer",
 };
 
 const char *parley_out_kind_name(int tag)
@@ -55,10 +59,9 @@ void parley_native_count_out(int tag)
 		parley_counter_add(&m_out[tag], 1);
 }
 
-/* Encodes {"type": type, "content": content} (steals content). NULL on OOM. */
-static struct parley_msg *encode(int tag, json_t *content)
+/* Serialises root (stolen) into a message. NULL on OOM. */
+static struct parley_msg *encode_root(int tag, json_t *root)
 {
-	json_t *root = json_pack("{s:s, s:o}", "type", out_names[tag], "content", content);
 	if (!root)
 		return NULL;
 	char *text = json_dumps(root, JSON_COMPACT);
@@ -73,6 +76,14 @@ static struct parley_msg *encode(int tag, json_t *content)
 	return m;
 }
 
+/* Encodes {"type": type, "content": content} (steals content). NULL on OOM. */
+static struct parley_msg *encode(int tag, json_t *content)
+{
+	if (!content)
+		return NULL;
+	return encode_root(tag, json_pack("{s:s, s:o}", "type", out_names[tag], "content", content));
+}
+
 static void push(struct parley_session *s, struct parley_msg *m)
 {
 	if (!m) {
@@ -80,10 +91,8 @@ static void push(struct parley_session *s, struct parley_msg *m)
 			     (unsigned long long)s->id);
 		return;
 	}
-	int rc = parley_session_push(s, m);
-	if (rc == PARLEY_E_FULL)
-		PARLEY_WARN("session %llu: out-queue full, the client is not reading",
-			    (unsigned long long)s->id);
+	/* A full queue closes the connection (ws.c logs it); nothing to add. */
+	parley_session_push(s, m);
 }
 
 static json_t *settings_json(const struct parley_settings *st)
@@ -94,17 +103,64 @@ static json_t *settings_json(const struct parley_settings *st)
 			 "tts_rate", st->tts_rate, "speed", st->speed);
 }
 
+/* The shared LLM as the client should see it. */
+static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
+{
+	struct parley_llm_info info;
+	parley_llm_engine_info(llm, &info);
+	*ready = info.state == PARLEY_LLM_READY;
+	json_t *j = json_pack("{s:s, s:s}", "backend", info.backend, "state",
+			      parley_llm_state_name(info.state));
+	if (!j)
+		return NULL;
+	if (info.model[0])
+		json_object_set_new(j, "model", json_string(info.model));
+	if (info.url[0])
+		json_object_set_new(j, "url", json_string(info.url));
+	if (info.first_token_ms >= 0)
+		json_object_set_new(j, "first_token_ms", json_real(round(info.first_token_ms * 10) / 10));
+	if (info.tokens_per_s >= 0)
+		json_object_set_new(j, "tokens_per_s", json_real(round(info.tokens_per_s * 10) / 10));
+	if (info.state == PARLEY_LLM_READY)
+		json_object_set_new(j, "warmup_s", json_real(round(info.warmup_s * 1000) / 1000));
+	if (info.state != PARLEY_LLM_READY && info.reason[0])
+		json_object_set_new(j, "reason", json_string(info.reason));
+	if (info.echo)
+		json_object_set_new(
+			j, "warning",
+			json_string("No LLM is configured: the 'echo' backend repeats what it hears. "
+				    "Start Ollama, or run parley with --llm-url pointing at an "
+				    "OpenAI-compatible server, or set OPENAI_API_KEY."));
+	return j;
+}
+
 static void ev_status(struct parley_session *s)
 {
 	struct parley_settings st;
 	parley_session_get_settings(s, &st);
 	json_t *c = settings_json(&st);
+	bool ready = true;
 	if (c) {
-		json_object_set_new(c, "state", json_string("ready"));
+		if (s->llm)
+			json_object_set_new(c, "llm", llm_json(s->llm, &ready));
+		json_object_set_new(c, "state", json_string(ready ? "ready" : "initializing"));
 		json_object_set_new(c, "session_id", json_integer((json_int_t)s->id));
 		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
 	}
 	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);
+}
+
+static void ev_answer_partial(struct parley_session *s, const char *text, size_t len)
+{
+	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, json_stringn(text, len)));
+}
+
+static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
+			    bool interrupted)
+{
+	json_t *root = json_pack("{s:s, s:s%, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
+				 "content", text, len, "interrupted", interrupted);
+	push(s, encode_root(PARLEY_OUT_FINAL_ASSISTANT, root));
 }
 
 struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const char *message)
@@ -133,6 +189,8 @@ const struct parley_session_events parley_native_events = {
 	.status = ev_status,
 	.error = ev_error,
 	.configured = ev_configured,
+	.answer_partial = ev_answer_partial,
+	.answer_final = ev_answer_final,
 };
 
 void parley_native_on_text(struct parley_session *s, const char *data, size_t len)

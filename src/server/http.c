@@ -114,8 +114,17 @@ static int serve_file(struct lws *wsi, struct conn *c, struct parley_server *srv
 
 static int on_http(struct parley_server *srv, struct lws *wsi, struct conn *c, const char *uri)
 {
-	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	int get_len = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+	int head_len = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI);
+	bool get = get_len > 0, head = head_len > 0;
+
+	/* lws has percent-decoded the path: a decoded NUL ("%00") shortens the
+	 * C string below the header's length. Never serve a truncated path. */
+	int hdr_len = get ? get_len : head ? head_len : -1;
+	if (hdr_len >= 0 && strlen(uri) != (size_t)hdr_len) {
+		PARLEY_DEBUG("http: refused a path containing NUL");
+		return respond_text(wsi, c, 403, "text/plain", "403 forbidden\n");
+	}
 
 	if (strcmp(uri, "/healthz") == 0)
 		return respond_text(wsi, c, 200, "application/json", "{\"status\":\"ok\"}");
@@ -135,6 +144,8 @@ int parley_http_callback(struct parley_server *srv, struct lws *wsi,
 {
 	int n;
 
+	if (!c && reason != LWS_CALLBACK_CLOSED_HTTP)
+		return -1;
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return on_http(srv, wsi, c, in ? (const char *)in : "/");
@@ -155,8 +166,10 @@ int parley_http_callback(struct parley_server *srv, struct lws *wsi,
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
-		free(c->body);
-		c->body = NULL;
+		if (c) { /* NULL when lws refused the request before allocating it */
+			free(c->body);
+			c->body = NULL;
+		}
 		return 0;
 	default:
 		return 0;

@@ -9,6 +9,7 @@
 #include <libwebsockets.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@ struct conn {
 	bool rx_binary;
 	bool rx_discarding; /* over the cap: drop until the final fragment */
 	bool ready_observed;
+	bool overflow_handled;
 	struct parley_msg *reject; /* server_full: send this, then close */
 	int close_status;          /* nonzero: close with this status after draining */
 	/* HTTP */
@@ -42,6 +44,8 @@ struct parley_server {
 	struct lws_vhost *vhost;
 	const struct parley_config *cfg;
 	struct parley_workers *workers;
+	struct parley_llm_engine *llm;
+	atomic_bool status_broadcast; /* LLM state changed: resend status */
 	int port;
 
 	/* wake list: sessions whose out-queue has something; guarded by wake_lock */
@@ -69,6 +73,13 @@ int parley_http_callback(struct parley_server *srv, struct lws *wsi,
 /* ws.c: handles the WebSocket callbacks of protocols[0]. */
 int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
 		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
+
+/* ws.c: if the session's out-queue overflowed, closes the connection
+ * (once) and returns true. */
+bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c);
+
+/* ws.c: sends every session a fresh status message. */
+void parley_ws_broadcast_status(struct parley_server *srv);
 
 /* ws.c: begins closing every session with status 1001 (shutdown). */
 void parley_ws_close_all(struct parley_server *srv);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/engine.h"
 #include "protocol/native.h"
 #include "server/internal.h"
 #include "util/err.h"
@@ -71,7 +72,7 @@ static void drain_wakes(struct parley_server *srv)
 
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = list[i]->transport;
-		if (c && c->wsi)
+		if (c && c->wsi && !parley_ws_check_overflow(srv, c))
 			lws_callback_on_writable(c->wsi);
 		parley_session_unref(list[i]);
 	}
@@ -104,6 +105,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		drain_wakes(srv);
+		if (atomic_exchange(&srv->status_broadcast, false) && !srv->stopping)
+			parley_ws_broadcast_status(srv);
 		if (srv->stop_requested && !srv->stopping)
 			begin_shutdown(srv);
 		return 0;
@@ -153,6 +156,46 @@ static int register_metrics(struct parley_server *srv)
 	return rc;
 }
 
+/* Engine thread(s): the LLM's state changed; tell every session. */
+static void on_llm_state(void *arg)
+{
+	struct parley_server *srv = arg;
+	atomic_store(&srv->status_broadcast, true);
+	lws_cancel_service(srv->ctx);
+}
+
+static char *read_text_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+	char chunk[4096];
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (len + n + 1 > cap) {
+			cap = (len + n + 1) * 2;
+			char *b = realloc(buf, cap);
+			if (!b) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+		}
+		memcpy(buf + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	if (!buf)
+		buf = calloc(1, 1);
+	else
+		buf[len] = '\0';
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	return buf;
+}
+
 struct parley_server *parley_server_create(const struct parley_config *cfg)
 {
 	struct parley_server *srv = calloc(1, sizeof *srv);
@@ -179,8 +222,9 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	info.iface = cfg->host;
 	info.protocols = protocols;
 	info.user = srv;
-	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
-		       LWS_SERVER_OPTION_VALIDATE_UTF8;
+	/* No LWS_SERVER_OPTION_VALIDATE_UTF8: lws would close the connection
+	 * (1007); the JSON parser rejects bad UTF-8 with an error instead. */
+	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	if (!strchr(cfg->host, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.vhost_name = "parley";
@@ -196,6 +240,17 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	}
 	srv->vhost = lws_get_vhost_by_name(srv->ctx, "parley");
 	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+
+	char *prompt = read_text_file(cfg->system_prompt);
+	if (!prompt) {
+		PARLEY_ERROR("cannot read the system prompt %s", cfg->system_prompt);
+		goto fail;
+	}
+	srv->llm = parley_llm_engine_create(cfg, prompt);
+	free(prompt);
+	if (!srv->llm)
+		goto fail;
+	parley_llm_engine_on_state(srv->llm, on_llm_state, srv);
 	return srv;
 fail:
 	parley_server_destroy(srv);
@@ -251,6 +306,10 @@ void parley_server_destroy(struct parley_server *srv)
 	}
 	parley_workers_destroy(srv->workers);
 	srv->workers = NULL;
+	/* Then the engine: its pending answers end cancelled and release their
+	 * sessions, while the context is still there for their last wake-ups. */
+	parley_llm_engine_destroy(srv->llm);
+	srv->llm = NULL;
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;

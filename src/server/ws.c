@@ -34,6 +34,14 @@ static void unlink_conn(struct parley_server *srv, struct conn *c)
 	c->prev = c->next = NULL;
 }
 
+void parley_ws_broadcast_status(struct parley_server *srv)
+{
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (c->session)
+			c->session->events->status(c->session);
+	}
+}
+
 void parley_ws_close_all(struct parley_server *srv)
 {
 	for (struct conn *c = srv->conns; c; c = c->next) {
@@ -63,6 +71,8 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.workers = srv->workers,
 		.wake = parley_server_wake,
 		.owner = srv,
+		.llm = srv->llm,
+		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
 	};
 	c->session = parley_session_create(&p);
 	if (!c->session) {
@@ -125,7 +135,8 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 				c->rx = n;
 				c->rx_cap = ncap;
 			}
-			memcpy(c->rx + c->rx_len, in, len);
+			if (len)
+				memcpy(c->rx + c->rx_len, in, len);
 		}
 	}
 	c->rx_len += len; /* counts discarded bytes too, for the error message */
@@ -133,12 +144,14 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
 
+	static const unsigned char empty[1];
+	const unsigned char *msg = c->rx ? c->rx : empty;
 	if (c->rx_discarding)
 		parley_native_on_oversize(c->session, c->rx_binary, c->rx_len);
 	else if (c->rx_binary)
-		parley_native_on_binary(c->session, c->rx, c->rx_len);
+		parley_native_on_binary(c->session, msg, c->rx_len);
 	else
-		parley_native_on_text(c->session, (const char *)c->rx, c->rx_len);
+		parley_native_on_text(c->session, (const char *)msg, c->rx_len);
 
 	c->rx_len = 0;
 	c->rx_discarding = false;
@@ -148,6 +161,23 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 		c->rx_cap = 0;
 	}
 	return 0;
+}
+
+bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
+{
+	if (!c->session || !parley_outq_overflowed(&c->session->outq))
+		return false;
+	if (!c->overflow_handled) {
+		c->overflow_handled = true;
+		PARLEY_WARN("session %llu: closing: the client is not reading its messages "
+			    "(out-queue over %u messages or %u bytes)",
+			    (unsigned long long)c->session->id, PARLEY_SESSION_OUTQ_MAX_MSGS,
+			    PARLEY_SESSION_OUTQ_MAX_BYTES);
+		parley_counter_add(&srv->m_overflows, 1);
+		/* The socket may never become writable again: close without it. */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+	}
+	return true;
 }
 
 static int close_with(struct lws *wsi, int status, const char *reason)
@@ -191,13 +221,9 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 		return close_with(wsi, c->close_status ? c->close_status : 1011, "server full");
 
 	struct parley_session *s = c->session;
-	if (parley_outq_overflowed(&s->outq)) {
-		PARLEY_WARN("session %llu: closing: client is not reading its messages",
-			    (unsigned long long)s->id);
-		parley_counter_add(&srv->m_overflows, 1);
+	if (parley_ws_check_overflow(srv, c))
 		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				  "too many unread messages");
-	}
 	bool more = false;
 	struct parley_msg *m = parley_outq_pop(&s->outq, &more);
 	if (m && write_msg(srv, wsi, c, m))

@@ -50,6 +50,8 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->events = p->events;
 	s->workers = p->workers;
 	s->owner = p->owner;
+	s->llm = p->llm;
+	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
 	parley_settings_defaults(&s->settings);
 	if (parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS) != 0) {
 		free(s);
@@ -73,6 +75,8 @@ void parley_session_unref(struct parley_session *s)
 		return;
 	parley_outq_destroy(&s->outq);
 	parley_ring_destroy(&s->audio);
+	parley_history_destroy(&s->history);
+	free(s->answer);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -83,6 +87,7 @@ void parley_session_close(struct parley_session *s)
 		return;
 	if (s->workers)
 		parley_strand_cancel(s->workers, &s->strand);
+	parley_session_cancel_answer(s);
 	parley_outq_close(&s->outq);
 }
 
@@ -125,10 +130,7 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
 		pthread_mutex_unlock(&s->lock);
 		break;
 	case PARLEY_CTL_CLEAR_HISTORY:
-		/* No conversation state exists yet beyond the audio buffer. */
-		pthread_mutex_lock(&s->lock);
-		parley_ring_clear(&s->audio);
-		pthread_mutex_unlock(&s->lock);
+		parley_session_clear_history(s);
 		break;
 	case PARLEY_CTL_SET_SPEED:
 		pthread_mutex_lock(&s->lock);
@@ -139,8 +141,7 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
 		apply_config(s, &c->u.config);
 		break;
 	case PARLEY_CTL_TEXT:
-		PARLEY_INFO("session %llu: typed turn of %zu bytes", (unsigned long long)s->id,
-			    strlen(c->u.text));
+		parley_session_user_turn(s, c->u.text, strlen(c->u.text));
 		break;
 	case PARLEY_CTL_PLAYBACK:
 		pthread_mutex_lock(&s->lock);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "audio/ring.h"
+#include "session/history.h"
 #include "protocol/control.h"
 #include "protocol/errcode.h"
 #include "util/outq.h"
@@ -40,6 +41,7 @@
 #define PARLEY_SESSION_MAX_JOBS 256
 
 struct parley_session;
+struct parley_llm_engine;
 
 /* A session's effective configuration. */
 struct parley_settings {
@@ -59,6 +61,11 @@ struct parley_session_events {
 	void (*status)(struct parley_session *s);
 	void (*error)(struct parley_session *s, enum parley_proto_error code, const char *message);
 	void (*configured)(struct parley_session *s);
+	/* The assistant's answer so far (text borrowed for the call). */
+	void (*answer_partial)(struct parley_session *s, const char *text, size_t len);
+	/* The answer is over: complete, or cut short (interrupted). */
+	void (*answer_final)(struct parley_session *s, const char *text, size_t len,
+			     bool interrupted);
 };
 
 struct parley_session {
@@ -71,6 +78,7 @@ struct parley_session {
 	struct parley_strand strand;
 	struct parley_workers *workers; /* borrowed; outlives every session */
 	void *owner;                    /* borrowed: the transport's server object */
+	struct parley_llm_engine *llm;  /* borrowed: the shared engine */
 
 	pthread_mutex_t lock;
 	struct parley_settings settings;     /* guarded by lock */
@@ -78,6 +86,11 @@ struct parley_session {
 	bool audio_overflowing;              /* guarded by lock: inside an overflow episode */
 	bool client_playing;                 /* guarded by lock: tts_start..tts_stop or frame flag */
 	int64_t played_ms;                   /* guarded by lock: last playback report */
+	struct parley_history history;       /* guarded by lock */
+	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
+	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
+	char *answer;                        /* guarded by lock: current answer text */
+	size_t answer_len, answer_cap;
 
 	void *transport; /* event-loop thread only: the connection, NULL once closed */
 };
@@ -88,6 +101,8 @@ struct parley_session_params {
 	struct parley_workers *workers;             /* borrowed */
 	parley_wake_fn wake; /* out-queue wake, see outq.h; called with the session */
 	void *owner;         /* borrowed, stored in s->owner for the wake callback */
+	struct parley_llm_engine *llm; /* borrowed shared engine */
+	size_t history_chars;          /* conversation budget */
 };
 
 /* Built-in defaults for a new session's settings. */
@@ -131,6 +146,18 @@ void parley_session_error(struct parley_session *s, enum parley_proto_error code
 
 /* Pushes an encoded message; drops it when closing. Takes ownership of m. */
 int parley_session_push(struct parley_session *s, struct parley_msg *m);
+
+/* turn.c: a user turn (text borrowed). Cancels the answer in flight (kept
+ * in the history as interrupted), adds the turn to the history and asks the
+ * shared LLM. Errors are reported to the client. Any thread. */
+void parley_session_user_turn(struct parley_session *s, const char *text, size_t len);
+
+/* turn.c: forgets the conversation and cancels the answer in flight. */
+void parley_session_clear_history(struct parley_session *s);
+
+/* turn.c: cancels the answer in flight without touching the history
+ * (the session is closing). */
+void parley_session_cancel_answer(struct parley_session *s);
 
 /* Monotonic clock in nanoseconds. */
 int64_t parley_now_ns(void);

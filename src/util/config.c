@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,52 +12,25 @@
 #ifndef PARLEY_DEFAULT_WEB_ROOT
 #define PARLEY_DEFAULT_WEB_ROOT "web"
 #endif
+#ifndef PARLEY_DEFAULT_SYSTEM_PROMPT
+#define PARLEY_DEFAULT_SYSTEM_PROMPT "prompts/system.txt"
+#endif
 
-typedef int (*setter_fn)(struct parley_config *cfg, const char *value, char *why, size_t whylen);
+enum opt_kind { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_CUSTOM };
+
+typedef int (*custom_fn)(struct parley_config *cfg, const char *value, char *why, size_t whylen);
 
 struct option_def {
 	const char *flag; /* without the leading "--" */
 	const char *env;
 	const char *arg;  /* metavariable shown in --help */
 	const char *help;
-	setter_fn set;
+	enum opt_kind kind;
+	size_t offset;    /* of the field in struct parley_config */
+	size_t size;      /* OPT_STR: buffer size */
+	double min, max;  /* OPT_INT, OPT_DOUBLE */
+	custom_fn custom; /* OPT_CUSTOM */
 };
-
-static int parse_int(const char *s, long lo, long hi, long *out, char *why, size_t whylen)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end != '\0') {
-		snprintf(why, whylen, "'%s' is not an integer", s);
-		return -1;
-	}
-	if (v < lo || v > hi) {
-		snprintf(why, whylen, "%ld is outside %ld..%ld", v, lo, hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int set_host(struct parley_config *cfg, const char *v, char *why, size_t whylen)
-{
-	if (!*v || strlen(v) >= sizeof cfg->host) {
-		snprintf(why, whylen, "host must be 1..%zu characters", sizeof cfg->host - 1);
-		return -1;
-	}
-	strcpy(cfg->host, v);
-	return 0;
-}
-
-static int set_port(struct parley_config *cfg, const char *v, char *why, size_t whylen)
-{
-	long n;
-	if (parse_int(v, 0, 65535, &n, why, whylen))
-		return -1;
-	cfg->port = (int)n;
-	return 0;
-}
 
 static int set_web_root(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
@@ -75,21 +50,17 @@ static int set_web_root(struct parley_config *cfg, const char *v, char *why, siz
 	return 0;
 }
 
-static int set_max_sessions(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+static int set_file(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	long n;
-	if (parse_int(v, 1, 100000, &n, why, whylen))
+	if (access(v, R_OK) != 0) {
+		snprintf(why, whylen, "cannot read '%s'", v);
 		return -1;
-	cfg->max_sessions = (int)n;
-	return 0;
-}
-
-static int set_workers(struct parley_config *cfg, const char *v, char *why, size_t whylen)
-{
-	long n;
-	if (parse_int(v, 1, 256, &n, why, whylen))
+	}
+	if (strlen(v) >= sizeof cfg->system_prompt) {
+		snprintf(why, whylen, "path too long");
 		return -1;
-	cfg->workers = (int)n;
+	}
+	strcpy(cfg->system_prompt, v);
 	return 0;
 }
 
@@ -102,17 +73,119 @@ static int set_log_level(struct parley_config *cfg, const char *v, char *why, si
 	return 0;
 }
 
+static int set_backend(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	static const char *const names[] = { "auto", "openai", "ollama", "echo" };
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			strcpy(cfg->llm_backend, v);
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "'%s' is not one of auto, openai, ollama, echo", v);
+	return -1;
+}
+
+/* A base URL: http(s)://..., trailing "/" and "/v1" removed (users paste
+ * the OpenAI-style base URL from LM Studio and OpenAI docs). */
+static int set_url(char *dst, size_t size, const char *v, char *why, size_t whylen)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
+		snprintf(why, whylen, "'%s' is not an http:// or https:// URL", v);
+		return -1;
+	}
+	size_t n = strlen(v);
+	if (n >= size) {
+		snprintf(why, whylen, "URL too long");
+		return -1;
+	}
+	memcpy(dst, v, n + 1);
+	for (;;) {
+		n = strlen(dst);
+		if (n > 8 && dst[n - 1] == '/')
+			dst[n - 1] = '\0';
+		else if (n > 11 && strcmp(dst + n - 3, "/v1") == 0)
+			dst[n - 3] = '\0';
+		else
+			break;
+	}
+	return 0;
+}
+
+static int set_llm_url(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_url(cfg->llm_url, sizeof cfg->llm_url, v, why, whylen);
+}
+
+static int set_ollama_url(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_url(cfg->ollama_url, sizeof cfg->ollama_url, v, why, whylen);
+}
+
+static int set_openai_url(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_url(cfg->openai_url, sizeof cfg->openai_url, v, why, whylen);
+}
+
+#define F(field) offsetof(struct parley_config, field)
+#define S(field) sizeof(((struct parley_config *)0)->field)
+
 static const struct option_def options[] = {
-	{ "host", "PARLEY_HOST", "ADDR", "address to listen on (default 127.0.0.1)", set_host },
-	{ "port", "PARLEY_PORT", "N", "TCP port, 0 = any free port (default 8080)", set_port },
+	{ "host", "PARLEY_HOST", "ADDR", "address to listen on (default 127.0.0.1)", OPT_STR,
+	  F(host), S(host), 0, 0, NULL },
+	{ "port", "PARLEY_PORT", "N", "TCP port, 0 = any free port (default 8080)", OPT_INT,
+	  F(port), 0, 0, 65535, NULL },
 	{ "web-root", "PARLEY_WEB_ROOT", "DIR",
-	  "serve the browser client from DIR (default: the repository's web/)", set_web_root },
+	  "serve the browser client from DIR (default: the repository's web/)", OPT_CUSTOM, 0, 0,
+	  0, 0, set_web_root },
 	{ "max-sessions", "PARLEY_MAX_SESSIONS", "N",
-	  "most concurrent WebSocket sessions (default 100)", set_max_sessions },
-	{ "workers", "PARLEY_WORKERS", "N",
-	  "speech worker threads (default: number of CPU cores)", set_workers },
-	{ "log-level", "PARLEY_LOG_LEVEL", "LEVEL",
-	  "error, warn, info or debug (default info)", set_log_level },
+	  "most concurrent WebSocket sessions (default 100)", OPT_INT, F(max_sessions), 0, 1,
+	  100000, NULL },
+	{ "workers", "PARLEY_WORKERS", "N", "speech worker threads (default: CPU cores)", OPT_INT,
+	  F(workers), 0, 1, 256, NULL },
+	{ "log-level", "PARLEY_LOG_LEVEL", "LEVEL", "error, warn, info or debug (default info)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_log_level },
+	{ "llm-backend", "PARLEY_LLM_BACKEND", "NAME",
+	  "auto, openai, ollama or echo (default auto)", OPT_CUSTOM, 0, 0, 0, 0, set_backend },
+	{ "llm-url", "PARLEY_LLM_URL", "URL",
+	  "LLM server base URL; a trailing /v1 is accepted (default: auto)", OPT_CUSTOM, 0, 0, 0,
+	  0, set_llm_url },
+	{ "llm-model", "PARLEY_LLM_MODEL", "NAME",
+	  "model name (default: ollama llama3.2, openai gpt-4o-mini, else the server's first)",
+	  OPT_STR, F(llm_model), S(llm_model), 0, 0, NULL },
+	{ "system-prompt", "PARLEY_SYSTEM_PROMPT", "FILE",
+	  "system prompt file (default: prompts/system.txt)", OPT_CUSTOM, 0, 0, 0, 0, set_file },
+	{ "llm-temperature", "PARLEY_LLM_TEMPERATURE", "T", "sampling temperature 0..2 (default 0.7)",
+	  OPT_DOUBLE, F(llm_temperature), 0, 0, 2, NULL },
+	{ "llm-max-tokens", "PARLEY_LLM_MAX_TOKENS", "N",
+	  "longest answer in tokens (default 300)", OPT_INT, F(llm_max_tokens), 0, 1, 32768, NULL },
+	{ "llm-max-inflight", "PARLEY_LLM_MAX_INFLIGHT", "N",
+	  "concurrent requests to the LLM (default 4)", OPT_INT, F(llm_max_inflight), 0, 1, 1024,
+	  NULL },
+	{ "llm-max-queue", "PARLEY_LLM_MAX_QUEUE", "N",
+	  "turns waiting for an LLM slot before llm_busy (default 64)", OPT_INT, F(llm_max_queue),
+	  0, 0, 100000, NULL },
+	{ "llm-keep-alive", "PARLEY_LLM_KEEP_ALIVE", "DUR",
+	  "Ollama keep_alive: -1 keeps the model loaded (default -1)", OPT_STR,
+	  F(llm_keep_alive), S(llm_keep_alive), 0, 0, NULL },
+	{ "llm-connect-timeout", "PARLEY_LLM_CONNECT_TIMEOUT", "MS",
+	  "connect timeout (default 5000)", OPT_INT, F(llm_connect_timeout_ms), 0, 100, 600000,
+	  NULL },
+	{ "llm-first-token-timeout", "PARLEY_LLM_FIRST_TOKEN_TIMEOUT", "MS",
+	  "time allowed until the first token (default 30000)", OPT_INT,
+	  F(llm_first_token_timeout_ms), 0, 100, 3600000, NULL },
+	{ "llm-stall-timeout", "PARLEY_LLM_STALL_TIMEOUT", "MS",
+	  "longest silence inside an answer (default 15000)", OPT_INT, F(llm_stall_timeout_ms), 0,
+	  100, 3600000, NULL },
+	{ "history-tokens", "PARLEY_HISTORY_TOKENS", "N",
+	  "per-session history budget, oldest turns dropped first (default 3000)", OPT_INT,
+	  F(history_tokens), 0, 100, 1000000, NULL },
+	{ "ollama-url", "PARLEY_OLLAMA_URL", "URL",
+	  "where auto looks for Ollama (default http://127.0.0.1:11434)", OPT_CUSTOM, 0, 0, 0, 0,
+	  set_ollama_url },
+	{ "openai-url", "PARLEY_OPENAI_URL", "URL",
+	  "OpenAI API used when only a key is set (default https://api.openai.com)", OPT_CUSTOM,
+	  0, 0, 0, 0, set_openai_url },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -126,6 +199,19 @@ void parley_config_defaults(struct parley_config *cfg)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 2;
 	cfg->log_level = PARLEY_LOG_INFO;
+	strcpy(cfg->llm_backend, "auto");
+	snprintf(cfg->system_prompt, sizeof cfg->system_prompt, "%s", PARLEY_DEFAULT_SYSTEM_PROMPT);
+	cfg->llm_temperature = 0.7;
+	cfg->llm_max_tokens = 300;
+	cfg->llm_max_inflight = 4;
+	cfg->llm_max_queue = 64;
+	strcpy(cfg->llm_keep_alive, "-1");
+	cfg->llm_connect_timeout_ms = 5000;
+	cfg->llm_first_token_timeout_ms = 30000;
+	cfg->llm_stall_timeout_ms = 15000;
+	cfg->history_tokens = 3000;
+	strcpy(cfg->ollama_url, "http://127.0.0.1:11434");
+	strcpy(cfg->openai_url, "https://api.openai.com");
 }
 
 static void print_help(FILE *out)
@@ -134,15 +220,63 @@ static void print_help(FILE *out)
 		"parley %s - real-time voice chat server\n\n"
 		"usage: parley [options]\n\n"
 		"Every option can also be set with the environment variable shown;\n"
-		"a command-line flag overrides the variable.\n\n",
+		"a command-line flag overrides the variable. The LLM API key is read from\n"
+		"PARLEY_LLM_API_KEY or OPENAI_API_KEY only (never a flag: argv is public).\n\n",
 		PARLEY_VERSION);
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		char left[64];
 		snprintf(left, sizeof left, "--%s %s", options[i].flag, options[i].arg);
-		fprintf(out, "  %-24s %-22s %s\n", left, options[i].env, options[i].help);
+		fprintf(out, "  %-30s %-31s %s\n", left, options[i].env, options[i].help);
 	}
-	fprintf(out, "  %-24s %-22s %s\n", "--help", "", "show this help and exit");
-	fprintf(out, "  %-24s %-22s %s\n", "--version", "", "show the version and exit");
+	fprintf(out, "  %-30s %-31s %s\n", "--help", "", "show this help and exit");
+	fprintf(out, "  %-30s %-31s %s\n", "--version", "", "show the version and exit");
+}
+
+static int apply(struct parley_config *cfg, const struct option_def *o, const char *v, char *why,
+		 size_t whylen)
+{
+	char *base = (char *)cfg;
+	char *end;
+	switch (o->kind) {
+	case OPT_STR:
+		if (!*v || strlen(v) >= o->size) {
+			snprintf(why, whylen, "must be 1..%zu characters", o->size - 1);
+			return -1;
+		}
+		memcpy(base + o->offset, v, strlen(v) + 1);
+		return 0;
+	case OPT_INT: {
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (errno || end == v || *end != '\0') {
+			snprintf(why, whylen, "'%s' is not an integer", v);
+			return -1;
+		}
+		if (n < (long)o->min || n > (long)o->max) {
+			snprintf(why, whylen, "%ld is outside %ld..%ld", n, (long)o->min, (long)o->max);
+			return -1;
+		}
+		*(int *)(void *)(base + o->offset) = (int)n;
+		return 0;
+	}
+	case OPT_DOUBLE: {
+		errno = 0;
+		double d = strtod(v, &end);
+		if (errno || end == v || *end != '\0' || !isfinite(d)) {
+			snprintf(why, whylen, "'%s' is not a number", v);
+			return -1;
+		}
+		if (d < o->min || d > o->max) {
+			snprintf(why, whylen, "%g is outside %g..%g", d, o->min, o->max);
+			return -1;
+		}
+		*(double *)(void *)(base + o->offset) = d;
+		return 0;
+	}
+	case OPT_CUSTOM:
+		return o->custom(cfg, v, why, whylen);
+	}
+	return -1;
 }
 
 static const struct option_def *find_flag(const char *name, size_t len)
@@ -162,11 +296,16 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const char *v = getenv_fn ? getenv_fn(options[i].env) : NULL;
-		if (v && options[i].set(cfg, v, why, sizeof why) != 0) {
+		if (v && apply(cfg, &options[i], v, why, sizeof why) != 0) {
 			fprintf(err, "parley: invalid %s: %s\n", options[i].env, why);
 			return PARLEY_CONFIG_ERROR;
 		}
 	}
+	const char *key = getenv_fn ? getenv_fn("PARLEY_LLM_API_KEY") : NULL;
+	if (!key || !*key)
+		key = getenv_fn ? getenv_fn("OPENAI_API_KEY") : NULL;
+	if (key && strlen(key) < sizeof cfg->llm_api_key)
+		strcpy(cfg->llm_api_key, key);
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -198,21 +337,21 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 			}
 			value = argv[++i];
 		}
-		if (o->set(cfg, value, why, sizeof why) != 0) {
+		if (apply(cfg, o, value, why, sizeof why) != 0) {
 			fprintf(err, "parley: invalid --%s: %s\n", o->flag, why);
 			return PARLEY_CONFIG_ERROR;
 		}
 	}
 
-	/* The default web root is checked here so a broken install fails fast. */
-	struct stat st;
-	if (stat(cfg->web_root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(err, "parley: web root '%s' is not a directory (use --web-root)\n",
-			cfg->web_root);
+	/* Defaults that name files are checked here so a broken install fails fast. */
+	if (set_web_root(cfg, cfg->web_root, why, sizeof why) != 0) {
+		fprintf(err, "parley: web root: %s (use --web-root)\n", why);
 		return PARLEY_CONFIG_ERROR;
 	}
-	if (cfg->web_root[0] != '/')
-		return set_web_root(cfg, cfg->web_root, why, sizeof why) == 0 ? PARLEY_CONFIG_OK
-									       : PARLEY_CONFIG_ERROR;
+	if (access(cfg->system_prompt, R_OK) != 0) {
+		fprintf(err, "parley: cannot read system prompt '%s' (use --system-prompt)\n",
+			cfg->system_prompt);
+		return PARLEY_CONFIG_ERROR;
+	}
 	return PARLEY_CONFIG_OK;
 }

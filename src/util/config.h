@@ -20,6 +20,24 @@ struct parley_config {
 	int max_sessions;      /* concurrent WebSocket sessions */
 	int workers;           /* speech worker threads */
 	enum parley_log_level log_level;
+
+	/* shared LLM engine */
+	char llm_backend[16];      /* auto, openai, ollama, echo */
+	char llm_url[512];         /* base URL; "" = none given */
+	char llm_model[128];       /* "" = backend's choice */
+	char llm_api_key[256];     /* PARLEY_LLM_API_KEY or OPENAI_API_KEY; no flag */
+	char system_prompt[4096];  /* file path */
+	double llm_temperature;
+	int llm_max_tokens;
+	int llm_max_inflight;
+	int llm_max_queue;
+	char llm_keep_alive[32];   /* Ollama keep_alive */
+	int llm_connect_timeout_ms;
+	int llm_first_token_timeout_ms;
+	int llm_stall_timeout_ms;
+	int history_tokens;        /* per-session history budget (estimated tokens) */
+	char ollama_url[512];      /* where "auto" looks for Ollama */
+	char openai_url[512];      /* OpenAI's API when only a key is given */
 };
 
 enum parley_config_result {

@@ -1,0 +1,194 @@
+/*
+ * turn.c - a session's conversation with the shared LLM: user turns go into
+ * the history and out to the engine; the answer streams back as partial
+ * answers and ends as a final answer that joins the history.
+ *
+ * At most one answer is in flight per session. A new turn, clear_history or
+ * a closing session cancels it; `turn_gen` tells late callbacks of a
+ * superseded answer to stay silent. Engine callbacks run on the engine
+ * thread and hold a session reference until their end callback.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/engine.h"
+#include "session/session.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct answer_ctx {
+	struct parley_session *s; /* one reference */
+	uint64_t gen;
+	int64_t submitted_ns;
+	int64_t first_token_ns;
+};
+
+static int answer_append(struct parley_session *s, const char *text, size_t len)
+{
+	if (s->answer_len + len + 1 > s->answer_cap) {
+		size_t cap = s->answer_cap ? s->answer_cap : 256;
+		while (cap < s->answer_len + len + 1)
+			cap *= 2;
+		char *a = realloc(s->answer, cap);
+		if (!a)
+			return PARLEY_E_NOMEM;
+		s->answer = a;
+		s->answer_cap = cap;
+	}
+	memcpy(s->answer + s->answer_len, text, len);
+	s->answer_len += len;
+	s->answer[s->answer_len] = '\0';
+	return 0;
+}
+
+static void on_token(void *ud, const char *text, size_t len)
+{
+	struct answer_ctx *a = ud;
+	struct parley_session *s = a->s;
+	if (!a->first_token_ns)
+		a->first_token_ns = parley_now_ns();
+	pthread_mutex_lock(&s->lock);
+	if (a->gen != s->turn_gen || answer_append(s, text, len) != 0) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	/* Encode under the lock so partials go out in order. */
+	s->events->answer_partial(s, s->answer, s->answer_len);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static enum parley_proto_error error_code(enum parley_llm_cause cause)
+{
+	switch (cause) {
+	case PARLEY_LLM_CAUSE_UNAVAILABLE: return PARLEY_PE_LLM_UNAVAILABLE;
+	case PARLEY_LLM_CAUSE_TIMEOUT: return PARLEY_PE_LLM_TIMEOUT;
+	default: return PARLEY_PE_LLM_ERROR;
+	}
+}
+
+static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
+		   const char *message)
+{
+	struct answer_ctx *a = ud;
+	struct parley_session *s = a->s;
+	pthread_mutex_lock(&s->lock);
+	bool current = a->gen == s->turn_gen;
+	if (current) {
+		s->llm_req = 0;
+		if (end != PARLEY_LLM_END_CANCELLED) {
+			bool cut = end != PARLEY_LLM_END_OK;
+			if (s->answer_len || !cut) {
+				parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
+						   s->answer ? s->answer : "", s->answer_len, cut);
+				s->events->answer_final(s, s->answer ? s->answer : "",
+							s->answer_len, cut);
+			}
+			PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, "
+				    "total %.0f ms",
+				    (unsigned long long)s->id, cut ? "interrupted" : "complete",
+				    s->answer_len,
+				    a->first_token_ns
+					    ? (double)(a->first_token_ns - a->submitted_ns) / 1e6
+					    : -1.0,
+				    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
+		}
+		s->answer_len = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (current && end == PARLEY_LLM_END_ERROR)
+		parley_session_error(s, error_code(cause), "%s", message ? message : "LLM error");
+	parley_session_unref(s);
+	free(a);
+}
+
+/* Caller holds s->lock. Supersedes the answer in flight; returns its
+ * request id (0 if none) for the caller to cancel after unlocking. */
+static uint64_t supersede_locked(struct parley_session *s, bool keep_partial)
+{
+	uint64_t req = s->llm_req;
+	if (req && keep_partial && s->answer_len)
+		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, s->answer, s->answer_len,
+				   true);
+	s->turn_gen++;
+	s->llm_req = 0;
+	s->answer_len = 0;
+	return req;
+}
+
+void parley_session_user_turn(struct parley_session *s, const char *text, size_t len)
+{
+	if (parley_session_is_closing(s) || !s->llm)
+		return;
+	struct answer_ctx *a = calloc(1, sizeof *a);
+	if (!a) {
+		parley_session_error(s, PARLEY_PE_INTERNAL, "out of memory");
+		return;
+	}
+
+	pthread_mutex_lock(&s->lock);
+	uint64_t old = supersede_locked(s, true);
+	int rc = parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false);
+	json_t *messages = rc ? NULL
+			      : parley_history_messages(&s->history,
+							parley_llm_system_prompt(s->llm));
+	a->gen = s->turn_gen;
+	pthread_mutex_unlock(&s->lock);
+
+	if (old)
+		parley_llm_cancel(s->llm, old);
+	if (!messages) {
+		free(a);
+		parley_session_error(s, PARLEY_PE_INTERNAL, "out of memory");
+		return;
+	}
+
+	parley_session_ref(s);
+	a->s = s;
+	a->submitted_ns = parley_now_ns();
+	struct parley_llm_callbacks cb = { on_token, on_end, a };
+	uint64_t id = 0;
+	char why[512] = "";
+	rc = parley_llm_submit(s->llm, messages, &cb, &id, why, sizeof why);
+	if (rc != 0) {
+		parley_session_unref(s);
+		free(a);
+		parley_session_error(s,
+				     rc == PARLEY_E_FULL ? PARLEY_PE_LLM_BUSY
+				     : rc == PARLEY_E_CLOSED ? PARLEY_PE_LLM_UNAVAILABLE
+							     : PARLEY_PE_INTERNAL,
+				     "%s%s", rc == PARLEY_E_FULL ? "the LLM is busy, try again: " : "",
+				     why);
+		return;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (a->gen == s->turn_gen)
+		s->llm_req = id;
+	else
+		old = id; /* superseded while submitting */
+	bool cancel_now = a->gen != s->turn_gen;
+	pthread_mutex_unlock(&s->lock);
+	if (cancel_now)
+		parley_llm_cancel(s->llm, old);
+	PARLEY_DEBUG("session %llu: turn submitted as llm request %llu", (unsigned long long)s->id,
+		     (unsigned long long)id);
+}
+
+void parley_session_clear_history(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t old = supersede_locked(s, false);
+	parley_history_clear(&s->history);
+	parley_ring_clear(&s->audio);
+	pthread_mutex_unlock(&s->lock);
+	if (old && s->llm)
+		parley_llm_cancel(s->llm, old);
+}
+
+void parley_session_cancel_answer(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t old = supersede_locked(s, false);
+	pthread_mutex_unlock(&s->lock);
+	if (old && s->llm)
+		parley_llm_cancel(s->llm, old);
+}
