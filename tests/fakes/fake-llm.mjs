@@ -27,6 +27,8 @@
 //     fields such as obfuscation), llamacppError (the old 'error: {...}' line
 //     instead of data: {"error":...}), errorAfter uses data: {"error":...}
 //   ollama: pulled: false (model missing from /api/tags)
+//   behave: (body, lastUserText) => ({...})  per-request overrides of any option,
+//     e.g. make only the request that mentions "crash" fail
 import http from 'node:http';
 
 // Word-sized tokens that concatenate back to the text.
@@ -44,8 +46,9 @@ function lastUser(body) {
 
 class FakeBase {
   constructor(opts) {
-    this.opts = { answer: 'Hello from the fake model.', tokenDelayMs: 10, firstTokenDelayMs: 0,
-                  model: 'fake-model', ...opts };
+    this.defaults = { answer: 'Hello from the fake model.', tokenDelayMs: 10, firstTokenDelayMs: 0,
+                      model: 'fake-model', ...opts };
+    this.opts = { ...this.defaults };
     this.requests = [];
     this.inflight = 0;
     this.maxInflight = 0;
@@ -55,6 +58,9 @@ class FakeBase {
   }
 
   set(opts) { Object.assign(this.opts, opts); }
+
+  /** Back to the options the fake was started with, plus `opts`. */
+  reset(opts = {}) { this.opts = { ...this.defaults, ...opts }; }
 
   async listen() {
     await new Promise((r) => this.server.listen(0, '127.0.0.1', r));
@@ -67,8 +73,8 @@ class FakeBase {
     await new Promise((r) => this.server.close(r));
   }
 
-  answerFor(body) {
-    const a = this.opts.answer;
+  answerFor(body, o = this.opts) {
+    const a = o.answer;
     return typeof a === 'function' ? a(body, lastUser(body)) : a;
   }
 
@@ -82,8 +88,10 @@ class FakeBase {
     let finished = false;
     res.on('finish', () => { finished = true; rec.end = Date.now(); });
     res.on('close', () => { if (!finished) { rec.aborted = true; rec.end = Date.now(); } });
+    const extra = typeof this.opts.behave === 'function' ? this.opts.behave(body, lastUser(body)) : null;
+    const o = { ...this.opts, ...(extra || {}) };
     try {
-      await this.route(req, res, body, rec);
+      await this.route(req, res, body, rec, o);
     } catch (e) {
       if (!res.headersSent) { res.writeHead(500); res.end(String(e)); }
     }
@@ -91,11 +99,10 @@ class FakeBase {
 
   // Streams `pieces` (strings) honouring delays and the failure options;
   // `errorPiece` is what an in-stream error looks like for this API.
-  async stream(res, rec, tokens, encode, endPiece, errorPiece) {
+  async stream(o, res, rec, tokens, encode, endPiece, errorPiece) {
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     try {
-      const o = this.opts;
       const write = async (s) => {
         if (rec.aborted) return;
         if (o.splitBytes) {
@@ -132,8 +139,7 @@ class FakeBase {
 export class FakeOpenAI extends FakeBase {
   chatRequests() { return this.requests.filter((r) => r.path === '/v1/chat/completions'); }
 
-  async route(req, res, body, rec) {
-    const o = this.opts;
+  async route(req, res, body, rec, o) {
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: [{ id: o.model, object: 'model' }] }));
@@ -176,8 +182,8 @@ export class FakeOpenAI extends FakeBase {
       }
       return s + nl;
     };
-    const tokens = tokenize(this.answerFor(body));
-    await this.stream(res, rec, tokens,
+    const tokens = tokenize(this.answerFor(body, o));
+    await this.stream(o, res, rec, tokens,
       (t, i) => event(chunk(i === 0 ? { role: 'assistant', content: t } : { content: t }, null)),
       () => {
         let s = event(chunk({}, 'stop'));
@@ -201,8 +207,7 @@ export class FakeOllama extends FakeBase {
     return this.requests.filter((r) => r.path === '/api/chat' && r.body && r.body.messages && !r.body.messages.length);
   }
 
-  async route(req, res, body, rec) {
-    const o = this.opts;
+  async route(req, res, body, rec, o) {
     if (req.method === 'GET' && req.url === '/') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('Ollama is running');
@@ -237,8 +242,8 @@ export class FakeOllama extends FakeBase {
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const line = (obj) => JSON.stringify(obj) + '\n';
-    const tokens = tokenize(this.answerFor(body));
-    await this.stream(res, rec, tokens,
+    const tokens = tokenize(this.answerFor(body, o));
+    await this.stream(o, res, rec, tokens,
       (t) => line({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: t }, done: false }),
       () => line({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '' }, done_reason: 'stop', done: true, total_duration: 1000, eval_count: tokens.length }),
       () => line({ error: 'an error was encountered while running the model: unexpected EOF' }));

@@ -278,7 +278,7 @@ test('auto with only an API key uses OpenAI (PARLEY_OPENAI_URL) with the key as 
   const fake = await fakeOpenAI({});
   let auth = null;
   const orig = fake.route.bind(fake);
-  fake.route = async (req, res, body, rec) => { auth = req.headers.authorization; return orig(req, res, body, rec); };
+  fake.route = async (req, res, body, rec, o) => { auth = req.headers.authorization; return orig(req, res, body, rec, o); };
   const srv = await server(['--ollama-url', 'http://127.0.0.1:9'], { PARLEY_OPENAI_URL: fake.url, OPENAI_API_KEY: 'sk-test-123' });
   await waitReady(srv.port);
   assert.equal(auth, 'Bearer sk-test-123');
