@@ -145,6 +145,7 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 	parley_session_ref(s);
 	a->s = s;
 	a->submitted_ns = parley_now_ns();
+	uint64_t gen = a->gen;
 	struct parley_llm_callbacks cb = { on_token, on_end, a };
 	uint64_t id = 0;
 	char why[512] = "";
@@ -160,12 +161,12 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 				     why);
 		return;
 	}
+	/* `a` may already be freed: the answer can end before submit returns. */
 	pthread_mutex_lock(&s->lock);
-	if (a->gen == s->turn_gen)
+	bool cancel_now = gen != s->turn_gen; /* superseded while submitting */
+	if (!cancel_now)
 		s->llm_req = id;
-	else
-		old = id; /* superseded while submitting */
-	bool cancel_now = a->gen != s->turn_gen;
+	old = id;
 	pthread_mutex_unlock(&s->lock);
 	if (cancel_now)
 		parley_llm_cancel(s->llm, old);

@@ -93,9 +93,15 @@ export async function startServer(args = [], env = {}, { timeoutMs = 10000, host
   let stderr = '';
   let stdout = '';
   let exitInfo = null;
+  let stopping = false;
   const exited = new Promise((resolve) => {
     proc.once('exit', (code, signal) => {
       exitInfo = { code, signal, at: Date.now() };
+      if (!stopping && (code !== 0 || signal)) {
+        // A crash: show why, since the test will only see a closed socket.
+        console.error(`# parley exited unexpectedly (code ${code}, signal ${signal}); stderr tail:\n` +
+          stderr.slice(-4000).split('\n').map((l) => `#   ${l}`).join('\n'));
+      }
       resolve(exitInfo);
     });
   });
@@ -135,6 +141,7 @@ export async function startServer(args = [], env = {}, { timeoutMs = 10000, host
 
   async function stop(signal = 'SIGTERM', { killAfterMs = 5000 } = {}) {
     if (exitInfo) return { code: exitInfo.code, signal: exitInfo.signal, ms: 0, alreadyExited: true };
+    stopping = true;
     const t0 = Date.now();
     proc.kill(signal);
     let timer;
