@@ -14,10 +14,14 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 RUN_PKGS=(
   build-essential cmake pkg-config
   libwebsockets-dev libjansson-dev libcurl4-openssl-dev
+  libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev
+  flite1-dev libespeak-ng-dev espeak-ng-data
 )
-# Needed only by the tests.
+# Needed only by the tests: cmocka, Node for the black-box tests, recorded
+# speech (pocketsphinx-testdata), sox and flite to make test audio.
 TEST_PKGS=(
   libcmocka-dev nodejs npm
+  pocketsphinx-testdata sox flite
 )
 
 want=("${RUN_PKGS[@]}")

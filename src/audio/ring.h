@@ -13,9 +13,11 @@
 struct parley_ring {
 	int16_t *buf;
 	size_t cap, head, len; /* head = index of the oldest sample */
+	size_t max;            /* capacity it may grow to */
 };
 
-/* Returns 0 or PARLEY_E_NOMEM / PARLEY_E_INVAL (cap 0). */
+/* Storage is allocated on first use and grows up to cap samples, so an
+ * idle ring costs nothing. Returns 0 or PARLEY_E_INVAL (cap 0). */
 int parley_ring_init(struct parley_ring *r, size_t cap);
 void parley_ring_destroy(struct parley_ring *r);
 

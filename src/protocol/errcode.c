@@ -17,6 +17,7 @@ static const char *const codes[PARLEY_PE_COUNT] = {
 	[PARLEY_PE_LLM_UNAVAILABLE] = "llm_unavailable",
 	[PARLEY_PE_LLM_ERROR] = "llm_error",
 	[PARLEY_PE_LLM_TIMEOUT] = "llm_timeout",
+	[PARLEY_PE_OVERLOADED] = "overloaded",
 	[PARLEY_PE_INTERNAL] = "internal_error",
 };
 

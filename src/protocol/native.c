@@ -7,6 +7,7 @@
 
 #include "audio/frame.h"
 #include "llm/engine.h"
+#include "util/base64.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -17,6 +18,12 @@ static const char *const out_names[PARLEY_OUT_COUNT] = {
 	[PARLEY_OUT_CONFIGURED] = "session.configured",
 	[PARLEY_OUT_PARTIAL_ASSISTANT] = "partial_assistant_answer",
 	[PARLEY_OUT_FINAL_ASSISTANT] = "final_assistant_answer",
+	[PARLEY_OUT_PARTIAL_USER] = "partial_user_request",
+	[PARLEY_OUT_FINAL_USER] = "final_user_request",
+	[PARLEY_OUT_TTS_CHUNK] = "tts_chunk",
+	[PARLEY_OUT_AUDIO] = "audio (binary)",
+	[PARLEY_OUT_STOP_TTS] = "stop_tts",
+	[PARLEY_OUT_TTS_INTERRUPTION] = "tts_interruption",
 };
 
 const char *parley_out_kind_name(int tag)
@@ -185,12 +192,79 @@ static void ev_configured(struct parley_session *s)
 	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
 }
 
+static void ev_user_partial(struct parley_session *s, const char *text)
+{
+	push(s, encode(PARLEY_OUT_PARTIAL_USER, json_string(text)));
+}
+
+static void ev_user_final(struct parley_session *s, const char *text)
+{
+	push(s, encode(PARLEY_OUT_FINAL_USER, json_string(text)));
+}
+
+/* int16 samples as little-endian bytes (the wire format on any host). */
+static void put_le16(unsigned char *dst, const int16_t *pcm, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint16_t u = (uint16_t)pcm[i];
+		dst[2 * i] = (unsigned char)(u & 0xff);
+		dst[2 * i + 1] = (unsigned char)(u >> 8);
+	}
+}
+
+/* Called with s->lock held (see session.h): reads the setting directly. */
+static void ev_audio(struct parley_session *s, const int16_t *pcm, size_t n)
+{
+	size_t bytes = n * 2;
+	if (s->settings.audio_out == PARLEY_AUDIO_OUT_BINARY) {
+		struct parley_msg *m = parley_msg_new(bytes, true, PARLEY_OUT_AUDIO);
+		if (m)
+			put_le16(m->data, pcm, n);
+		push(s, m);
+		return;
+	}
+	/* {"type":"tts_chunk","content":"<base64>"} built directly: no JSON
+	 * library round trip for the bulkiest message. */
+	static const char head[] = "{\"type\":\"tts_chunk\",\"content\":\"";
+	static const char tail[] = "\"}";
+	unsigned char *raw = malloc(bytes ? bytes : 1);
+	struct parley_msg *m = raw ? parley_msg_new(sizeof head - 1 + parley_base64_len(bytes) +
+							    sizeof tail - 1,
+						    false, PARLEY_OUT_TTS_CHUNK)
+				   : NULL;
+	if (m) {
+		put_le16(raw, pcm, n);
+		char *p = (char *)m->data;
+		memcpy(p, head, sizeof head - 1);
+		p += sizeof head - 1;
+		p += parley_base64_encode(raw, bytes, p);
+		memcpy(p, tail, sizeof tail - 1);
+	}
+	free(raw);
+	push(s, m);
+}
+
+static void ev_stop_tts(struct parley_session *s)
+{
+	push(s, encode(PARLEY_OUT_STOP_TTS, json_null()));
+}
+
+static void ev_tts_interruption(struct parley_session *s)
+{
+	push(s, encode(PARLEY_OUT_TTS_INTERRUPTION, json_null()));
+}
+
 const struct parley_session_events parley_native_events = {
 	.status = ev_status,
 	.error = ev_error,
 	.configured = ev_configured,
 	.answer_partial = ev_answer_partial,
 	.answer_final = ev_answer_final,
+	.user_partial = ev_user_partial,
+	.user_final = ev_user_final,
+	.audio = ev_audio,
+	.stop_tts = ev_stop_tts,
+	.tts_interruption = ev_tts_interruption,
 };
 
 void parley_native_on_text(struct parley_session *s, const char *data, size_t len)

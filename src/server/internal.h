@@ -45,6 +45,7 @@ struct parley_server {
 	const struct parley_config *cfg;
 	struct parley_workers *workers;
 	struct parley_llm_engine *llm;
+	struct parley_speech speech; /* stt pool + default voice, for every session */
 	atomic_bool status_broadcast; /* LLM state changed: resend status */
 	int port;
 

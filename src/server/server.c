@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "llm/engine.h"
+#include "session/stages.h"
+#include "stt/stt.h"
+#include "tts/tts.h"
 #include "protocol/native.h"
 #include "server/internal.h"
 #include "util/err.h"
@@ -153,6 +156,8 @@ static int register_metrics(struct parley_server *srv)
 						   NULL, NULL, &srv->m_ready);
 	if (!rc)
 		rc = parley_native_metrics_register();
+	if (!rc)
+		rc = parley_stages_register();
 	return rc;
 }
 
@@ -241,6 +246,35 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	srv->vhost = lws_get_vhost_by_name(srv->ctx, "parley");
 	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
 
+	/* Speech: synthesisers first (cheap), then the decoder pool, which
+	 * fills in the background ("stt" readiness). */
+	if (parley_tts_init_all() == 0) {
+		PARLEY_ERROR("no speech synthesiser is usable (flite and espeak-ng failed)");
+		goto fail;
+	}
+	const struct parley_tts_backend *tts = parley_tts_find(cfg->tts);
+	const char *voice = cfg->tts_voice[0] ? cfg->tts_voice : tts->default_voice;
+	if (!parley_tts_find_voice(voice)) {
+		PARLEY_ERROR("unknown voice '%s' (voices: %s)", voice, parley_tts_all_voices());
+		goto fail;
+	}
+	snprintf(srv->speech.default_voice, sizeof srv->speech.default_voice, "%s", voice);
+	srv->speech.default_rate = cfg->tts_rate;
+	struct parley_stt_settings stt = { .maxhmmpf = cfg->stt_maxhmmpf,
+					   .fwdflat = cfg->stt_fwdflat,
+					   .bestpath = cfg->stt_bestpath };
+	snprintf(stt.hmm, sizeof stt.hmm, "%s", cfg->stt_hmm);
+	snprintf(stt.lm, sizeof stt.lm, "%s", cfg->stt_lm);
+	snprintf(stt.dict, sizeof stt.dict, "%s", cfg->stt_dict);
+	srv->speech.stt = parley_stt_pool_create(&parley_stt_pocketsphinx, &stt, cfg->stt_warm,
+						 cfg->stt_max);
+	if (!srv->speech.stt) {
+		PARLEY_ERROR("cannot start the speech decoder pool");
+		goto fail;
+	}
+	PARLEY_INFO("speech: %s voice %s, pocketsphinx (%d warm, at most %d decoders)",
+		    parley_tts_find_voice(voice)->name, voice, cfg->stt_warm, cfg->stt_max);
+
 	char *prompt = read_text_file(cfg->system_prompt);
 	if (!prompt) {
 		PARLEY_ERROR("cannot read the system prompt %s", cfg->system_prompt);
@@ -313,6 +347,9 @@ void parley_server_destroy(struct parley_server *srv)
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;
+	/* Last: sessions freed above gave their decoders back. */
+	parley_stt_pool_destroy(srv->speech.stt);
+	srv->speech.stt = NULL;
 	for (size_t i = 0; i < srv->nwake; i++)
 		parley_session_unref(srv->wake[i]);
 	free(srv->wake);

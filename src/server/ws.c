@@ -72,6 +72,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.wake = parley_server_wake,
 		.owner = srv,
 		.llm = srv->llm,
+		.speech = &srv->speech,
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
 	};
 	c->session = parley_session_create(&p);

@@ -56,6 +56,24 @@ int parley_history_add(struct parley_history *h, enum parley_role role, const ch
 	return 0;
 }
 
+int parley_history_replace_last(struct parley_history *h, enum parley_role role, const char *text,
+				size_t len, bool interrupted)
+{
+	if (h->n && h->turns[h->n - 1].role == role) {
+		char *copy = strndup(text, len);
+		if (!copy)
+			return PARLEY_E_NOMEM;
+		struct parley_turn *t = &h->turns[h->n - 1];
+		h->chars -= strlen(t->text);
+		free(t->text);
+		t->text = copy;
+		t->interrupted = interrupted;
+		h->chars += strlen(copy);
+		return 0;
+	}
+	return parley_history_add(h, role, text, len, interrupted);
+}
+
 json_t *parley_history_messages(const struct parley_history *h, const char *system_prompt)
 {
 	json_t *arr = json_array();

@@ -41,6 +41,10 @@ void parley_history_clear(struct parley_history *h);
 int parley_history_add(struct parley_history *h, enum parley_role role, const char *text,
 		       size_t len, bool interrupted);
 
+/* Replaces the newest turn if it has this role, else adds one. */
+int parley_history_replace_last(struct parley_history *h, enum parley_role role, const char *text,
+				size_t len, bool interrupted);
+
 /* [{"role":"system",...}, turns...] as chat messages; an interrupted answer
  * ends with "..." so the model knows it was cut off. NULL on OOM. */
 json_t *parley_history_messages(const struct parley_history *h, const char *system_prompt);

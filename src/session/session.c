@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "audio/frame.h"
+#include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -51,16 +52,22 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->workers = p->workers;
 	s->owner = p->owner;
 	s->llm = p->llm;
-	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
-	parley_settings_defaults(&s->settings);
-	if (parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS) != 0) {
+	s->speech = p->speech;
+	s->played_ms = -1;
+	parley_sentences_init(&s->splitter);
+	s->listen = p->speech ? parley_listen_create() : NULL;
+	if (p->speech && !s->listen) {
 		free(s);
 		return NULL;
 	}
+	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
+	parley_settings_defaults(&s->settings);
+	parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS);
 	pthread_mutex_init(&s->lock, NULL);
 	parley_outq_init(&s->outq, PARLEY_SESSION_OUTQ_MAX_MSGS, PARLEY_SESSION_OUTQ_MAX_BYTES,
 			 p->wake, s);
 	parley_strand_init(&s->strand, PARLEY_SESSION_MAX_JOBS, hold, release, s);
+	parley_strand_init(&s->tts_strand, PARLEY_SESSION_MAX_JOBS, hold, release, s);
 	return s;
 }
 
@@ -76,6 +83,10 @@ void parley_session_unref(struct parley_session *s)
 	parley_outq_destroy(&s->outq);
 	parley_ring_destroy(&s->audio);
 	parley_history_destroy(&s->history);
+	parley_sentences_destroy(&s->splitter);
+	parley_speak_reset_locked(s);
+	free(s->spoken);
+	parley_listen_destroy(s->listen, s);
 	free(s->answer);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -85,8 +96,10 @@ void parley_session_close(struct parley_session *s)
 {
 	if (atomic_exchange(&s->closing, true))
 		return;
-	if (s->workers)
+	if (s->workers) {
 		parley_strand_cancel(s->workers, &s->strand);
+		parley_strand_cancel(s->workers, &s->tts_strand);
+	}
 	parley_session_cancel_answer(s);
 	parley_outq_close(&s->outq);
 }
@@ -100,6 +113,13 @@ void parley_session_get_settings(struct parley_session *s, struct parley_setting
 
 static void apply_config(struct parley_session *s, const struct parley_config_update *cu)
 {
+	if ((cu->has & PARLEY_CFG_VOICE) && strcmp(cu->voice, "default") != 0 &&
+	    !parley_tts_find_voice(cu->voice)) {
+		parley_session_error(s, PARLEY_PE_INVALID_FIELD,
+				     "session.config: unknown voice '%s' (voices: %s)", cu->voice,
+				     parley_tts_all_voices());
+		return;
+	}
 	pthread_mutex_lock(&s->lock);
 	struct parley_settings *st = &s->settings;
 	if (cu->has & PARLEY_CFG_INPUT_RATE) {
@@ -126,7 +146,9 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
 	case PARLEY_CTL_TTS_START:
 	case PARLEY_CTL_TTS_STOP:
 		pthread_mutex_lock(&s->lock);
-		s->client_playing = c->type == PARLEY_CTL_TTS_START;
+		s->tts_playing = c->type == PARLEY_CTL_TTS_START;
+		if (s->tts_playing && !s->playback_start_ns)
+			s->playback_start_ns = parley_now_ns();
 		pthread_mutex_unlock(&s->lock);
 		break;
 	case PARLEY_CTL_CLEAR_HISTORY:
@@ -158,8 +180,9 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 {
 	bool report = false;
 	size_t cap;
+	bool schedule = false;
 	pthread_mutex_lock(&s->lock);
-	s->client_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0 || s->client_playing;
+	s->frame_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0;
 	/* The buffer holds PARLEY_SESSION_AUDIO_SECONDS at the input rate. */
 	cap = (size_t)s->settings.input_sample_rate * PARLEY_SESSION_AUDIO_SECONDS;
 	size_t dropped = 0;
@@ -177,7 +200,16 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	} else if (!dropped) {
 		s->audio_overflowing = false;
 	}
+	if (s->listen && !s->audio_job_queued) {
+		s->audio_job_queued = true;
+		schedule = true;
+	}
 	pthread_mutex_unlock(&s->lock);
+	if (schedule && parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
+		pthread_mutex_lock(&s->lock);
+		s->audio_job_queued = false;
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (report)
 		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",

@@ -30,18 +30,29 @@
 
 #include "audio/ring.h"
 #include "session/history.h"
+#include "text/sentences.h"
 #include "protocol/control.h"
 #include "protocol/errcode.h"
 #include "util/outq.h"
 #include "util/workers.h"
 
-#define PARLEY_SESSION_OUTQ_MAX_MSGS 1024
-#define PARLEY_SESSION_OUTQ_MAX_BYTES (8u << 20)
+#define PARLEY_SESSION_OUTQ_MAX_MSGS 4096
+#define PARLEY_SESSION_OUTQ_MAX_BYTES (32u << 20)
 #define PARLEY_SESSION_AUDIO_SECONDS 10
 #define PARLEY_SESSION_MAX_JOBS 256
 
 struct parley_session;
 struct parley_llm_engine;
+struct parley_stt_pool;
+struct parley_tts_backend;
+struct parley_listen;
+
+/* Server-wide speech setup shared (read-only) by every session. */
+struct parley_speech {
+	struct parley_stt_pool *stt;           /* decoders leased per utterance */
+	char default_voice[PARLEY_VOICE_MAX + 1]; /* for voice "default" */
+	double default_rate;                   /* speaking-rate multiplier */
+};
 
 /* A session's effective configuration. */
 struct parley_settings {
@@ -56,6 +67,9 @@ struct parley_settings {
 /*
  * What a session says, encoded by a wire protocol. Every slot is required and
  * may be called from any thread; implementations push onto s->outq.
+ * answer_partial, answer_final, audio, stop_tts and tts_interruption are
+ * called with s->lock held (so their order is the session's order): they
+ * must not take it, and may read s->settings directly.
  */
 struct parley_session_events {
 	void (*status)(struct parley_session *s);
@@ -66,6 +80,28 @@ struct parley_session_events {
 	/* The answer is over: complete, or cut short (interrupted). */
 	void (*answer_final)(struct parley_session *s, const char *text, size_t len,
 			     bool interrupted);
+	/* The live transcript while the user speaks, and the final one. */
+	void (*user_partial)(struct parley_session *s, const char *text);
+	void (*user_final)(struct parley_session *s, const char *text);
+	/* Assistant audio: n samples at the session's output rate (borrowed). */
+	void (*audio)(struct parley_session *s, const int16_t *pcm, size_t n);
+	/* Barge-in: flush playback now, then the interruption notice. */
+	void (*stop_tts)(struct parley_session *s);
+	void (*tts_interruption)(struct parley_session *s);
+};
+
+/* A piece of the answer that was sent as audio. */
+struct parley_spoken {
+	char *text;
+	int64_t ms;
+};
+
+/* Stage timestamps of the current turn (CLOCK_MONOTONIC ns, 0 = not yet). */
+struct parley_turn_times {
+	int64_t speech_end;  /* last loud frame of the user's turn */
+	int64_t final;       /* final transcript (or typed turn received) */
+	int64_t first_token;
+	int64_t first_audio;
 };
 
 struct parley_session {
@@ -79,18 +115,30 @@ struct parley_session {
 	struct parley_workers *workers; /* borrowed; outlives every session */
 	void *owner;                    /* borrowed: the transport's server object */
 	struct parley_llm_engine *llm;  /* borrowed: the shared engine */
+	const struct parley_speech *speech; /* borrowed; NULL: text only */
+	struct parley_strand tts_strand;    /* synthesis jobs, in order */
+	struct parley_listen *listen;       /* only jobs on `strand` touch it */
 
 	pthread_mutex_t lock;
 	struct parley_settings settings;     /* guarded by lock */
 	struct parley_ring audio;            /* guarded by lock; input-rate samples */
 	bool audio_overflowing;              /* guarded by lock: inside an overflow episode */
-	bool client_playing;                 /* guarded by lock: tts_start..tts_stop or frame flag */
-	int64_t played_ms;                   /* guarded by lock: last playback report */
+	bool tts_playing;                    /* guarded by lock: between tts_start and tts_stop */
+	bool frame_playing;                  /* guarded by lock: flag bit 0 of the last frame */
+	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
+	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
 	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
 	char *answer;                        /* guarded by lock: current answer text */
 	size_t answer_len, answer_cap;
+	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
+	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
+	struct parley_spoken *spoken;        /* guarded by lock: pieces sent as audio, in order */
+	size_t nspoken, spoken_cap;
+	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
+	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
+	struct parley_turn_times times;      /* guarded by lock */
 
 	void *transport; /* event-loop thread only: the connection, NULL once closed */
 };
@@ -103,6 +151,7 @@ struct parley_session_params {
 	void *owner;         /* borrowed, stored in s->owner for the wake callback */
 	struct parley_llm_engine *llm; /* borrowed shared engine */
 	size_t history_chars;          /* conversation budget */
+	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 };
 
 /* Built-in defaults for a new session's settings. */
@@ -146,6 +195,35 @@ void parley_session_error(struct parley_session *s, enum parley_proto_error code
 
 /* Pushes an encoded message; drops it when closing. Takes ownership of m. */
 int parley_session_push(struct parley_session *s, struct parley_msg *m);
+
+/* turn.c: a user turn with its stage timestamps so far (speech_end may be
+ * 0 for typed turns). */
+void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
+				    int64_t speech_end_ns);
+
+/* turn.c: barge-in. If assistant audio is playing: stop it, cancel the
+ * answer and its synthesis, and cut the answer in the history to what the
+ * user heard. Returns true if it interrupted something. Any thread. */
+bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns);
+
+/* turn.c: is assistant audio playing at the client (by its reports)? */
+bool parley_session_assistant_playing(struct parley_session *s);
+
+/* speak.c: answer text for speech (engine thread, caller holds s->lock). */
+void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len);
+/* speak.c: the answer is complete: speak what is left (caller holds lock). */
+void parley_speak_flush_locked(struct parley_session *s);
+/* speak.c: forget the spoken pieces of the answer (caller holds lock). */
+void parley_speak_reset_locked(struct parley_session *s);
+/* speak.c: what the user has heard of this answer (caller holds lock);
+ * malloc'd, caller frees; NULL on OOM. */
+char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
+
+/* listen.c: per-session listening state. */
+struct parley_listen *parley_listen_create(void);
+void parley_listen_destroy(struct parley_listen *l, struct parley_session *s);
+/* listen.c: the job that consumes buffered audio (runs on s->strand). */
+void parley_listen_job(void *session, bool cancelled);
 
 /* turn.c: a user turn (text borrowed). Cancels the answer in flight (kept
  * in the history as interrupted), adds the turn to the history and asks the

@@ -13,6 +13,7 @@
 
 #include "llm/engine.h"
 #include "session/session.h"
+#include "session/stages.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -52,8 +53,11 @@ static void on_token(void *ud, const char *text, size_t len)
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
+	if (!s->times.first_token)
+		s->times.first_token = a->first_token_ns;
 	/* Encode under the lock so partials go out in order. */
 	s->events->answer_partial(s, s->answer, s->answer_len);
+	parley_speak_feed_locked(s, text, len);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -80,9 +84,12 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 			if (s->answer_len || !cut) {
 				parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
 						   s->answer ? s->answer : "", s->answer_len, cut);
+				s->answer_in_history = true;
 				s->events->answer_final(s, s->answer ? s->answer : "",
 							s->answer_len, cut);
 			}
+			if (!cut)
+				parley_speak_flush_locked(s);
 			PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, "
 				    "total %.0f ms",
 				    (unsigned long long)s->id, cut ? "interrupted" : "complete",
@@ -112,10 +119,21 @@ static uint64_t supersede_locked(struct parley_session *s, bool keep_partial)
 	s->turn_gen++;
 	s->llm_req = 0;
 	s->answer_len = 0;
+	s->answer_in_history = false;
+	s->played_ms = -1;
+	s->playback_start_ns = 0;
+	s->tts_playing = false;
+	parley_speak_reset_locked(s);
 	return req;
 }
 
 void parley_session_user_turn(struct parley_session *s, const char *text, size_t len)
+{
+	parley_session_user_turn_timed(s, text, len, 0);
+}
+
+void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
+				    int64_t speech_end_ns)
 {
 	if (parley_session_is_closing(s) || !s->llm)
 		return;
@@ -132,6 +150,7 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 			      : parley_history_messages(&s->history,
 							parley_llm_system_prompt(s->llm));
 	a->gen = s->turn_gen;
+	s->times = (struct parley_turn_times){ .speech_end = speech_end_ns, .final = parley_now_ns() };
 	pthread_mutex_unlock(&s->lock);
 
 	if (old)
@@ -192,4 +211,46 @@ void parley_session_cancel_answer(struct parley_session *s)
 	pthread_mutex_unlock(&s->lock);
 	if (old && s->llm)
 		parley_llm_cancel(s->llm, old);
+}
+
+bool parley_session_assistant_playing(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool playing = s->tts_playing || s->frame_playing;
+	pthread_mutex_unlock(&s->lock);
+	return playing;
+}
+
+bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!(s->tts_playing || s->frame_playing) || (!s->llm_req && !s->nspoken && !s->answer_len)) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	char *heard = parley_speak_heard_locked(s, parley_now_ns());
+	const char *h = heard ? heard : "";
+	uint64_t req = s->llm_req;
+	if (s->answer_in_history)
+		parley_history_replace_last(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
+	else if (*h)
+		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
+	uint64_t old = supersede_locked(s, false);
+	(void)old;
+	s->frame_playing = false;
+	/* Under the lock: no audio of this answer can be queued after stop_tts. */
+	s->events->stop_tts(s);
+	s->events->tts_interruption(s);
+	s->events->answer_final(s, h, strlen(h), true);
+	pthread_mutex_unlock(&s->lock);
+
+	if (req && s->llm)
+		parley_llm_cancel(s->llm, req);
+	parley_stage_observe(PARLEY_STAGE_BARGE_IN, onset_ns, parley_now_ns());
+	PARLEY_INFO("session %llu: barge-in: audio stopped %.0f ms after speech onset; "
+		    "the user heard \"%.60s%s\"",
+		    (unsigned long long)s->id, (double)(parley_now_ns() - onset_ns) / 1e6, h,
+		    strlen(h) > 60 ? "..." : "");
+	free(heard);
+	return true;
 }

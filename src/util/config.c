@@ -127,6 +127,16 @@ static int set_openai_url(struct parley_config *cfg, const char *v, char *why, s
 	return set_url(cfg->openai_url, sizeof cfg->openai_url, v, why, whylen);
 }
 
+static int set_tts(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "flite") != 0 && strcmp(v, "espeak") != 0) {
+		snprintf(why, whylen, "'%s' is not one of flite, espeak", v);
+		return -1;
+	}
+	strcpy(cfg->tts, v);
+	return 0;
+}
+
 #define F(field) offsetof(struct parley_config, field)
 #define S(field) sizeof(((struct parley_config *)0)->field)
 
@@ -186,6 +196,34 @@ static const struct option_def options[] = {
 	{ "openai-url", "PARLEY_OPENAI_URL", "URL",
 	  "OpenAI API used when only a key is set (default https://api.openai.com)", OPT_CUSTOM,
 	  0, 0, 0, 0, set_openai_url },
+	{ "stt-model", "PARLEY_STT_MODEL", "DIR", "pocketsphinx acoustic model directory",
+	  OPT_STR, F(stt_hmm), S(stt_hmm), 0, 0, NULL },
+	{ "stt-lm", "PARLEY_STT_LM", "FILE", "pocketsphinx language model", OPT_STR, F(stt_lm),
+	  S(stt_lm), 0, 0, NULL },
+	{ "stt-dict", "PARLEY_STT_DICT", "FILE", "pocketsphinx pronunciation dictionary", OPT_STR,
+	  F(stt_dict), S(stt_dict), 0, 0, NULL },
+	{ "stt-maxhmmpf", "PARLEY_STT_MAXHMMPF", "N",
+	  "pocketsphinx -maxhmmpf: lower is faster, less exact (default 3000)", OPT_INT,
+	  F(stt_maxhmmpf), 0, -1, 1000000, NULL },
+	{ "stt-fwdflat", "PARLEY_STT_FWDFLAT", "0|1",
+	  "pocketsphinx second (flat) pass: 1 is slower, rarely better (default 0)", OPT_INT,
+	  F(stt_fwdflat), 0, 0, 1, NULL },
+	{ "stt-bestpath", "PARLEY_STT_BESTPATH", "0|1",
+	  "pocketsphinx lattice best path: 1 adds end latency (default 0)", OPT_INT,
+	  F(stt_bestpath), 0, 0, 1, NULL },
+	{ "stt-warm", "PARLEY_STT_WARM", "N",
+	  "speech decoders kept ready, ~93 MB each (default 2)", OPT_INT, F(stt_warm), 0, 0, 256,
+	  NULL },
+	{ "stt-max", "PARLEY_STT_MAX", "N",
+	  "most decoders at once = users speaking at the same moment (default 16)", OPT_INT,
+	  F(stt_max), 0, 1, 1024, NULL },
+	{ "tts", "PARLEY_TTS", "NAME", "default speech synthesiser: flite or espeak (default flite)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_tts },
+	{ "tts-voice", "PARLEY_TTS_VOICE", "NAME",
+	  "default voice: flite slt rms awb kal16, espeak en-us en-gb ... (default slt / en-us)",
+	  OPT_STR, F(tts_voice), S(tts_voice), 0, 0, NULL },
+	{ "tts-rate", "PARLEY_TTS_RATE", "X", "speaking-rate multiplier 0.5..2 (default 1)",
+	  OPT_DOUBLE, F(tts_rate), 0, 0.5, 2.0, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -212,6 +250,16 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->history_tokens = 3000;
 	strcpy(cfg->ollama_url, "http://127.0.0.1:11434");
 	strcpy(cfg->openai_url, "https://api.openai.com");
+	strcpy(cfg->stt_hmm, "/usr/share/pocketsphinx/model/en-us/en-us");
+	strcpy(cfg->stt_lm, "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin");
+	strcpy(cfg->stt_dict, "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict");
+	cfg->stt_maxhmmpf = 3000;
+	cfg->stt_fwdflat = 0;
+	cfg->stt_bestpath = 0;
+	cfg->stt_warm = 2;
+	cfg->stt_max = 16;
+	strcpy(cfg->tts, "flite");
+	cfg->tts_rate = 1.0;
 }
 
 static void print_help(FILE *out)
@@ -347,6 +395,17 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 	if (set_web_root(cfg, cfg->web_root, why, sizeof why) != 0) {
 		fprintf(err, "parley: web root: %s (use --web-root)\n", why);
 		return PARLEY_CONFIG_ERROR;
+	}
+	if (cfg->stt_max < cfg->stt_warm)
+		cfg->stt_max = cfg->stt_warm;
+	const char *model_files[] = { cfg->stt_lm, cfg->stt_dict };
+	for (size_t i = 0; i < 2; i++) {
+		if (access(model_files[i], R_OK) != 0) {
+			fprintf(err, "parley: cannot read speech model file '%s' (install "
+				     "pocketsphinx-en-us, or see --stt-model/--stt-lm/--stt-dict)\n",
+				model_files[i]);
+			return PARLEY_CONFIG_ERROR;
+		}
 	}
 	if (access(cfg->system_prompt, R_OK) != 0) {
 		fprintf(err, "parley: cannot read system prompt '%s' (use --system-prompt)\n",

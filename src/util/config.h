@@ -38,6 +38,19 @@ struct parley_config {
 	int history_tokens;        /* per-session history budget (estimated tokens) */
 	char ollama_url[512];      /* where "auto" looks for Ollama */
 	char openai_url[512];      /* OpenAI's API when only a key is given */
+
+	/* speech */
+	char stt_hmm[1024];        /* pocketsphinx acoustic model */
+	char stt_lm[1024];
+	char stt_dict[1024];
+	int stt_maxhmmpf;
+	int stt_fwdflat;           /* 0/1 */
+	int stt_bestpath;          /* 0/1 */
+	int stt_warm;              /* decoders kept ready */
+	int stt_max;               /* decoders at most (memory bound) */
+	char tts[16];              /* default backend: flite, espeak */
+	char tts_voice[65];        /* default voice ("" = the backend's) */
+	double tts_rate;           /* speaking-rate multiplier */
 };
 
 enum parley_config_result {

@@ -161,12 +161,12 @@ test('session.config → session.configured echoes the effective config; an inva
   try {
     c.sendJson({
       type: 'session.config', input_sample_rate: 16000, output_sample_rate: 24000,
-      audio_out: 'binary', voice: 'alice_v1.2+x-y', tts_rate: 1.5,
+      audio_out: 'binary', voice: 'rms', tts_rate: 1.5,
     });
     const a = await c.next('session.configured');
     assert.deepEqual(
       pick(a.content),
-      { input_sample_rate: 16000, output_sample_rate: 24000, audio_out: 'binary', voice: 'alice_v1.2+x-y', tts_rate: 1.5 },
+      { input_sample_rate: 16000, output_sample_rate: 24000, audio_out: 'binary', voice: 'rms', tts_rate: 1.5 },
     );
 
     // Invalid: one bad field among good ones → error, nothing applied.
@@ -182,7 +182,7 @@ test('session.config → session.configured echoes the effective config; an inva
     const b = await c.next('session.configured');
     assert.deepEqual(
       pick(b.content),
-      { input_sample_rate: 16000, output_sample_rate: 44100, audio_out: 'binary', voice: 'alice_v1.2+x-y', tts_rate: 1.5 },
+      { input_sample_rate: 16000, output_sample_rate: 44100, audio_out: 'binary', voice: 'rms', tts_rate: 1.5 },
     );
 
     // Boundary values are accepted.
@@ -190,7 +190,7 @@ test('session.config → session.configured echoes the effective config; an inva
     const d = await c.next('session.configured');
     assert.deepEqual(
       pick(d.content),
-      { input_sample_rate: 8000, output_sample_rate: 96000, audio_out: 'base64', voice: 'alice_v1.2+x-y', tts_rate: 0.5 },
+      { input_sample_rate: 8000, output_sample_rate: 96000, audio_out: 'base64', voice: 'rms', tts_rate: 0.5 },
     );
     assert.equal(c.received('error').length, 2, c.summary());
   } finally {

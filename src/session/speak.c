@@ -1,0 +1,222 @@
+/*
+ * speak.c - the assistant's answer as speech: answer text is cut into
+ * pieces (quick first chunk, then sentences), each piece is synthesised on
+ * the session's TTS strand (in order), resampled to the session's output
+ * rate and queued as chunks of at most 100 ms. Pieces sent are remembered
+ * with their duration so a barge-in can tell what the user actually heard.
+ *
+ * Cancellation: every job carries the answer's generation (`turn_gen`);
+ * a superseded job drops its work, and audio is queued under the session
+ * lock after a generation check, so nothing of an interrupted answer can
+ * follow stop_tts.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio/resample.h"
+#include "session/session.h"
+#include "session/stages.h"
+#include "tts/tts.h"
+#include "util/log.h"
+
+#define CHUNK_MS 100
+
+struct tts_job {
+	struct parley_session *s;
+	uint64_t gen;
+	char *text;
+};
+
+static void log_first_audio(struct parley_session *s)
+{
+	const struct parley_turn_times *t = &s->times;
+	int64_t start = t->speech_end ? t->speech_end : t->final;
+	parley_stage_observe(PARLEY_STAGE_TRANSCRIPT, t->speech_end, t->final);
+	parley_stage_observe(PARLEY_STAGE_FIRST_TOKEN, t->final, t->first_token);
+	parley_stage_observe(PARLEY_STAGE_FIRST_AUDIO, t->first_token, t->first_audio);
+	parley_stage_observe(PARLEY_STAGE_TOTAL, start, t->first_audio);
+	if (t->speech_end)
+		PARLEY_INFO("session %llu turn: speech end -> transcript %.0f ms, transcript -> "
+			    "first token %.0f ms, first token -> first audio %.0f ms, total %.0f ms",
+			    (unsigned long long)s->id, (double)(t->final - t->speech_end) / 1e6,
+			    (double)(t->first_token - t->final) / 1e6,
+			    (double)(t->first_audio - t->first_token) / 1e6,
+			    (double)(t->first_audio - start) / 1e6);
+	else
+		PARLEY_INFO("session %llu typed turn: first token %.0f ms, first token -> first "
+			    "audio %.0f ms, total %.0f ms",
+			    (unsigned long long)s->id, (double)(t->first_token - t->final) / 1e6,
+			    (double)(t->first_audio - t->first_token) / 1e6,
+			    (double)(t->first_audio - start) / 1e6);
+}
+
+static void tts_job_run(void *arg, bool cancelled)
+{
+	struct tts_job *j = arg;
+	struct parley_session *s = j->s;
+	struct parley_settings st;
+	int16_t *pcm = NULL, *out = NULL;
+	size_t n = 0, nout = 0;
+	int rate = 0;
+
+	pthread_mutex_lock(&s->lock);
+	bool current = !cancelled && j->gen == s->turn_gen;
+	st = s->settings;
+	pthread_mutex_unlock(&s->lock);
+	if (!current)
+		goto out;
+
+	const char *voice = strcmp(st.voice, "default") == 0 ? s->speech->default_voice : st.voice;
+	const struct parley_tts_backend *b = parley_tts_find_voice(voice);
+	double speed = st.tts_rate * s->speech->default_rate;
+	if (!b || b->synth(voice, speed, j->text, &pcm, &n, &rate) != 0) {
+		PARLEY_WARN("session %llu: speech synthesis failed for voice %s",
+			    (unsigned long long)s->id, voice);
+		goto out;
+	}
+	out = parley_resample_oneshot(pcm, n, rate, st.output_sample_rate, &nout);
+	if (!out)
+		goto out;
+
+	size_t chunk = (size_t)st.output_sample_rate * CHUNK_MS / 1000;
+	int64_t ms = (int64_t)nout * 1000 / st.output_sample_rate;
+	pthread_mutex_lock(&s->lock);
+	if (j->gen == s->turn_gen && !parley_session_is_closing(s)) {
+		for (size_t off = 0; off < nout; off += chunk)
+			s->events->audio(s, out + off, nout - off < chunk ? nout - off : chunk);
+		if (s->nspoken == s->spoken_cap) {
+			size_t cap = s->spoken_cap ? s->spoken_cap * 2 : 16;
+			struct parley_spoken *sp = realloc(s->spoken, cap * sizeof *sp);
+			if (sp) {
+				s->spoken = sp;
+				s->spoken_cap = cap;
+			}
+		}
+		if (s->nspoken < s->spoken_cap) {
+			s->spoken[s->nspoken++] = (struct parley_spoken){ j->text, ms };
+			j->text = NULL; /* kept for barge-in accounting */
+		}
+		s->audio_sent_ms += ms;
+		if (!s->playback_start_ns)
+			s->playback_start_ns = parley_now_ns();
+		if (!s->times.first_audio) {
+			s->times.first_audio = parley_now_ns();
+			log_first_audio(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	free(pcm);
+	free(out);
+	free(j->text);
+	free(j);
+}
+
+static void submit_piece(struct parley_session *s, char *text)
+{
+	struct tts_job *j = malloc(sizeof *j);
+	if (!j) {
+		free(text);
+		return;
+	}
+	*j = (struct tts_job){ s, s->turn_gen, text };
+	if (parley_workers_submit(s->workers, &s->tts_strand, tts_job_run, j) != 0) {
+		free(text);
+		free(j);
+	}
+}
+
+void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len)
+{
+	if (!s->speech)
+		return;
+	if (parley_sentences_feed(&s->splitter, text, len) != 0)
+		return;
+	char *piece;
+	while ((piece = parley_sentences_next(&s->splitter)))
+		submit_piece(s, piece);
+}
+
+void parley_speak_flush_locked(struct parley_session *s)
+{
+	if (!s->speech)
+		return;
+	char *piece = parley_sentences_flush(&s->splitter);
+	if (piece)
+		submit_piece(s, piece);
+}
+
+void parley_speak_reset_locked(struct parley_session *s)
+{
+	parley_sentences_reset(&s->splitter);
+	for (size_t i = 0; i < s->nspoken; i++)
+		free(s->spoken[i].text);
+	s->nspoken = 0;
+	s->audio_sent_ms = 0;
+}
+
+/* The first `words` words of text, into out (appended). */
+static void append_words(char *out, size_t cap, const char *text, size_t words)
+{
+	size_t o = strlen(out);
+	if (o && o + 1 < cap)
+		out[o++] = ' ';
+	size_t w = 0;
+	bool in = false;
+	for (size_t i = 0; text[i] && o + 1 < cap; i++) {
+		bool space = isspace((unsigned char)text[i]);
+		if (!space && !in && w++ == words)
+			break;
+		in = !space;
+		out[o++] = text[i];
+	}
+	while (o && isspace((unsigned char)out[o - 1]))
+		o--;
+	out[o] = '\0';
+}
+
+static size_t word_count(const char *t)
+{
+	size_t n = 0;
+	bool in = false;
+	for (; *t; t++) {
+		bool space = isspace((unsigned char)*t);
+		if (!space && !in)
+			n++;
+		in = !space;
+	}
+	return n;
+}
+
+char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns)
+{
+	int64_t heard_ms;
+	if (s->played_ms >= 0)
+		heard_ms = s->played_ms;
+	else if (s->playback_start_ns)
+		heard_ms = (now_ns - s->playback_start_ns) / 1000000;
+	else
+		heard_ms = 0;
+	if (heard_ms > s->audio_sent_ms)
+		heard_ms = s->audio_sent_ms;
+
+	size_t cap = 1;
+	for (size_t i = 0; i < s->nspoken; i++)
+		cap += strlen(s->spoken[i].text) + 1;
+	char *out = calloc(1, cap);
+	if (!out)
+		return NULL;
+	int64_t acc = 0;
+	for (size_t i = 0; i < s->nspoken && acc < heard_ms; i++) {
+		const struct parley_spoken *p = &s->spoken[i];
+		size_t words = word_count(p->text);
+		if (acc + p->ms <= heard_ms)
+			append_words(out, cap, p->text, words);
+		else if (p->ms > 0)
+			append_words(out, cap, p->text,
+				     (size_t)((double)words * (double)(heard_ms - acc) / (double)p->ms));
+		acc += p->ms;
+	}
+	return out;
+}

@@ -1,0 +1,178 @@
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "stt/stt.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/readiness.h"
+
+struct parley_stt_pool {
+	const struct parley_stt_backend *b;
+	struct parley_stt_settings st;
+	int warm, max;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* the filler waits on it */
+	void **idle;            /* guarded by lock */
+	int nidle, total;       /* guarded by lock; total = idle + leased + being created */
+	bool stopping;          /* guarded by lock */
+	pthread_t filler;
+	bool filler_started;
+	int readiness_id;
+};
+
+static struct parley_gauge m_idle, m_leased;
+static struct parley_counter m_exhausted;
+
+/* Keeps `warm` idle decoders, creating them outside the lock. */
+static void *filler_main(void *arg)
+{
+	struct parley_stt_pool *p = arg;
+	bool announced = false;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->stopping && (p->nidle >= p->warm || p->total >= p->max)) {
+			if (!announced && p->nidle >= p->warm) {
+				announced = true;
+				parley_readiness_set(p->readiness_id, true, NULL);
+				PARLEY_INFO("speech-to-text ready: %d warm %s decoder(s), at most %d",
+					    p->nidle, p->b->name, p->max);
+			}
+			pthread_cond_wait(&p->cond, &p->lock);
+		}
+		if (p->stopping)
+			break;
+		p->total++;
+		pthread_mutex_unlock(&p->lock);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		void *dec = p->b->create(&p->st);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pthread_mutex_lock(&p->lock);
+		if (!dec) {
+			p->total--;
+			parley_readiness_set(p->readiness_id, false,
+					     "cannot create a speech decoder (see the log)");
+			/* Do not spin: wait for a change (or stop). */
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 5;
+			pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+			continue;
+		}
+		PARLEY_DEBUG("stt: decoder created in %.0f ms",
+			     (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		p->idle[p->nidle++] = dec;
+		parley_gauge_set(&m_idle, p->nidle);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_backend *b,
+					       const struct parley_stt_settings *st, int warm,
+					       int max)
+{
+	struct parley_stt_pool *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	p->b = b;
+	p->st = *st;
+	p->warm = warm;
+	p->max = max < warm ? warm : max;
+	p->idle = calloc((size_t)p->max, sizeof *p->idle);
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (!p->idle || b->global_init() != 0) {
+		parley_stt_pool_destroy(p);
+		return NULL;
+	}
+	parley_metrics_register_gauge("parley_stt_decoders_idle", "warm speech decoders ready",
+				      NULL, NULL, &m_idle);
+	parley_metrics_register_gauge("parley_stt_decoders_leased",
+				      "speech decoders in use by a speaking user", NULL, NULL,
+				      &m_leased);
+	parley_metrics_register_counter("parley_stt_pool_exhausted_total",
+					"utterances refused because every decoder was in use", NULL,
+					NULL, &m_exhausted);
+	p->readiness_id = parley_readiness_add("stt", "loading speech decoders");
+	if (pthread_create(&p->filler, NULL, filler_main, p) != 0) {
+		parley_stt_pool_destroy(p);
+		return NULL;
+	}
+	p->filler_started = true;
+	return p;
+}
+
+void parley_stt_pool_destroy(struct parley_stt_pool *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	if (p->filler_started)
+		pthread_join(p->filler, NULL);
+	for (int i = 0; i < p->nidle; i++)
+		p->b->destroy(p->idle[i]);
+	free(p->idle);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+const struct parley_stt_backend *parley_stt_pool_backend(struct parley_stt_pool *p)
+{
+	return p->b;
+}
+
+void *parley_stt_pool_lease(struct parley_stt_pool *p)
+{
+	void *dec = NULL;
+	bool create = false;
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle > 0) {
+		dec = p->idle[--p->nidle];
+	} else if (p->total < p->max) {
+		p->total++; /* cold path: create on the caller's thread */
+		create = true;
+	}
+	parley_gauge_set(&m_idle, p->nidle);
+	pthread_cond_signal(&p->cond); /* refill */
+	pthread_mutex_unlock(&p->lock);
+
+	if (create) {
+		dec = p->b->create(&p->st);
+		if (!dec) {
+			pthread_mutex_lock(&p->lock);
+			p->total--;
+			pthread_mutex_unlock(&p->lock);
+		}
+	}
+	if (dec)
+		parley_gauge_add(&m_leased, 1);
+	else
+		parley_counter_add(&m_exhausted, 1);
+	return dec;
+}
+
+void parley_stt_pool_release(struct parley_stt_pool *p, void *dec)
+{
+	if (!dec)
+		return;
+	parley_gauge_add(&m_leased, -1);
+	pthread_mutex_lock(&p->lock);
+	if (!p->stopping && p->nidle < p->max) {
+		p->idle[p->nidle++] = dec;
+		dec = NULL;
+	} else {
+		p->total--;
+	}
+	parley_gauge_set(&m_idle, p->nidle);
+	pthread_mutex_unlock(&p->lock);
+	if (dec)
+		p->b->destroy(dec);
+}

@@ -1,0 +1,30 @@
+/*
+ * turn_rules.h - how long a pause ends the user's turn.
+ *
+ * The rule (constants in turn_rules.c, documented in docs/architecture.md):
+ *   base silence      PARLEY_TURN_BASE_MS (700 ms) after an utterance that
+ *                     sounds finished;
+ *   trailing off      PARLEY_TURN_TRAILING_MS (1300 ms) when the last word
+ *                     is a conjunction, article, preposition or filler
+ *                     ("and", "but", "so", "because", "the", "um", ...);
+ *   patience          both scaled by 0.5 + speed/100: set_speed 0 halves
+ *                     them, 50 keeps them, 100 makes them 1.5 times longer;
+ *   bounds            never below 300 ms nor above 2500 ms.
+ * Pure, any thread.
+ */
+#ifndef PARLEY_TEXT_TURN_RULES_H
+#define PARLEY_TEXT_TURN_RULES_H
+
+#define PARLEY_TURN_BASE_MS 700
+#define PARLEY_TURN_TRAILING_MS 1300
+#define PARLEY_TURN_MIN_MS 300
+#define PARLEY_TURN_MAX_MS 2500
+
+/* Silence (ms) that ends a turn whose transcript so far is `text` (may be
+ * NULL or empty), at patience `speed` 0..100. */
+int parley_turn_silence_ms(const char *text, double speed);
+
+/* 1 if the last word of text trails off (the speaker is likely to go on). */
+int parley_turn_trails_off(const char *text);
+
+#endif
