@@ -2,9 +2,9 @@
  * turn_rules.h - how long a pause ends the user's turn.
  *
  * The rule (constants in turn_rules.c, documented in docs/architecture.md):
- *   base silence      PARLEY_TURN_BASE_MS (700 ms) after an utterance that
+ *   base silence      PARLEY_TURN_BASE_MS (600 ms) after an utterance that
  *                     sounds finished;
- *   trailing off      PARLEY_TURN_TRAILING_MS (1300 ms) when the last word
+ *   trailing off      PARLEY_TURN_TRAILING_MS (950 ms) when the last word
  *                     is a conjunction, article, preposition or filler
  *                     ("and", "but", "so", "because", "the", "um", ...);
  *   patience          both scaled by 0.5 + speed/100: set_speed 0 halves
@@ -15,8 +15,8 @@
 #ifndef PARLEY_TEXT_TURN_RULES_H
 #define PARLEY_TEXT_TURN_RULES_H
 
-#define PARLEY_TURN_BASE_MS 700
-#define PARLEY_TURN_TRAILING_MS 1300
+#define PARLEY_TURN_BASE_MS 600
+#define PARLEY_TURN_TRAILING_MS 950
 #define PARLEY_TURN_MIN_MS 300
 #define PARLEY_TURN_MAX_MS 2500
 

@@ -7,6 +7,7 @@
 #include <espeak-ng/speak_lib.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,19 +60,34 @@ static int global_init(void)
 	return g_ok ? 0 : -1;
 }
 
-static const char *const known[] = { "en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan",
-				     "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc" };
+/* parley's voice names are language tags; espeak-ng 1.51 finds voices by
+ * file name, and British English is the file "en". */
+static const struct {
+	const char *name, *file;
+} known[] = {
+	{ "en-us", "en-us" },         { "en-gb", "en" },
+	{ "en-gb-scotland", "en-gb-scotland" }, { "en-gb-x-gbclan", "en-gb-x-gbclan" },
+	{ "en-gb-x-rp", "en-gb-x-rp" }, { "en-gb-x-gbcwmd", "en-gb-x-gbcwmd" },
+	{ "en-029", "en-029" },       { "en-us-nyc", "en-us-nyc" },
+};
+
+/* Writes the espeak-ng voice for `voice` ("en-gb+f3" -> "en+f3"); 0 if unknown. */
+static int espeak_name(const char *voice, char *out, size_t outlen)
+{
+	size_t base = strcspn(voice, "+");
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+		if (strlen(known[i].name) == base && strncmp(known[i].name, voice, base) == 0) {
+			snprintf(out, outlen, "%s%s", known[i].file, voice + base);
+			return 1;
+		}
+	}
+	return 0;
+}
 
 static int has_voice(const char *voice)
 {
-	if (!g_ok)
-		return 0;
-	/* Base voice names, optionally with a variant ("en-us+f3"). */
-	size_t base = strcspn(voice, "+");
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-		if (strlen(known[i]) == base && strncmp(known[i], voice, base) == 0)
-			return 1;
-	return 0;
+	char name[80];
+	return g_ok && espeak_name(voice, name, sizeof name);
 }
 
 static const char *list(void)
@@ -89,8 +105,11 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 	if (wpm > espeakRATE_MAXIMUM)
 		wpm = espeakRATE_MAXIMUM;
 
+	char name[80];
+	if (!espeak_name(voice, name, sizeof name))
+		return -1;
 	pthread_mutex_lock(&g_lock);
-	int ok = g_ok && espeak_SetVoiceByName(voice) == EE_OK &&
+	int ok = g_ok && espeak_SetVoiceByName(name) == EE_OK &&
 		 espeak_SetParameter(espeakRATE, wpm, 0) == EE_OK &&
 		 espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL,
 			      &c) == EE_OK &&

@@ -88,7 +88,10 @@ export function runBin(args, { env = {}, timeoutMs = 5000 } = {}) {
 export async function startServer(args = [], env = {}, { timeoutMs = 10000, hostPort = true } = {}) {
   const bin = serverBin();
   if (!existsSync(bin)) throw new Error(`server binary not found: ${bin} (set PARLEY_BIN)`);
-  const fullArgs = hostPort ? ['--host', '127.0.0.1', '--port', '0', ...args] : [...args];
+  // Speech decoders cost ~93 MB and ~0.3 s each: servers of tests that do not
+  // speak keep none warm (one is still created on demand).
+  const warm = args.includes('--stt-warm') ? [] : ['--stt-warm', '0'];
+  const fullArgs = hostPort ? ['--host', '127.0.0.1', '--port', '0', ...warm, ...args] : [...warm, ...args];
   const proc = track(spawn(bin, fullArgs, { cwd: REPO_ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
   let stderr = '';
   let stdout = '';
