@@ -18,10 +18,11 @@ RUN_PKGS=(
   flite1-dev libespeak-ng-dev espeak-ng-data
 )
 # Needed only by the tests: cmocka, Node for the black-box tests, recorded
-# speech (pocketsphinx-testdata), sox and flite to make test audio.
+# speech (pocketsphinx-testdata), sox to resample it, and Chromium for the
+# browser tests (driven by playwright-core from npm).
 TEST_PKGS=(
   libcmocka-dev nodejs npm
-  pocketsphinx-testdata sox flite
+  pocketsphinx-testdata sox chromium
 )
 
 want=("${RUN_PKGS[@]}")

@@ -7,6 +7,7 @@
 
 #include "audio/frame.h"
 #include "llm/engine.h"
+#include "tts/tts.h"
 #include "util/base64.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -141,6 +142,11 @@ static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
 	return j;
 }
 
+static void add_voice(void *arg, const char *voice)
+{
+	json_array_append_new(arg, json_string(voice));
+}
+
 static void ev_status(struct parley_session *s)
 {
 	struct parley_settings st;
@@ -153,6 +159,13 @@ static void ev_status(struct parley_session *s)
 		json_object_set_new(c, "state", json_string(ready ? "ready" : "initializing"));
 		json_object_set_new(c, "session_id", json_integer((json_int_t)s->id));
 		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
+		if (s->speech) {
+			json_t *voices = json_array();
+			parley_tts_each_voice(add_voice, voices);
+			json_object_set_new(c, "voices", voices);
+			json_object_set_new(c, "default_voice",
+					    json_string(s->speech->default_voice));
+		}
 	}
 	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);
 }

@@ -128,11 +128,15 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 	return c.pcm ? 0 : -1;
 }
 
+static const char *const names[] = { "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp",
+				     "en-029", "en-us-nyc", NULL };
+
 const struct parley_tts_backend parley_tts_espeak = {
 	.name = "espeak",
 	.default_voice = "en-us",
 	.global_init = global_init,
 	.has_voice = has_voice,
 	.voices = list,
+	.names = names,
 	.synth = synth,
 };

@@ -88,11 +88,14 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 	return rc;
 }
 
+static const char *const names[] = { "slt", "rms", "awb", "kal16", NULL };
+
 const struct parley_tts_backend parley_tts_flite = {
 	.name = "flite",
 	.default_voice = "slt",
 	.global_init = global_init,
 	.has_voice = has_voice,
 	.voices = list,
+	.names = names,
 	.synth = synth,
 };

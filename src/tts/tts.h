@@ -24,6 +24,8 @@ struct parley_tts_backend {
 	int (*has_voice)(const char *voice);
 	/* Space-separated voice names, for messages and --help. */
 	const char *(*voices)(void);
+	/* The plain voice names, NULL-terminated (static). */
+	const char *const *names;
 	/*
 	 * Synthesises text with voice at rate_mult (1.0 = normal speed) into a
 	 * malloc'd buffer (*pcm, caller frees) of *n samples at *rate Hz.
@@ -44,6 +46,10 @@ const struct parley_tts_backend *parley_tts_find(const char *name);
 
 /* The usable backend that has this voice, or NULL. */
 const struct parley_tts_backend *parley_tts_find_voice(const char *voice);
+
+/* Calls fn for every voice of every usable backend (plain names, no
+ * variants), flite first. */
+void parley_tts_each_voice(void (*fn)(void *arg, const char *voice), void *arg);
 
 /* "slt rms awb kal16 en-us en-gb ..." (static). */
 const char *parley_tts_all_voices(void);

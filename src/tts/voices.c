@@ -42,3 +42,13 @@ const char *parley_tts_all_voices(void)
 			 parley_tts_espeak.voices());
 	return buf;
 }
+
+void parley_tts_each_voice(void (*fn)(void *arg, const char *voice), void *arg)
+{
+	for (size_t i = 0; i < NREG; i++) {
+		if (!usable[i])
+			continue;
+		for (const char *const *n = registry[i]->names; *n; n++)
+			fn(arg, *n);
+	}
+}
