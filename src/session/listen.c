@@ -22,7 +22,7 @@
 #define MIN_VOICED_FRAMES 10                   /* shorter voicing is not a turn */
 #define BARGE_IN_VOICED_FRAMES 10              /* 200 ms of voice over assistant audio */
 #define MAX_UTTERANCE_MS 30000
-#define OVERLOAD_BACKLOG_MS 2000               /* unprocessed audio that means we lag */
+#define OVERLOAD_LAG_MS 2000                   /* audio waiting this long means we lag */
 #define TAKE 4096
 
 struct parley_listen {
@@ -179,9 +179,14 @@ void parley_listen_job(void *arg, bool cancelled)
 	int rate = s->settings.input_sample_rate;
 	double speed = s->settings.speed;
 	size_t backlog = parley_ring_len(&s->audio);
-	if (backlog > (size_t)rate * OVERLOAD_BACKLOG_MS / 1000) {
+	/* Lagging is audio that has been waiting, not audio that came in a
+	 * burst: the ring must not have been empty for OVERLOAD_LAG_MS. */
+	int64_t since = s->audio_waiting_since_ns;
+	if (since && parley_now_ns() - since > (int64_t)OVERLOAD_LAG_MS * 1000000 &&
+	    backlog > (size_t)rate) {
 		/* We are behind: keep the newest second, tell the user once. */
 		parley_ring_drop(&s->audio, backlog - (size_t)rate);
+		s->audio_waiting_since_ns = parley_now_ns();
 		pthread_mutex_unlock(&s->lock);
 		overloaded(l, s, "the server cannot keep up with your audio; some was skipped");
 	} else {

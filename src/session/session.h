@@ -126,6 +126,8 @@ struct parley_session {
 	bool tts_playing;                    /* guarded by lock: between tts_start and tts_stop */
 	bool frame_playing;                  /* guarded by lock: flag bit 0 of the last frame */
 	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
+	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
+						empty since then (0: it is empty) */
 	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
