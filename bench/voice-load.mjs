@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// parley voice benchmark: runs the real server (with a fake, local LLM so the
+// numbers are parley's own) and measures, in one run, side by side:
+//   1. connect -> status for many WebSocket sessions, and memory per idle session;
+//   2. spoken turns with 1, 4, 8, ... users talking at the same moment:
+//      speech end -> final transcript, speech end -> first answer audio,
+//      overload errors, word error rate;
+//   3. barge-in: speech onset over playing audio -> stop_tts.
+//
+//   node bench/voice-load.mjs [--bin build/parley] [--users 1,4,8,12] [--connections 200]
+//
+// Needs the test tooling (make test installs it: tests/node_modules, sox,
+// pocketsphinx-testdata). Traffic stays on 127.0.0.1.
+import fs from 'node:fs';
+import { startServer, connectReady, getJson, sleep } from '../tests/integration/harness.mjs';
+import { librivoxClips, soxRaw, silence, streamPcm, wer } from '../tests/integration/audio.mjs';
+import { startFakeOpenAI } from '../tests/fakes/fake-llm.mjs';
+
+const argv = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : def;
+};
+process.env.PARLEY_BIN = opt('bin', process.env.PARLEY_BIN || 'build/parley');
+const USERS = opt('users', '1,4,8,12').split(',').map(Number);
+const CONNECTIONS = Number(opt('connections', '200'));
+
+const pct = (xs, p) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const fmt = (x) => (Number.isFinite(x) ? `${Math.round(x)}` : '-');
+const rssKb = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+const cpuTicks = (pid) => {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime
+};
+
+const fake = await startFakeOpenAI({ tokenDelayMs: 20, answer: 'Sure. That is a fine question, and here is a short answer to it.' });
+const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '4', '--stt-max', '32', '--max-sessions', String(CONNECTIONS + 50)]);
+for (let i = 0; i < 400 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+const pid = srv.proc.pid;
+const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length };
+
+// ---- 1. connections
+{
+  await sleep(500);
+  const rss0 = rssKb(pid);
+  const times = [];
+  const clients = [];
+  for (let i = 0; i < CONNECTIONS; i += 20) {
+    const batch = await Promise.all(Array.from({ length: Math.min(20, CONNECTIONS - i) }, async () => {
+      const t0 = performance.now();
+      const c = await connectReady(srv.port);
+      times.push(performance.now() - t0);
+      return c;
+    }));
+    clients.push(...batch);
+  }
+  await sleep(500);
+  const rss1 = rssKb(pid);
+  results.connect = { n: CONNECTIONS, p50_ms: pct(times, 50), p95_ms: pct(times, 95), kb_per_idle_session: (rss1 - rss0) / CONNECTIONS };
+  await Promise.all(clients.map((c) => c.close()));
+}
+
+// ---- 2. spoken turns under load
+const clip = librivoxClips().find((c) => c.id.endsWith('0880'));
+const speech = soxRaw(clip.file, 48000);
+const pcm = Buffer.concat([silence(48000, 0.5), speech, silence(48000, 1.5)]);
+const speechEndS = 0.5 + speech.length / 2 / 48000;
+results.turns = [];
+for (const n of USERS) {
+  const clients = await Promise.all(Array.from({ length: n }, () => connectReady(srv.port)));
+  const ticks0 = cpuTicks(pid);
+  const wall0 = Date.now();
+  const per = await Promise.all(clients.map(async (c, i) => {
+    await sleep(i * 37 % 250); // users do not start in lockstep
+    let final = null;
+    let audio = null;
+    c.ws.on('message', (data, binary) => { // arrival times, as the client sees them
+      if (binary) return;
+      const type = JSON.parse(data.toString()).type;
+      if (type === 'final_user_request' && !final) final = Date.now();
+      if (type === 'tts_chunk' && final && !audio) audio = Date.now();
+    });
+    const t0 = Date.now();
+    await streamPcm(c, pcm, 48000, { frameSamples: 960 });
+    const tEnd = t0 + speechEndS * 1000;
+    for (let w = 0; w < 80 && !audio; w++) await sleep(100);
+    const text = c.received('final_user_request').at(-1)?.content || '';
+    return {
+      final: final && final - tEnd, audio: audio && audio - tEnd, wer: wer(clip.text, text),
+      overloaded: c.received('error').filter((e) => e.content.code === 'overloaded').length,
+    };
+  }));
+  const cpu = (cpuTicks(pid) - ticks0) / 100 / ((Date.now() - wall0) / 1000);
+  const finals = per.map((p) => p.final).filter((x) => x != null);
+  const audios = per.map((p) => p.audio).filter((x) => x != null);
+  results.turns.push({
+    users: n, transcribed: finals.length, final_p50: pct(finals, 50), final_p95: pct(finals, 95),
+    audio_p50: pct(audios, 50), audio_p95: pct(audios, 95),
+    wer: per.reduce((a, p) => a + p.wer, 0) / n, overloaded: per.reduce((a, p) => a + p.overloaded, 0),
+    cpu_cores: cpu,
+  });
+  await Promise.all(clients.map((c) => c.close()));
+  await sleep(500);
+}
+
+// ---- 3. barge-in
+{
+  fake.set({ answer: Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ') });
+  const lat = [];
+  for (let k = 0; k < 5; k++) {
+    const c = await connectReady(srv.port);
+    c.sendJson({ type: 'text', content: 'talk for a while' });
+    await c.next('tts_chunk', 10000);
+    await sleep(1000);
+    const t0 = Date.now();
+    const stop = c.next('stop_tts', 5000).then(() => Date.now()).catch(() => null);
+    const streaming = streamPcm(c, Buffer.concat([speech, silence(48000, 1)]), 48000, { frameSamples: 960, flags: 1 });
+    const at = await stop;
+    if (at) lat.push(at - t0);
+    await streaming;
+    await c.close();
+  }
+  results.barge_in = { n: lat.length, p50_ms: pct(lat, 50), max_ms: Math.max(...lat) };
+}
+
+await srv.stop();
+await fake.close();
+
+// ---- report
+const lines = [];
+lines.push(`parley voice benchmark, ${results.date}, ${results.cpus} CPU cores, binary ${process.env.PARLEY_BIN}`);
+lines.push('');
+lines.push(`connect -> status (${results.connect.n} sessions, 20 at a time): p50 ${results.connect.p50_ms.toFixed(1)} ms, p95 ${results.connect.p95_ms.toFixed(1)} ms; memory per idle session ${results.connect.kb_per_idle_session.toFixed(1)} KB`);
+lines.push('');
+lines.push('| users speaking at once | transcribed | speech end -> final transcript p50 / p95 (ms) | speech end -> first answer audio p50 / p95 (ms) | mean WER | overloaded | server CPU (cores) |');
+lines.push('|---|---|---|---|---|---|---|');
+for (const t of results.turns) {
+  lines.push(`| ${t.users} | ${t.transcribed}/${t.users} | ${fmt(t.final_p50)} / ${fmt(t.final_p95)} | ${fmt(t.audio_p50)} / ${fmt(t.audio_p95)} | ${(t.wer * 100).toFixed(0)}% | ${t.overloaded} | ${t.cpu_cores.toFixed(2)} |`);
+}
+const base = results.turns[0];
+lines.push('');
+for (const t of results.turns.slice(1)) {
+  lines.push(`ratio ${t.users} users / ${base.users}: final transcript p50 x${(t.final_p50 / base.final_p50).toFixed(2)}, first audio p50 x${(t.audio_p50 / base.audio_p50).toFixed(2)}`);
+}
+lines.push('');
+lines.push(`barge-in (speech onset in the stream -> stop_tts, ${results.barge_in.n} runs): p50 ${fmt(results.barge_in.p50_ms)} ms, max ${fmt(results.barge_in.max_ms)} ms`);
+console.log(lines.join('\n'));
