@@ -9,6 +9,7 @@
 
 #include "llm/backend.h"
 #include "llm/fetch.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -31,8 +32,7 @@ struct req {
 	struct parley_http_req http;
 	char curl_err[CURL_ERROR_SIZE];
 	long status;            /* HTTP status, 0 until known */
-	char *errbody;          /* body of a non-2xx answer */
-	size_t errlen;
+	struct parley_buf errbody; /* head of a non-2xx answer's body */
 	int64_t submitted_ns, started_ns, last_data_ns, next_local_ns;
 	bool got_token;
 	bool parser_done;
@@ -153,7 +153,7 @@ static void req_free(struct req *r)
 		r->e->backend->stream_free(r->stream);
 	parley_http_req_clear(&r->http);
 	json_decref(r->messages);
-	free(r->errbody);
+	parley_buf_free(&r->errbody);
 	free(r);
 }
 
@@ -210,15 +210,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (!r->status)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	r->last_data_ns = now_ns();
-	if (r->status / 100 != 2) { /* keep the error body for the message */
-		size_t take = r->errlen + n > ERRBODY_MAX ? ERRBODY_MAX - r->errlen : n;
-		char *b = realloc(r->errbody, r->errlen + take + 1);
-		if (!b)
-			return 0;
-		memcpy(b + r->errlen, data, take);
-		r->errbody = b;
-		r->errlen += take;
-		b[r->errlen] = '\0';
+	if (r->status / 100 != 2) { /* keep the error body's head for the message */
+		parley_buf_append_head(&r->errbody, data, n);
 		return n;
 	}
 	r->e->backend->stream_feed(r->stream, data, n);
@@ -305,7 +298,8 @@ static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result
 	}
 	if (r->status && r->status / 100 != 2) {
 		char body[400];
-		e->backend->error_message(r->errbody ? r->errbody : "", r->errlen, body, sizeof body);
+		e->backend->error_message(parley_buf_str(&r->errbody), r->errbody.len, body,
+					  sizeof body);
 		snprintf(msg, sizeof msg, "the LLM server answered HTTP %ld: %s", r->status, body);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_HTTP, msg);
 		return;
@@ -502,8 +496,7 @@ struct warm_run {
 	const struct parley_llm_backend *backend;
 	long status;
 	CURL *easy;
-	char errbody[2048];
-	size_t errlen;
+	struct parley_buf errbody;
 };
 
 static void warm_token(void *arg, const char *text, size_t len)
@@ -535,10 +528,7 @@ static size_t warm_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (!w->status)
 		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
 	if (w->status / 100 != 2) {
-		size_t take = w->errlen + n >= sizeof w->errbody ? sizeof w->errbody - 1 - w->errlen : n;
-		memcpy(w->errbody + w->errlen, data, take);
-		w->errlen += take;
-		w->errbody[w->errlen] = '\0';
+		parley_buf_append_head(&w->errbody, data, n);
 		return n;
 	}
 	w->backend->stream_feed(w->stream, data, n);
@@ -552,6 +542,7 @@ static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, ch
 {
 	const struct parley_llm_backend *b = e->backend;
 	struct warm_run w = { .backend = b };
+	parley_buf_init(&w.errbody, ERRBODY_MAX);
 	struct parley_llm_sink sink = { warm_token, warm_done, warm_error, &w };
 	json_t *messages = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content",
 				     e->system_prompt, "role", "user", "content",
@@ -587,7 +578,7 @@ static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, ch
 		snprintf(why, whylen, "warm-up answer failed: %s", w.message);
 	} else if (w.status && w.status / 100 != 2) {
 		char body[300];
-		b->error_message(w.errbody, w.errlen, body, sizeof body);
+		b->error_message(parley_buf_str(&w.errbody), w.errbody.len, body, sizeof body);
 		snprintf(why, whylen, "warm-up request got HTTP %ld from %s: %s", w.status, http.url,
 			 body);
 	} else if (cr != CURLE_OK) {
@@ -607,6 +598,7 @@ static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, ch
 		}
 	}
 out:
+	parley_buf_free(&w.errbody);
 	if (w.easy)
 		curl_easy_cleanup(w.easy);
 	if (w.stream)
@@ -850,6 +842,7 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	r->cb = *cb;
 	r->e = e;
 	r->submitted_ns = now_ns();
+	parley_buf_init(&r->errbody, ERRBODY_MAX);
 
 	int rc = 0;
 	pthread_mutex_lock(&e->lock);

@@ -1,15 +1,14 @@
 #include "llm/sse.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "util/err.h"
 
 void parley_sse_init(struct parley_sse *s, size_t max_event, parley_sse_fn fn, void *arg)
 {
-	memset(s, 0, sizeof *s);
 	parley_lines_init(&s->lines, max_event);
-	s->max = max_event;
+	parley_buf_init(&s->data, max_event);
+	s->has_data = false;
 	s->fn = fn;
 	s->arg = arg;
 }
@@ -17,40 +16,23 @@ void parley_sse_init(struct parley_sse *s, size_t max_event, parley_sse_fn fn, v
 void parley_sse_destroy(struct parley_sse *s)
 {
 	parley_lines_destroy(&s->lines);
-	free(s->data);
-	s->data = NULL;
+	parley_buf_free(&s->data);
 }
 
 static int data_append(struct parley_sse *s, const char *v, size_t n)
 {
-	size_t need = s->len + (s->has_data ? 1 : 0) + n;
-	if (need > s->max)
+	if (s->has_data && parley_buf_append(&s->data, "\n", 1) != 0)
 		return PARLEY_E_RANGE;
-	if (need + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 256;
-		while (cap < need + 1)
-			cap *= 2;
-		char *d = realloc(s->data, cap);
-		if (!d)
-			return PARLEY_E_NOMEM;
-		s->data = d;
-		s->cap = cap;
-	}
-	if (s->has_data)
-		s->data[s->len++] = '\n';
-	memcpy(s->data + s->len, v, n);
-	s->len += n;
-	s->data[s->len] = '\0';
 	s->has_data = true;
-	return 0;
+	return parley_buf_append(&s->data, v, n);
 }
 
 static int dispatch(struct parley_sse *s)
 {
 	if (!s->has_data)
 		return 0;
-	int rc = s->fn(s->arg, PARLEY_SSE_DATA, s->data, s->len);
-	s->len = 0;
+	int rc = s->fn(s->arg, PARLEY_SSE_DATA, parley_buf_str(&s->data), s->data.len);
+	parley_buf_reset(&s->data);
 	s->has_data = false;
 	return rc;
 }

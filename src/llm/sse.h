@@ -23,8 +23,7 @@ typedef int (*parley_sse_fn)(void *arg, enum parley_sse_kind kind, const char *d
 
 struct parley_sse {
 	struct parley_lines lines;
-	char *data; /* current event's data */
-	size_t len, cap, max;
+	struct parley_buf data; /* current event's data lines, joined by "\n" */
 	bool has_data;
 	parley_sse_fn fn;
 	void *arg;

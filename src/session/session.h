@@ -33,6 +33,7 @@
 #include "text/sentences.h"
 #include "protocol/control.h"
 #include "protocol/errcode.h"
+#include "util/buf.h"
 #include "util/outq.h"
 #include "util/workers.h"
 
@@ -40,6 +41,7 @@
 #define PARLEY_SESSION_OUTQ_MAX_BYTES (32u << 20)
 #define PARLEY_SESSION_AUDIO_SECONDS 10
 #define PARLEY_SESSION_MAX_JOBS 256
+#define PARLEY_ANSWER_MAX_BYTES (1u << 20) /* longer answers stop growing */
 
 struct parley_session;
 struct parley_llm_engine;
@@ -132,8 +134,7 @@ struct parley_session {
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
 	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
-	char *answer;                        /* guarded by lock: current answer text */
-	size_t answer_len, answer_cap;
+	struct parley_buf answer;            /* guarded by lock: current answer text */
 	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
 	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
 	struct parley_spoken *spoken;        /* guarded by lock: pieces sent as audio, in order */

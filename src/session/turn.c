@@ -24,24 +24,6 @@ struct answer_ctx {
 	int64_t first_token_ns;
 };
 
-static int answer_append(struct parley_session *s, const char *text, size_t len)
-{
-	if (s->answer_len + len + 1 > s->answer_cap) {
-		size_t cap = s->answer_cap ? s->answer_cap : 256;
-		while (cap < s->answer_len + len + 1)
-			cap *= 2;
-		char *a = realloc(s->answer, cap);
-		if (!a)
-			return PARLEY_E_NOMEM;
-		s->answer = a;
-		s->answer_cap = cap;
-	}
-	memcpy(s->answer + s->answer_len, text, len);
-	s->answer_len += len;
-	s->answer[s->answer_len] = '\0';
-	return 0;
-}
-
 static void on_token(void *ud, const char *text, size_t len)
 {
 	struct answer_ctx *a = ud;
@@ -49,14 +31,14 @@ static void on_token(void *ud, const char *text, size_t len)
 	if (!a->first_token_ns)
 		a->first_token_ns = parley_now_ns();
 	pthread_mutex_lock(&s->lock);
-	if (a->gen != s->turn_gen || answer_append(s, text, len) != 0) {
+	if (a->gen != s->turn_gen || parley_buf_append(&s->answer, text, len) != 0) {
 		pthread_mutex_unlock(&s->lock);
 		return;
 	}
 	if (!s->times.first_token)
 		s->times.first_token = a->first_token_ns;
 	/* Encode under the lock so partials go out in order. */
-	s->events->answer_partial(s, s->answer, s->answer_len);
+	s->events->answer_partial(s, s->answer.data, s->answer.len);
 	parley_speak_feed_locked(s, text, len);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -81,25 +63,25 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 		s->llm_req = 0;
 		if (end != PARLEY_LLM_END_CANCELLED) {
 			bool cut = end != PARLEY_LLM_END_OK;
-			if (s->answer_len || !cut) {
+			if (s->answer.len || !cut) {
 				parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
-						   s->answer ? s->answer : "", s->answer_len, cut);
+						   parley_buf_str(&s->answer), s->answer.len, cut);
 				s->answer_in_history = true;
-				s->events->answer_final(s, s->answer ? s->answer : "",
-							s->answer_len, cut);
+				s->events->answer_final(s, parley_buf_str(&s->answer),
+							s->answer.len, cut);
 			}
 			if (!cut)
 				parley_speak_flush_locked(s);
 			PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, "
 				    "total %.0f ms",
 				    (unsigned long long)s->id, cut ? "interrupted" : "complete",
-				    s->answer_len,
+				    s->answer.len,
 				    a->first_token_ns
 					    ? (double)(a->first_token_ns - a->submitted_ns) / 1e6
 					    : -1.0,
 				    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
 		}
-		s->answer_len = 0;
+		parley_buf_reset(&s->answer);
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (current && end == PARLEY_LLM_END_ERROR)
@@ -113,12 +95,12 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 static uint64_t supersede_locked(struct parley_session *s, bool keep_partial)
 {
 	uint64_t req = s->llm_req;
-	if (req && keep_partial && s->answer_len)
-		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, s->answer, s->answer_len,
+	if (req && keep_partial && s->answer.len)
+		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, s->answer.data, s->answer.len,
 				   true);
 	s->turn_gen++;
 	s->llm_req = 0;
-	s->answer_len = 0;
+	parley_buf_reset(&s->answer);
 	s->answer_in_history = false;
 	s->played_ms = -1;
 	s->playback_start_ns = 0;
@@ -224,7 +206,7 @@ bool parley_session_assistant_playing(struct parley_session *s)
 bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 {
 	pthread_mutex_lock(&s->lock);
-	if (!(s->tts_playing || s->frame_playing) || (!s->llm_req && !s->nspoken && !s->answer_len)) {
+	if (!(s->tts_playing || s->frame_playing) || (!s->llm_req && !s->nspoken && !s->answer.len)) {
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}

@@ -14,13 +14,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/buf.h"
+
 /* Return nonzero to stop feeding (the value is returned by feed). */
 typedef int (*parley_line_fn)(void *arg, const char *line, size_t len);
 
 struct parley_lines {
-	char *buf;
-	size_t len, cap, max;
-	bool pending_cr; /* last byte was CR: a following LF belongs to it */
+	struct parley_buf line; /* the line being assembled, capped */
+	bool pending_cr;        /* last byte was CR: a following LF belongs to it */
 };
 
 void parley_lines_init(struct parley_lines *l, size_t max_line);

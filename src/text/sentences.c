@@ -5,7 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/err.h"
 
 static const char *const abbreviations[] = {
 	"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e",
@@ -15,37 +14,24 @@ static const char *const abbreviations[] = {
 
 void parley_sentences_init(struct parley_sentences *s)
 {
-	memset(s, 0, sizeof *s);
+	parley_buf_init(&s->text, PARLEY_SENTENCES_MAX);
+	s->first_done = false;
 }
 
 void parley_sentences_destroy(struct parley_sentences *s)
 {
-	free(s->buf);
-	memset(s, 0, sizeof *s);
+	parley_buf_free(&s->text);
 }
 
 void parley_sentences_reset(struct parley_sentences *s)
 {
-	s->len = 0;
+	parley_buf_reset(&s->text);
 	s->first_done = false;
 }
 
 int parley_sentences_feed(struct parley_sentences *s, const char *text, size_t len)
 {
-	if (s->len + len + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 256;
-		while (cap < s->len + len + 1)
-			cap *= 2;
-		char *b = realloc(s->buf, cap);
-		if (!b)
-			return PARLEY_E_NOMEM;
-		s->buf = b;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, text, len);
-	s->len += len;
-	s->buf[s->len] = '\0';
-	return 0;
+	return parley_buf_append(&s->text, text, len);
 }
 
 /* Is the '.' at i the end of an abbreviation or a lone initial? */
@@ -89,8 +75,8 @@ static size_t count_words(const char *b, size_t n)
  * number like "3." followed later by "14" never splits. */
 static size_t find_end(const struct parley_sentences *s)
 {
-	const char *b = s->buf;
-	for (size_t i = 0; i + 1 < s->len; i++) {
+	const char *b = parley_buf_str(&s->text);
+	for (size_t i = 0; i + 1 < s->text.len; i++) {
 		char c = b[i];
 		bool next_space = isspace((unsigned char)b[i + 1]);
 		if (c == '\n' && i > 0)
@@ -130,21 +116,14 @@ static char *trimmed(const char *b, size_t n)
 	return out;
 }
 
-static void consume(struct parley_sentences *s, size_t n)
-{
-	memmove(s->buf, s->buf + n, s->len - n);
-	s->len -= n;
-	s->buf[s->len] = '\0';
-}
-
 char *parley_sentences_next(struct parley_sentences *s)
 {
 	for (;;) {
 		size_t end = find_end(s);
 		if (!end)
 			return NULL;
-		char *piece = trimmed(s->buf, end);
-		consume(s, end);
+		char *piece = trimmed(s->text.data, end);
+		parley_buf_consume(&s->text, end);
 		if (piece) {
 			s->first_done = true;
 			return piece;
@@ -154,9 +133,7 @@ char *parley_sentences_next(struct parley_sentences *s)
 
 char *parley_sentences_flush(struct parley_sentences *s)
 {
-	char *rest = s->len ? trimmed(s->buf, s->len) : NULL;
-	s->len = 0;
-	if (s->buf)
-		s->buf[0] = '\0';
+	char *rest = s->text.len ? trimmed(s->text.data, s->text.len) : NULL;
+	parley_buf_reset(&s->text);
 	return rest;
 }

@@ -17,19 +17,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "util/buf.h"
+
 #define PARLEY_FIRST_CHUNK_MIN_WORDS 3
 
+#define PARLEY_SENTENCES_MAX (1u << 20) /* text waiting for a sentence end */
+
 struct parley_sentences {
-	char *buf;
-	size_t len, cap;
-	bool first_done; /* the quick first chunk has been cut */
+	struct parley_buf text; /* not yet cut */
+	bool first_done;        /* the quick first chunk has been cut */
 };
 
 void parley_sentences_init(struct parley_sentences *s);
 void parley_sentences_destroy(struct parley_sentences *s);
 void parley_sentences_reset(struct parley_sentences *s);
 
-/* Appends text. Returns 0 or PARLEY_E_NOMEM. */
+/* Appends text. Returns 0, PARLEY_E_RANGE or PARLEY_E_NOMEM. */
 int parley_sentences_feed(struct parley_sentences *s, const char *text, size_t len);
 
 /* Next complete piece as a malloc'd, trimmed string (caller frees), or NULL
