@@ -28,9 +28,13 @@ let capture = null;      // {stream, source, node}
 let audioReady = null;   // Promise for the worklets
 let playedAtStart = 0;   // samples played counter when this answer's audio began
 
-function ensureAudio() {
-  if (audioReady) return audioReady;
-  ctx = new AudioContext({ latencyHint: 'interactive' });
+function ensureAudio(rate) {
+  if (audioReady && (!rate || rate === ctx.sampleRate)) return audioReady;
+  if (ctx) { // a different rate is needed: start over (see startMic)
+    flushPlayback();
+    ctx.close();
+  }
+  ctx = new AudioContext(rate ? { latencyHint: 'interactive', sampleRate: rate } : { latencyHint: 'interactive' });
   stats.sampleRate = ctx.sampleRate;
   audioReady = (async () => {
     await ctx.audioWorklet.addModule('/capture-worklet.js');
@@ -93,7 +97,18 @@ async function startMic() {
       echoCancellation: true, noiseSuppression: ui.ns.checked, autoGainControl: false, channelCount: 1,
     },
   });
-  const source = ctx.createMediaStreamSource(stream);
+  let source;
+  try {
+    source = ctx.createMediaStreamSource(stream);
+  } catch (err) {
+    // Firefox cannot connect a microphone whose rate differs from the
+    // context's: rebuild the audio graph at the microphone's rate.
+    const rate = stream.getAudioTracks()[0].getSettings().sampleRate;
+    if (!rate || rate === ctx.sampleRate) throw err;
+    await ensureAudio(rate);
+    await ctx.resume();
+    source = ctx.createMediaStreamSource(stream);
+  }
   const node = new AudioWorkletNode(ctx, 'parley-capture', {
     numberOfOutputs: 0,
     processorOptions: { frameSamples: Math.round(ctx.sampleRate / 50) }, // 20 ms

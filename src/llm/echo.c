@@ -4,6 +4,7 @@
  * tried without an LLM. The engine and the status message say loudly that
  * this is not a language model.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +42,17 @@ static void *stream_new(const json_t *messages, const struct parley_llm_sink *si
 	size_t n = strlen(heard);
 	if (n > ECHO_MAX_HEARD)
 		n = ECHO_MAX_HEARD;
-	while (n && (heard[n - 1] == ' ' || heard[n - 1] == '.' || heard[n - 1] == '\n'))
+	while (n && (heard[n - 1] == ' ' || heard[n - 1] == '\n'))
 		n--;
+	/* keep the speaker's own ending (. ? !), else end the sentence */
+	bool ended = n && (heard[n - 1] == '.' || heard[n - 1] == '?' || heard[n - 1] == '!');
 	size_t cap = n + 32;
 	s->text = malloc(cap);
 	if (!s->text) {
 		free(s);
 		return NULL;
 	}
-	s->len = (size_t)snprintf(s->text, cap, "You said: %.*s.", (int)n, heard);
+	s->len = (size_t)snprintf(s->text, cap, "You said: %.*s%s", (int)n, heard, ended ? "" : ".");
 	return s;
 }
 

@@ -256,6 +256,15 @@ static void echo_repeats_last_user_turn(void **state)
 	assert_int_equal(r.ntokens, 5);
 	assert_int_equal(calls, 5);
 	assert_int_equal(r.done, 1);
+	/* a question keeps its own mark; nothing heard is said so */
+	memset(&r, 0, sizeof r);
+	msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "are you there?");
+	st = parley_llm_echo.stream_new(msgs, &sink);
+	while (parley_llm_echo.local_next(st) >= 0)
+		;
+	parley_llm_echo.stream_free(st);
+	json_decref(msgs);
+	assert_string_equal(r.text, "You said: are you there?");
 	assert_ptr_equal(parley_llm_backend_find("echo"), &parley_llm_echo);
 	assert_null(parley_llm_backend_find("gpt"));
 }
