@@ -8,7 +8,9 @@ BUILD ?= build
 TEST_BUILD ?= build-test
 ARGS  ?=
 
-.PHONY: run test build deps deps-test clean
+.PHONY: run test build deps deps-test clean fuzz
+
+FUZZ_SECONDS ?= 60
 
 run: build
 	./$(BUILD)/parley $(ARGS)
@@ -21,6 +23,16 @@ test: deps-test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_WERROR=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600
+
+# Open-ended fuzzing with libFuzzer (clang), FUZZ_SECONDS per parser; new
+# inputs are added to tests/fuzz/corpus/.
+fuzz: deps-test
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_LIBFUZZER=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_path
+	./build-fuzz/tests/fuzz_control -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/control
+	./build-fuzz/tests/fuzz_frame -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/frame
+	./build-fuzz/tests/fuzz_stream -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/openai tests/fuzz/corpus/ollama
+	./build-fuzz/tests/fuzz_path -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/path
 
 deps:
 	@scripts/install-deps.sh
