@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -38,6 +39,7 @@ struct parley_llm_target {
 	double temperature;
 	int max_tokens;
 	long connect_timeout_ms;
+	const atomic_bool *abort; /* blocking checks give up when it turns true */
 };
 
 /* A ready-to-send HTTP request. Release with parley_http_req_clear(). */

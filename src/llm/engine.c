@@ -61,6 +61,7 @@ struct parley_llm_engine {
 	uint64_t next_id;
 	int admitted;                 /* requests started and not yet ended */
 	bool stopping;
+	atomic_bool abort;            /* set with stopping: blocking warm-up transfers give up */
 	void (*on_state)(void *);
 	void *on_state_arg;
 
@@ -411,6 +412,27 @@ static void *engine_main(void *arg)
 		ncancels = e->ncancels;
 		e->cancels = NULL;
 		e->ncancels = e->cancels_cap = 0;
+		/* Cancelled before admission: out of the queue at once, so a dead
+		 * turn never holds a place (or a slot later). */
+		struct req *dropped = NULL;
+		for (size_t i = 0; i < ncancels; i++) {
+			struct req *prev = NULL;
+			for (struct req *r = e->wait_head; r; prev = r, r = r->next) {
+				if (r->id != cancels[i])
+					continue;
+				if (prev)
+					prev->next = r->next;
+				else
+					e->wait_head = r->next;
+				if (e->wait_tail == r)
+					e->wait_tail = prev;
+				e->nwaiting--;
+				r->next = dropped;
+				dropped = r;
+				cancels[i] = 0; /* handled */
+				break;
+			}
+		}
 		enum parley_llm_state state = e->info.state;
 		if (state == PARLEY_LLM_UNAVAILABLE || stopping) { /* nobody waits on a dead backend */
 			fail = e->wait_head;
@@ -434,9 +456,15 @@ static void *engine_main(void *arg)
 		parley_gauge_set(&m_queue, (int64_t)e->nwaiting);
 		pthread_mutex_unlock(&e->lock);
 
-		/* Cancels may name requests admitted just now: check both lists. */
+		while (dropped) {
+			struct req *r = dropped;
+			dropped = r->next;
+			req_end(r, PARLEY_LLM_END_CANCELLED, PARLEY_LLM_CAUSE_NONE, "cancelled");
+		}
+		/* The rest are running (or were admitted just now). */
 		for (size_t i = 0; i < ncancels; i++)
-			cancel_one(e, cancels[i], &admit);
+			if (cancels[i])
+				cancel_one(e, cancels[i], &admit);
 		free(cancels);
 		while (fail) {
 			struct req *r = fail;
@@ -477,7 +505,13 @@ static void *engine_main(void *arg)
 		curl_multi_timeout(e->multi, &ctimeout);
 		if (ctimeout >= 0 && ctimeout < wait)
 			wait = ctimeout;
-		if (!e->nactive && state == PARLEY_LLM_READY)
+		pthread_mutex_lock(&e->lock);
+		bool can_admit = e->wait_head && e->admitted < e->cfg->llm_max_inflight &&
+				 e->info.state == PARLEY_LLM_READY;
+		pthread_mutex_unlock(&e->lock);
+		if (can_admit)
+			wait = 0; /* a slot freed during this pass: admit at once */
+		else if (!e->nactive && state == PARLEY_LLM_READY)
 			wait = 1000; /* idle: submit and cancel wake us */
 		curl_multi_poll(e->multi, NULL, 0, (int)wait, NULL);
 	}
@@ -570,6 +604,9 @@ static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, ch
 	curl_easy_setopt(w.easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(w.easy, CURLOPT_CONNECTTIMEOUT_MS, (long)e->cfg->llm_connect_timeout_ms);
 	curl_easy_setopt(w.easy, CURLOPT_TIMEOUT_MS, 300000L); /* a cold model may load slowly */
+	curl_easy_setopt(w.easy, CURLOPT_XFERINFOFUNCTION, parley_fetch_abort_cb);
+	curl_easy_setopt(w.easy, CURLOPT_XFERINFODATA, (void *)&e->abort);
+	curl_easy_setopt(w.easy, CURLOPT_NOPROGRESS, 0L);
 	w.start_ns = now_ns();
 	CURLcode cr = curl_easy_perform(w.easy);
 	if (!w.status)
@@ -638,7 +675,7 @@ static void resolve_backend(struct parley_llm_engine *e)
 		if (cfg->llm_url[0]) {
 			name = "openai";
 		} else if (parley_fetch("GET", cfg->ollama_url, NULL, NULL, 1500, &status, &body,
-					NULL, err, sizeof err) == 0) {
+					NULL, err, sizeof err, &e->abort) == 0) {
 			free(body);
 			name = "ollama";
 			url = cfg->ollama_url;
@@ -667,6 +704,7 @@ static void resolve_backend(struct parley_llm_engine *e)
 	t->temperature = cfg->llm_temperature;
 	t->max_tokens = cfg->llm_max_tokens;
 	t->connect_timeout_ms = cfg->llm_connect_timeout_ms;
+	t->abort = &e->abort;
 
 	pthread_mutex_lock(&e->lock);
 	snprintf(e->info.backend, sizeof e->info.backend, "%s", name);
@@ -792,6 +830,7 @@ void parley_llm_engine_destroy(struct parley_llm_engine *e)
 		return;
 	pthread_mutex_lock(&e->lock);
 	e->stopping = true;
+	atomic_store(&e->abort, true);
 	pthread_cond_broadcast(&e->cond);
 	pthread_mutex_unlock(&e->lock);
 	if (e->multi)

@@ -28,9 +28,15 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+int parley_fetch_abort_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+			  curl_off_t ulnow)
+{
+	return arg && atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
 int parley_fetch(const char *method, const char *url, struct curl_slist *headers,
 		 const char *body, long timeout_ms, long *status, char **resp, size_t *resp_len,
-		 char *err, size_t errlen)
+		 char *err, size_t errlen, const atomic_bool *abort)
 {
 	struct buf b = { 0 };
 	char cerr[CURL_ERROR_SIZE] = "";
@@ -48,6 +54,11 @@ int parley_fetch(const char *method, const char *url, struct curl_slist *headers
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, cerr);
 	if (headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+	if (abort) {
+		curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, parley_fetch_abort_cb);
+		curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)abort);
+		curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	}
 	if (strcmp(method, "POST") == 0)
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
 	CURLcode rc = curl_easy_perform(e);

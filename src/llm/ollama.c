@@ -151,7 +151,7 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 
 	snprintf(url, sizeof url, "%s/api/tags", t->url);
 	if (parley_fetch("GET", url, NULL, NULL, t->connect_timeout_ms + 5000, &status, &body, NULL,
-			 err, sizeof err)) {
+			 err, sizeof err, t->abort)) {
 		snprintf(why, whylen, "cannot reach Ollama at %s: %s (is `ollama serve` running?)",
 			 t->url, err);
 		return -1;
@@ -198,7 +198,8 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	}
 	struct curl_slist *h = parley_llm_json_headers(t->api_key);
 	snprintf(url, sizeof url, "%s/api/chat", t->url);
-	int rc = parley_fetch("POST", url, h, text, 300000, &status, &body, NULL, err, sizeof err);
+	int rc = parley_fetch("POST", url, h, text, 300000, &status, &body, NULL, err, sizeof err,
+			      t->abort);
 	curl_slist_free_all(h);
 	free(text);
 	if (rc) {

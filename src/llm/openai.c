@@ -154,7 +154,7 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	long status = 0;
 	char *body = NULL;
 	int rc = parley_fetch("GET", url, h, NULL, t->connect_timeout_ms + 5000, &status, &body,
-			      NULL, err, sizeof err);
+			      NULL, err, sizeof err, t->abort);
 	curl_slist_free_all(h);
 	if (rc) {
 		snprintf(why, whylen, "cannot reach %s: %s", url, err);

@@ -59,6 +59,7 @@ struct parley_server {
 	struct conn *conns;                    /* open WebSocket connections */
 	uint64_t next_session_id;
 	lws_sorted_usec_list_t tick;           /* shutdown timer */
+	lws_sorted_usec_list_t housekeeping;   /* periodic: quiet listeners */
 
 	struct parley_gauge m_live;
 	struct parley_counter m_total;

@@ -82,6 +82,20 @@ static void drain_wakes(struct parley_server *srv)
 	free(list);
 }
 
+#define HOUSEKEEPING_US (250 * LWS_US_PER_MS)
+
+/* Loop thread, every 250 ms: listeners whose client went quiet mid-utterance
+ * get a chance to end the turn (see parley_session_poke_listener). */
+static void housekeeping(lws_sorted_usec_list_t *sul)
+{
+	struct parley_server *srv = lws_container_of(sul, struct parley_server, housekeeping);
+	for (struct conn *c = srv->conns; c; c = c->next)
+		if (c->session)
+			parley_session_poke_listener(c->session);
+	if (!srv->stopping)
+		lws_sul_schedule(srv->ctx, 0, &srv->housekeeping, housekeeping, HOUSEKEEPING_US);
+}
+
 static void shutdown_tick(lws_sorted_usec_list_t *sul)
 {
 	struct parley_server *srv = lws_container_of(sul, struct parley_server, tick);
@@ -299,6 +313,7 @@ int parley_server_port(const struct parley_server *srv)
 int parley_server_run(struct parley_server *srv)
 {
 	int64_t deadline = 0;
+	lws_sul_schedule(srv->ctx, 0, &srv->housekeeping, housekeeping, HOUSEKEEPING_US);
 	for (;;) {
 		if (lws_service(srv->ctx, 0) < 0)
 			break;
@@ -317,6 +332,7 @@ int parley_server_run(struct parley_server *srv)
 		}
 	}
 	lws_sul_cancel(&srv->tick);
+	lws_sul_cancel(&srv->housekeeping);
 	return 0;
 }
 
@@ -347,12 +363,16 @@ void parley_server_destroy(struct parley_server *srv)
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;
-	/* Last: sessions freed above gave their decoders back. */
-	parley_stt_pool_destroy(srv->speech.stt);
-	srv->speech.stt = NULL;
+	/* Wakes still pending hold the last references of some sessions:
+	 * drop them now, so every session gives its decoder back ... */
 	for (size_t i = 0; i < srv->nwake; i++)
 		parley_session_unref(srv->wake[i]);
 	free(srv->wake);
+	srv->wake = NULL;
+	srv->nwake = 0;
+	/* ... before the pool goes. */
+	parley_stt_pool_destroy(srv->speech.stt);
+	srv->speech.stt = NULL;
 	pthread_mutex_destroy(&srv->wake_lock);
 	parley_metrics_reset();
 	parley_readiness_reset();

@@ -50,6 +50,13 @@ struct parley_listen *parley_listen_create(void)
 	return l;
 }
 
+static void set_open(struct parley_session *s, bool open)
+{
+	pthread_mutex_lock(&s->lock);
+	s->utterance_open = open;
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void give_back(struct parley_listen *l, struct parley_session *s)
 {
 	if (l->dec) {
@@ -57,6 +64,7 @@ static void give_back(struct parley_listen *l, struct parley_session *s)
 		l->stt->finish(l->dec, ignored, sizeof ignored);
 		parley_stt_pool_release(s->speech->stt, l->dec);
 		l->dec = NULL;
+		set_open(s, false);
 	}
 }
 
@@ -102,6 +110,7 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 		return;
 	}
 	l->overloaded = false;
+	set_open(s, true);
 	/* the pre-roll, oldest first (it ends with the current frame) */
 	size_t first = l->pre_len < PREROLL - l->pre_head ? l->pre_len : PREROLL - l->pre_head;
 	l->stt->feed(l->dec, l->preroll + l->pre_head, first);
@@ -115,14 +124,17 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
 }
 
-static void end(struct parley_listen *l, struct parley_session *s)
+/* speech_end: when the user stopped (0: the last loud frame). */
+static void end(struct parley_listen *l, struct parley_session *s, int64_t speech_end)
 {
 	char final[1024];
 	int voiced = l->vad.voiced_frames;
-	int64_t speech_end = parley_now_ns() - (int64_t)l->vad.silence_ms * 1000000;
+	if (!speech_end)
+		speech_end = parley_now_ns() - (int64_t)l->vad.silence_ms * 1000000;
 	l->stt->finish(l->dec, final, sizeof final);
 	parley_stt_pool_release(s->speech->stt, l->dec);
 	l->dec = NULL;
+	set_open(s, false);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
 
@@ -166,7 +178,7 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 	}
 	if (l->vad.silence_ms >= parley_turn_silence_ms(l->partial, speed) ||
 	    l->utt_ms >= MAX_UTTERANCE_MS)
-		end(l, s);
+		end(l, s, 0);
 }
 
 void parley_listen_job(void *arg, bool cancelled)
@@ -207,7 +219,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	int16_t in[TAKE];
 	int16_t out[TAKE * PARLEY_VAD_RATE / 8000 + 64];
 	size_t n;
-	while ((n = parley_session_audio_take(s, in, TAKE)) > 0) {
+	while (!parley_session_is_closing(s) && (n = parley_session_audio_take(s, in, TAKE)) > 0) {
 		size_t m = parley_resampler_process(l->rs, in, n, out, sizeof out / sizeof out[0]);
 		size_t i = 0;
 		while (i < m) {
@@ -222,7 +234,19 @@ void parley_listen_job(void *arg, bool cancelled)
 				l->ncarry = 0;
 			}
 		}
-		if (parley_session_is_closing(s))
-			break;
+	}
+	if (parley_session_is_closing(s)) {
+		give_back(l, s); /* do not keep a decoder for a session that is going */
+		return;
+	}
+	/* The client stopped sending in the middle of an utterance (mic turned
+	 * off, network gone quiet): no audio counts as silence, so the turn
+	 * ends and the decoder goes back to the pool. */
+	if (l->dec) {
+		pthread_mutex_lock(&s->lock);
+		int64_t last = s->last_audio_ns;
+		pthread_mutex_unlock(&s->lock);
+		if (parley_now_ns() - last >= (int64_t)parley_turn_silence_ms(l->partial, speed) * 1000000)
+			end(l, s, last);
 	}
 }

@@ -184,6 +184,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	bool schedule = false;
 	pthread_mutex_lock(&s->lock);
 	s->frame_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0;
+	s->last_audio_ns = parley_now_ns();
 	/* The buffer holds PARLEY_SESSION_AUDIO_SECONDS at the input rate. */
 	cap = (size_t)s->settings.input_sample_rate * PARLEY_SESSION_AUDIO_SECONDS;
 	size_t dropped = 0;
@@ -217,6 +218,25 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",
 				     PARLEY_SESSION_AUDIO_SECONDS);
+}
+
+#define POKE_AFTER_NS 300000000LL /* no audio for 300 ms while an utterance is open */
+
+void parley_session_poke_listener(struct parley_session *s)
+{
+	bool schedule = false;
+	pthread_mutex_lock(&s->lock);
+	if (s->listen && s->utterance_open && !s->audio_job_queued &&
+	    parley_now_ns() - s->last_audio_ns >= POKE_AFTER_NS) {
+		s->audio_job_queued = true;
+		schedule = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (schedule && parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
+		pthread_mutex_lock(&s->lock);
+		s->audio_job_queued = false;
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)

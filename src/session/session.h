@@ -134,6 +134,9 @@ struct parley_session {
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
 	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
+	uint64_t ended_gen;                  /* guarded by lock: the last answer generation that ended */
+	int64_t last_audio_ns;               /* guarded by lock: when mic audio last arrived */
+	bool utterance_open;                 /* guarded by lock: a decoder is leased for the user */
 	struct parley_buf answer;            /* guarded by lock: current answer text */
 	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
 	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
@@ -188,6 +191,11 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
  */
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
 			     uint32_t flags);
+
+/* Event-loop housekeeping: if the user was speaking and the client stopped
+ * sending audio, schedule the listener so it can end the turn and give the
+ * decoder back. Any thread. */
+void parley_session_poke_listener(struct parley_session *s);
 
 /* Moves up to n buffered samples into dst; returns the count. Any thread. */
 size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n);

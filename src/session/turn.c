@@ -61,6 +61,7 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 	bool current = a->gen == s->turn_gen;
 	if (current) {
 		s->llm_req = 0;
+		s->ended_gen = a->gen;
 		if (end != PARLEY_LLM_END_CANCELLED) {
 			bool cut = end != PARLEY_LLM_END_OK;
 			if (s->answer.len || !cut) {
@@ -165,7 +166,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	/* `a` may already be freed: the answer can end before submit returns. */
 	pthread_mutex_lock(&s->lock);
 	bool cancel_now = gen != s->turn_gen; /* superseded while submitting */
-	if (!cancel_now)
+	if (!cancel_now && s->ended_gen != gen) /* it may have ended already */
 		s->llm_req = id;
 	old = id;
 	pthread_mutex_unlock(&s->lock);

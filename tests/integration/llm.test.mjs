@@ -298,3 +298,27 @@ test('explicit --llm-backend echo never touches the network', async () => {
   assert.equal(a.content, 'You said: ping.');
   await c.close();
 });
+
+test('turns superseded while waiting for a slot never reach the backend; a freed slot is used at once', async () => {
+  const fake = await fakeOpenAI({ tokenDelayMs: 60, answer: (b, user) => `Reply to ${user} goes here.` });
+  const srv = await server(['--llm-url', fake.url, '--llm-max-inflight', '1']);
+  await waitReady(srv.port);
+  const warm = fake.chatRequests().length;
+  const [a, b] = await Promise.all([connectReady(srv.port), connectReady(srv.port)]);
+  a.sendJson({ type: 'text', content: 'first' });
+  await a.next('partial_assistant_answer', 5000);
+  for (let i = 1; i <= 5; i++) {
+    b.sendJson({ type: 'text', content: `b${i}` }); // each cancels the one before, still queued
+    await sleep(20);
+  }
+  await a.next('final_assistant_answer', 5000);
+  const doneA = Date.now();
+  const fb = await b.next('final_assistant_answer', 5000);
+  assert.equal(fb.content, 'Reply to b5 goes here.');
+  const reqs = fake.chatRequests().slice(warm);
+  assert.deepEqual(reqs.map((r) => r.body.messages.at(-1).content), ['first', 'b5'], 'cancelled turns were never sent');
+  assert.ok(reqs[1].start - doneA < 300, `the queued turn started ${reqs[1].start - doneA} ms after the slot freed`);
+  const m = (await fetchMetrics(srv.port)).values;
+  assert.equal(m.parley_llm_queue_depth, 0);
+  await Promise.all([a.close(), b.close()]);
+});

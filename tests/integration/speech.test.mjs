@@ -220,3 +220,21 @@ test('when every decoder is busy, the second speaker is told: overloaded', async
     await small.stop();
   }
 });
+
+test('a client that stops sending mid-utterance still gets its turn, and the decoder goes back', async () => {
+  const c = await connectReady(srv.port);
+  const speech = soxRaw(clip('0870').file, 48000);
+  await streamPcm(c, Buffer.concat([silence(48000, 0.3), speech.subarray(0, 48000 * 2 * 3)]), 48000); // 3 s, cut mid-sentence
+  const t0 = Date.now();
+  const final = await c.next('final_user_request', 4000); // no more audio comes at all
+  assert.ok(final.content.length > 0);
+  assert.ok(Date.now() - t0 < 2500, `turn ended ${Date.now() - t0} ms after the audio stopped`);
+  let m;
+  for (let i = 0; i < 20; i++) {
+    m = (await fetchMetrics(srv.port)).values;
+    if (m.parley_stt_decoders_leased === 0) break;
+    await sleep(100);
+  }
+  assert.equal(m.parley_stt_decoders_leased, 0, 'no decoder held by a quiet client');
+  await c.close();
+});
