@@ -55,6 +55,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->speech = p->speech;
 	s->played_ms = -1;
 	parley_buf_init(&s->answer, PARLEY_ANSWER_MAX_BYTES);
+	parley_buf_init(&s->said, PARLEY_ANSWER_MAX_BYTES);
 	parley_sentences_init(&s->splitter);
 	s->listen = p->speech ? parley_listen_create() : NULL;
 	if (p->speech && !s->listen) {
@@ -89,6 +90,7 @@ void parley_session_unref(struct parley_session *s)
 	free(s->spoken);
 	parley_listen_destroy(s->listen, s);
 	parley_buf_free(&s->answer);
+	parley_buf_free(&s->said);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }

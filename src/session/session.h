@@ -141,6 +141,7 @@ struct parley_session {
 	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
 	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
 	struct parley_spoken *spoken;        /* guarded by lock: pieces sent as audio, in order */
+	struct parley_buf said;              /* guarded by lock: their text, joined */
 	size_t nspoken, spoken_cap;
 	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
 	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
@@ -224,6 +225,10 @@ bool parley_session_assistant_playing(struct parley_session *s);
 void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len);
 /* speak.c: the answer is complete: speak what is left (caller holds lock). */
 void parley_speak_flush_locked(struct parley_session *s);
+/* speak.c: final_assistant_answer for this answer, sent after every piece
+ * already queued for speech (text copied; caller holds lock). */
+void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
+			       bool interrupted);
 /* speak.c: forget the spoken pieces of the answer (caller holds lock). */
 void parley_speak_reset_locked(struct parley_session *s);
 /* speak.c: what the user has heard of this answer (caller holds lock);

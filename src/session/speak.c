@@ -5,6 +5,10 @@
  * rate and queued as chunks of at most 100 ms. Pieces sent are remembered
  * with their duration so a barge-in can tell what the user actually heard.
  *
+ * partial_assistant_answer follows the speech: it is sent with each piece's
+ * audio and holds the text spoken so far; final_assistant_answer is a job
+ * on the same strand, so it comes after the answer's last audio.
+ *
  * Cancellation: every job carries the answer's generation (`turn_gen`);
  * a superseded job drops its work, and audio is queued under the session
  * lock after a generation check, so nothing of an interrupted answer can
@@ -26,7 +30,18 @@ struct tts_job {
 	struct parley_session *s;
 	uint64_t gen;
 	char *text;
+	bool final;       /* not a piece: send final_assistant_answer */
+	bool interrupted; /* for final */
 };
+
+/* Caller holds s->lock and has checked the generation. */
+static void said_locked(struct parley_session *s, const char *text)
+{
+	if (s->said.len)
+		parley_buf_append(&s->said, " ", 1);
+	parley_buf_append(&s->said, text, strlen(text));
+	s->events->answer_partial(s, parley_buf_str(&s->said), s->said.len);
+}
 
 static void log_first_audio(struct parley_session *s)
 {
@@ -61,23 +76,27 @@ static void tts_job_run(void *arg, bool cancelled)
 	int rate = 0;
 
 	pthread_mutex_lock(&s->lock);
-	bool current = !cancelled && j->gen == s->turn_gen;
+	bool current = !cancelled && j->gen == s->turn_gen && !parley_session_is_closing(s);
 	st = s->settings;
+	if (current && j->final)
+		s->events->answer_final(s, j->text, strlen(j->text), j->interrupted);
 	pthread_mutex_unlock(&s->lock);
-	if (!current)
+	if (!current || j->final)
 		goto out;
 
 	const char *voice = strcmp(st.voice, "default") == 0 ? s->speech->default_voice : st.voice;
 	const struct parley_tts_backend *b = parley_tts_find_voice(voice);
 	double speed = st.tts_rate * s->speech->default_rate;
-	if (!b || b->synth(voice, speed, j->text, &pcm, &n, &rate) != 0) {
+	if (!b || b->synth(voice, speed, j->text, &pcm, &n, &rate) != 0 ||
+	    !(out = parley_resample_oneshot(pcm, n, rate, st.output_sample_rate, &nout))) {
 		PARLEY_WARN("session %llu: speech synthesis failed for voice %s",
 			    (unsigned long long)s->id, voice);
+		pthread_mutex_lock(&s->lock); /* the text still counts as said */
+		if (j->gen == s->turn_gen && !parley_session_is_closing(s))
+			said_locked(s, j->text);
+		pthread_mutex_unlock(&s->lock);
 		goto out;
 	}
-	out = parley_resample_oneshot(pcm, n, rate, st.output_sample_rate, &nout);
-	if (!out)
-		goto out;
 
 	size_t chunk = (size_t)st.output_sample_rate * CHUNK_MS / 1000;
 	int64_t ms = (int64_t)nout * 1000 / st.output_sample_rate;
@@ -85,6 +104,7 @@ static void tts_job_run(void *arg, bool cancelled)
 	if (j->gen == s->turn_gen && !parley_session_is_closing(s)) {
 		for (size_t off = 0; off < nout; off += chunk)
 			s->events->audio(s, out + off, nout - off < chunk ? nout - off : chunk);
+		said_locked(s, j->text);
 		if (s->nspoken == s->spoken_cap) {
 			size_t cap = s->spoken_cap ? s->spoken_cap * 2 : 16;
 			struct parley_spoken *sp = realloc(s->spoken, cap * sizeof *sp);
@@ -113,14 +133,14 @@ out:
 	free(j);
 }
 
-static void submit_piece(struct parley_session *s, char *text)
+static void submit_job(struct parley_session *s, char *text, bool final, bool interrupted)
 {
 	struct tts_job *j = malloc(sizeof *j);
 	if (!j) {
 		free(text);
 		return;
 	}
-	*j = (struct tts_job){ s, s->turn_gen, text };
+	*j = (struct tts_job){ s, s->turn_gen, text, final, interrupted };
 	if (parley_workers_submit(s->workers, &s->tts_strand, tts_job_run, j) != 0) {
 		free(text);
 		free(j);
@@ -135,7 +155,7 @@ void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t
 		return;
 	char *piece;
 	while ((piece = parley_sentences_next(&s->splitter)))
-		submit_piece(s, piece);
+		submit_job(s, piece, false, false);
 }
 
 void parley_speak_flush_locked(struct parley_session *s)
@@ -144,7 +164,19 @@ void parley_speak_flush_locked(struct parley_session *s)
 		return;
 	char *piece = parley_sentences_flush(&s->splitter);
 	if (piece)
-		submit_piece(s, piece);
+		submit_job(s, piece, false, false);
+}
+
+void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
+			       bool interrupted)
+{
+	if (!s->speech) {
+		s->events->answer_final(s, text, len, interrupted);
+		return;
+	}
+	char *copy = strndup(text, len);
+	if (copy)
+		submit_job(s, copy, true, interrupted);
 }
 
 void parley_speak_reset_locked(struct parley_session *s)
@@ -154,6 +186,7 @@ void parley_speak_reset_locked(struct parley_session *s)
 		free(s->spoken[i].text);
 	s->nspoken = 0;
 	s->audio_sent_ms = 0;
+	parley_buf_reset(&s->said);
 }
 
 /* The first `words` words of text, into out (appended). */

@@ -37,9 +37,12 @@ static void on_token(void *ud, const char *text, size_t len)
 	}
 	if (!s->times.first_token)
 		s->times.first_token = a->first_token_ns;
-	/* Encode under the lock so partials go out in order. */
-	s->events->answer_partial(s, s->answer.data, s->answer.len);
-	parley_speak_feed_locked(s, text, len);
+	/* With speech, partial answers follow the audio (speak.c); without,
+	 * the text. Encoded under the lock so they go out in order. */
+	if (s->speech)
+		parley_speak_feed_locked(s, text, len);
+	else
+		s->events->answer_partial(s, s->answer.data, s->answer.len);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -68,11 +71,13 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 				parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
 						   parley_buf_str(&s->answer), s->answer.len, cut);
 				s->answer_in_history = true;
-				s->events->answer_final(s, parley_buf_str(&s->answer),
-							s->answer.len, cut);
 			}
 			if (!cut)
 				parley_speak_flush_locked(s);
+			/* After the pieces already queued for speech. */
+			if (s->answer.len || !cut)
+				parley_speak_final_locked(s, parley_buf_str(&s->answer),
+							  s->answer.len, cut);
 			PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, "
 				    "total %.0f ms",
 				    (unsigned long long)s->id, cut ? "interrupted" : "complete",

@@ -138,7 +138,7 @@ test('fair sharing: --llm-max-inflight 2, six sessions at once, FIFO, all comple
 });
 
 test('a full queue answers llm_busy at once instead of waiting', async () => {
-  const fake = await fakeOpenAI({ tokenDelayMs: 100, answer: 'one two three four five six' });
+  const fake = await fakeOpenAI({ tokenDelayMs: 100, answer: 'One. Two. Three. Four. Five. Six.' });
   const srv = await server(['--llm-url', fake.url, '--llm-max-inflight', '1', '--llm-max-queue', '1']);
   await waitReady(srv.port);
   const [a, b, c] = await Promise.all([0, 1, 2].map(() => connectReady(srv.port)));
@@ -155,7 +155,10 @@ test('a full queue answers llm_busy at once instead of waiting', async () => {
 });
 
 async function slowStreamCancelled(trigger) {
-  const fake = await fakeOpenAI({ tokenDelayMs: 150, answer: 'word '.repeat(60).trim() });
+  const fake = await fakeOpenAI({
+    tokenDelayMs: 150,
+    answer: (b, user) => (user.includes('long time') ? 'This is one sentence. '.repeat(20).trim() : 'Hi.'),
+  });
   const srv = await server(['--llm-url', fake.url]);
   await waitReady(srv.port);
   const c = await connectReady(srv.port);
@@ -190,7 +193,10 @@ test('cancellation: disconnecting closes the backend stream and frees the slot',
 });
 
 test('a new turn interrupts the answer in flight, which stays in the history as interrupted', async () => {
-  const fake = await fakeOpenAI({ tokenDelayMs: 100, answer: 'alpha beta gamma delta epsilon zeta eta theta' });
+  const fake = await fakeOpenAI({
+    tokenDelayMs: 100,
+    answer: 'Alpha comes first. Beta comes second. Gamma comes third. Delta comes fourth. Epsilon comes fifth. Theta comes last.',
+  });
   const srv = await server(['--llm-url', fake.url]);
   await waitReady(srv.port);
   const c = await connectReady(srv.port);
@@ -202,8 +208,8 @@ test('a new turn interrupts the answer in flight, which stays in the history as 
   assert.equal(a.content, 'short');
   const msgs = fake.chatRequests().at(-1).body.messages;
   assert.deepEqual(msgs.map((m) => m.role), ['system', 'user', 'assistant', 'user']);
-  assert.match(msgs[2].content, /^alpha beta.*\.\.\.$/, 'the cut answer ends with "..."');
-  assert.ok(!msgs[2].content.includes('theta'));
+  assert.match(msgs[2].content, /^Alpha comes first\. Beta.*\.\.\.$/, 'the cut answer ends with "..."');
+  assert.ok(!msgs[2].content.includes('Theta'));
   await c.close();
 });
 
@@ -267,8 +273,8 @@ test('auto with no LLM anywhere runs echo, and says so in the log and in status'
   assert.match(llm.warning, /--llm-url/);
   assert.match(srv.stderr(), /NO LLM CONFIGURED/);
   c.sendJson({ type: 'text', content: 'testing one two' });
-  const partial = await c.next('partial_assistant_answer', 3000);
-  assert.equal(partial.content, 'You');
+  const partial = await c.next('partial_assistant_answer', 3000); // follows the speech
+  assert.equal(partial.content, 'You said: testing one two.');
   const a = await c.next('final_assistant_answer', 5000);
   assert.equal(a.content, 'You said: testing one two.');
   await c.close();
@@ -306,7 +312,7 @@ test('turns superseded while waiting for a slot never reach the backend; a freed
   const warm = fake.chatRequests().length;
   const [a, b] = await Promise.all([connectReady(srv.port), connectReady(srv.port)]);
   a.sendJson({ type: 'text', content: 'first' });
-  await a.next('partial_assistant_answer', 5000);
+  for (let i = 0; i < 100 && fake.chatRequests().length === warm; i++) await sleep(10); // A holds the slot
   for (let i = 1; i <= 5; i++) {
     b.sendJson({ type: 'text', content: `b${i}` }); // each cancels the one before, still queued
     await sleep(20);

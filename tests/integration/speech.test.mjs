@@ -238,3 +238,27 @@ test('a client that stops sending mid-utterance still gets its turn, and the dec
   assert.equal(m.parley_stt_decoders_leased, 0, 'no decoder held by a quiet client');
   await c.close();
 });
+
+test('the answer text follows the speech: each partial after its audio, the final after the last audio', async () => {
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'text', content: 'a long one please' });
+  const final = await c.next('final_assistant_answer', 20000);
+  assert.equal(final.content, LONG_ANSWER);
+  const order = c.history.map((m) => m.type).filter((t) => ['tts_chunk', 'partial_assistant_answer', 'final_assistant_answer'].includes(t));
+  const partials = c.received('partial_assistant_answer');
+  assert.ok(partials.length >= 10, `one partial per spoken piece: ${partials.length}`);
+  for (let i = 1; i < partials.length; i++) {
+    assert.ok(partials[i].content.startsWith(partials[i - 1].content), 'partials grow');
+  }
+  assert.equal(partials.at(-1).content, LONG_ANSWER);
+  let audioSince = false;
+  for (const t of order) {
+    if (t === 'tts_chunk') audioSince = true;
+    else if (t === 'partial_assistant_answer') {
+      assert.ok(audioSince, 'a partial comes with the audio of its piece');
+      audioSince = false;
+    }
+  }
+  assert.equal(order.at(-1), 'final_assistant_answer', 'nothing of the answer after its final');
+  await c.close();
+});
