@@ -178,6 +178,17 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
 	}
 }
 
+/* The caller set audio_job_queued under the lock; queue the listen job, or
+ * clear the flag again if the strand refuses it (closing). */
+static void submit_listen_job(struct parley_session *s)
+{
+	if (parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
+		pthread_mutex_lock(&s->lock);
+		s->audio_job_queued = false;
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
 			     uint32_t flags)
 {
@@ -211,11 +222,8 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		schedule = true;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (schedule && parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
-		pthread_mutex_lock(&s->lock);
-		s->audio_job_queued = false;
-		pthread_mutex_unlock(&s->lock);
-	}
+	if (schedule)
+		submit_listen_job(s);
 	if (report)
 		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",
@@ -234,11 +242,8 @@ void parley_session_poke_listener(struct parley_session *s)
 		schedule = true;
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (schedule && parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
-		pthread_mutex_lock(&s->lock);
-		s->audio_job_queued = false;
-		pthread_mutex_unlock(&s->lock);
-	}
+	if (schedule)
+		submit_listen_job(s);
 }
 
 size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)
