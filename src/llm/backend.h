@@ -91,6 +91,11 @@ extern const struct parley_llm_backend parley_llm_echo;
 /* "openai", "ollama", "echo"; NULL when unknown. */
 const struct parley_llm_backend *parley_llm_backend_find(const char *name);
 
+/* Shared by the HTTP backends: fills out's body from `body` (stolen; NULL
+ * means it could not be built) and the JSON headers; out->url is left as it
+ * is. Returns 0 or PARLEY_E_NOMEM (out cleared). */
+int parley_http_req_json(struct parley_http_req *out, json_t *body, const char *api_key);
+
 /* Shared by the HTTP backends: "Bearer" and JSON content-type headers. */
 struct curl_slist *parley_llm_json_headers(const char *api_key);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "llm/backend.h"
+#include "util/err.h"
 
 static const struct parley_llm_backend *const registry[] = {
 	&parley_llm_openai,
@@ -23,6 +24,20 @@ void parley_http_req_clear(struct parley_http_req *r)
 	curl_slist_free_all(r->headers);
 	free(r->body);
 	memset(r, 0, sizeof *r);
+}
+
+int parley_http_req_json(struct parley_http_req *out, json_t *body, const char *api_key)
+{
+	if (!body)
+		return PARLEY_E_NOMEM;
+	out->body = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	out->headers = parley_llm_json_headers(api_key);
+	if (!out->body || !out->headers) {
+		parley_http_req_clear(out);
+		return PARLEY_E_NOMEM;
+	}
+	return 0;
 }
 
 struct curl_slist *parley_llm_json_headers(const char *api_key)

@@ -204,17 +204,27 @@ static void sink_error(void *arg, const char *message)
 
 /* ---- the engine thread ------------------------------------------------ */
 
+/* Body chunks of a non-2xx answer are not a stream: keep their head for the
+ * error message. Returns true when the chunk was such a chunk. Learns the
+ * status on the first call. */
+static bool keep_error_body(CURL *easy, long *status, struct parley_buf *errbody,
+			    const char *data, size_t n)
+{
+	if (!*status)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, status);
+	if (*status / 100 == 2)
+		return false;
+	parley_buf_append_head(errbody, data, n);
+	return true;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct req *r = arg;
 	size_t n = size * nmemb;
-	if (!r->status)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	r->last_data_ns = now_ns();
-	if (r->status / 100 != 2) { /* keep the error body's head for the message */
-		parley_buf_append_head(&r->errbody, data, n);
+	if (keep_error_body(r->easy, &r->status, &r->errbody, data, n))
 		return n;
-	}
 	r->e->backend->stream_feed(r->stream, data, n);
 	return r->parser_error ? 0 : n; /* an error in the stream ends the transfer */
 }
@@ -559,12 +569,8 @@ static size_t warm_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct warm_run *w = arg;
 	size_t n = size * nmemb;
-	if (!w->status)
-		curl_easy_getinfo(w->easy, CURLINFO_RESPONSE_CODE, &w->status);
-	if (w->status / 100 != 2) {
-		parley_buf_append_head(&w->errbody, data, n);
+	if (keep_error_body(w->easy, &w->status, &w->errbody, data, n))
 		return n;
-	}
 	w->backend->stream_feed(w->stream, data, n);
 	return w->error ? 0 : n;
 }

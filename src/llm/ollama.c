@@ -43,16 +43,7 @@ static int chat_request(const struct parley_llm_target *t, const json_t *message
 				 keep_alive_json(t->keep_alive),
 				 "options", "temperature", t->temperature, "num_predict",
 				 max_tokens > 0 ? max_tokens : t->max_tokens);
-	if (!body)
-		return PARLEY_E_NOMEM;
-	out->body = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	out->headers = parley_llm_json_headers(t->api_key);
-	if (!out->body || !out->headers) {
-		parley_http_req_clear(out);
-		return PARLEY_E_NOMEM;
-	}
-	return 0;
+	return parley_http_req_json(out, body, t->api_key);
 }
 
 static void report_error(struct stream *s, const char *msg)

@@ -31,16 +31,7 @@ static int chat_request(const struct parley_llm_target *t, const json_t *message
 	json_t *body = json_pack("{s:s, s:O, s:b, s:f, s:i}", "model", t->model, "messages",
 				 messages, "stream", 1, "temperature", t->temperature, "max_tokens",
 				 max_tokens > 0 ? max_tokens : t->max_tokens);
-	if (!body)
-		return PARLEY_E_NOMEM;
-	out->body = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	out->headers = parley_llm_json_headers(t->api_key);
-	if (!out->body || !out->headers) {
-		parley_http_req_clear(out);
-		return PARLEY_E_NOMEM;
-	}
-	return 0;
+	return parley_http_req_json(out, body, t->api_key);
 }
 
 static void report_error(struct stream *s, const char *msg)
