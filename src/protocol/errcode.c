@@ -18,6 +18,9 @@ static const char *const codes[PARLEY_PE_COUNT] = {
 	[PARLEY_PE_LLM_ERROR] = "llm_error",
 	[PARLEY_PE_LLM_TIMEOUT] = "llm_timeout",
 	[PARLEY_PE_OVERLOADED] = "overloaded",
+	[PARLEY_PE_AUDIO_TOO_FAST] = "audio_too_fast",
+	[PARLEY_PE_RATE_LIMITED] = "rate_limited",
+	[PARLEY_PE_TOO_MANY_SESSIONS] = "too_many_sessions",
 	[PARLEY_PE_INTERNAL] = "internal_error",
 };
 

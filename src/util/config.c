@@ -224,6 +224,37 @@ static const struct option_def options[] = {
 	  OPT_STR, F(tts_voice), S(tts_voice), 0, 0, NULL },
 	{ "tts-rate", "PARLEY_TTS_RATE", "X", "speaking-rate multiplier 0.5..2 (default 1)",
 	  OPT_DOUBLE, F(tts_rate), 0, 0.5, 2.0, NULL },
+	{ "allowed-origins", "PARLEY_ALLOWED_ORIGINS", "LIST",
+	  "comma-separated Origins allowed on /ws besides this server's own; * = any", OPT_STR,
+	  F(allowed_origins), S(allowed_origins), 0, 0, NULL },
+	{ "auth-token", "PARLEY_AUTH_TOKEN", "TOKEN",
+	  "require this token on /ws (prefer the environment variable: argv is public)", OPT_STR,
+	  F(auth_token), S(auth_token), 0, 0, NULL },
+	{ "tls-cert", "PARLEY_TLS_CERT", "FILE", "serve HTTPS/WSS with this PEM certificate",
+	  OPT_STR, F(tls_cert), S(tls_cert), 0, 0, NULL },
+	{ "tls-key", "PARLEY_TLS_KEY", "FILE", "the PEM private key for --tls-cert", OPT_STR,
+	  F(tls_key), S(tls_key), 0, 0, NULL },
+	{ "admin-host", "PARLEY_ADMIN_HOST", "ADDR",
+	  "address for --admin-port (default 127.0.0.1)", OPT_STR, F(admin_host), S(admin_host),
+	  0, 0, NULL },
+	{ "admin-port", "PARLEY_ADMIN_PORT", "N",
+	  "serve /metrics and /readyz only on this port; -1 = on the main port (default -1)",
+	  OPT_INT, F(admin_port), 0, -1, 65535, NULL },
+	{ "max-sessions-per-ip", "PARLEY_MAX_SESSIONS_PER_IP", "N",
+	  "concurrent sessions from one client address (default 16)", OPT_INT,
+	  F(max_sessions_per_ip), 0, 1, 100000, NULL },
+	{ "turns-per-minute", "PARLEY_TURNS_PER_MINUTE", "N",
+	  "typed and spoken turns a session may start per minute (default 20)", OPT_INT,
+	  F(turns_per_minute), 0, 1, 100000, NULL },
+	{ "ws-ping-interval", "PARLEY_WS_PING_INTERVAL", "S",
+	  "seconds between WebSocket pings to quiet clients (default 20)", OPT_INT,
+	  F(ws_ping_interval), 0, 1, 3600, NULL },
+	{ "idle-timeout", "PARLEY_IDLE_TIMEOUT", "S",
+	  "close connections silent this long, pongs included (default 60)", OPT_INT,
+	  F(idle_timeout), 0, 2, 86400, NULL },
+	{ "max-queued-mb", "PARLEY_MAX_QUEUED_MB", "N",
+	  "server-wide cap on queued outbound messages and audio, MiB (default 256)", OPT_INT,
+	  F(max_queued_mb), 0, 1, 1048576, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -260,6 +291,13 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_max = 16;
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
+	strcpy(cfg->admin_host, "127.0.0.1");
+	cfg->admin_port = -1;
+	cfg->max_sessions_per_ip = 16;
+	cfg->turns_per_minute = 20;
+	cfg->ws_ping_interval = 20;
+	cfg->idle_timeout = 60;
+	cfg->max_queued_mb = 256;
 }
 
 static void print_help(FILE *out)

@@ -51,6 +51,21 @@ struct parley_config {
 	char tts[16];              /* default backend: flite, espeak */
 	char tts_voice[65];        /* default voice ("" = the backend's) */
 	double tts_rate;           /* speaking-rate multiplier */
+
+	/* access control (docs/security.md) */
+	char allowed_origins[2048]; /* comma-separated extra Origins for /ws; "*" = any */
+	char auth_token[256];       /* "" = none; else /ws requires it */
+	char tls_cert[1024];        /* PEM certificate chain; "" = plain HTTP */
+	char tls_key[1024];         /* PEM private key */
+	char admin_host[256];       /* where /metrics and /readyz move with admin_port */
+	int admin_port;             /* -1 = served on the main port */
+
+	/* fair limits */
+	int max_sessions_per_ip;    /* concurrent sessions from one client address */
+	int turns_per_minute;       /* typed + spoken turns per session */
+	int ws_ping_interval;       /* seconds between WebSocket pings */
+	int idle_timeout;           /* seconds without any traffic (pongs count) */
+	int max_queued_mb;          /* server-wide cap on outbound queues, MiB */
 };
 
 enum parley_config_result {
