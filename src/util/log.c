@@ -1,11 +1,18 @@
 #include "util/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "util/err.h"
+#include "util/redact.h"
+#include "util/utf8.h"
+
+#define MSG_MAX 4096  /* formatted message, before escaping */
+#define LINE_MAX 8192 /* escaped line */
 
 static enum parley_log_level g_level = PARLEY_LOG_INFO;
 
@@ -33,6 +40,61 @@ int parley_log_level_parse(const char *s, enum parley_log_level *out)
 	return PARLEY_E_INVAL;
 }
 
+/* Code point of the valid sequence s[0..n). */
+static unsigned long code_point(const unsigned char *s, size_t n)
+{
+	static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+	unsigned long cp = s[0] & lead_mask[n];
+	for (size_t i = 1; i < n; i++)
+		cp = (cp << 6) | (s[i] & 0x3f);
+	return cp;
+}
+
+static bool escaped_cp(unsigned long cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t parley_log_escape(const char *str, size_t len, char *out, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t o = 0, i = 0;
+	char esc[16];
+	while (i < len) {
+		size_t n = parley_utf8_char_len(str + i, len - i);
+		const char *piece = str + i;
+		size_t w = n;
+		if (!n) {
+			w = (size_t)snprintf(esc, sizeof esc, "\\x%02X", s[i]);
+			piece = esc;
+			n = 1;
+		} else {
+			unsigned long cp = code_point(s + i, n);
+			if (escaped_cp(cp)) {
+				if (cp == '\n' || cp == '\r' || cp == '\t')
+					w = (size_t)snprintf(esc, sizeof esc, "\\%c",
+							     cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't');
+				else if (cp < 0x80)
+					w = (size_t)snprintf(esc, sizeof esc, "\\x%02lX", cp);
+				else
+					w = (size_t)snprintf(esc, sizeof esc, "\\u%04lX", cp);
+				piece = esc;
+			}
+		}
+		if (o + w + 4 > cap) { /* room for "..." and the NUL */
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, piece, w);
+		o += w;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 void parley_log(enum parley_log_level level, const char *fmt, ...)
 {
 	if (level > g_level)
@@ -43,13 +105,22 @@ void parley_log(enum parley_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 
-	char line[2048];
+	char msg[MSG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	size_t mlen = parley_utf8_vformat(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+
+	char line[LINE_MAX];
 	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-	va_end(ap);
+	char *masked = parley_redact(msg, mlen, 0, &mlen);
+	if (masked)
+		parley_log_escape(masked, mlen, line + n, sizeof line - (size_t)n);
+	else
+		snprintf(line + n, sizeof line - (size_t)n,
+			 "(a log message was dropped: out of memory while masking it)");
+	free(masked);
 	fprintf(stderr, "%s\n", line);
 }

@@ -1,0 +1,267 @@
+#include "util/redact.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/utf8.h"
+
+#define MASK "***"
+#define HEX_MIN 32
+#define MIXED_MIN 24
+#define SK_MIN 8
+
+/* A growable output; on OOM it stops growing and remembers. */
+struct out {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 64;
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		char *p = realloc(o->p, cap);
+		if (!p) {
+			o->oom = true;
+			return;
+		}
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static bool tokchar(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '-' || c == '+' || c == '/' || c == '=';
+}
+
+/* Where a URL starting at s[i] ends (exclusive), or i if none starts there:
+ * a scheme, "://", then up to whitespace, a quote or a bracket; trailing
+ * punctuation is left out ("at http://host:1/; run ..."). */
+static size_t url_end(const char *s, size_t len, size_t i)
+{
+	size_t j = i;
+	if (j >= len || !isalpha((unsigned char)s[j]))
+		return i;
+	while (j < len && (isalnum((unsigned char)s[j]) || s[j] == '+' || s[j] == '.' || s[j] == '-'))
+		j++;
+	if (j + 3 > len || memcmp(s + j, "://", 3) != 0)
+		return i;
+	j += 3;
+	while (j < len) {
+		unsigned char c = (unsigned char)s[j];
+		if (c <= ' ' || c == '"' || c == '\'' || c == '<' || c == '>' || c == '`' || c == 0x7f)
+			break;
+		j++;
+	}
+	while (j > i && strchr(".,;:)!?", s[j - 1]))
+		j--;
+	return j;
+}
+
+/* Copies the URL s[i..end) with its userinfo masked; returns where the
+ * authority ends (the rest is scanned like any text). */
+static size_t put_url_authority(struct out *o, const char *s, size_t i, size_t end)
+{
+	size_t host = i;
+	while (s[host] != ':') /* url_end found "://" after the scheme */
+		host++;
+	host += 3;
+	size_t auth_end = host;
+	while (auth_end < end && s[auth_end] != '/' && s[auth_end] != '?' && s[auth_end] != '#')
+		auth_end++;
+	size_t at = 0;
+	for (size_t k = host; k < auth_end; k++)
+		if (s[k] == '@')
+			at = k;
+	put(o, s + i, host - i);
+	if (at) {
+		put(o, MASK "@", sizeof MASK);
+		host = at + 1;
+	}
+	put(o, s + host, auth_end - host);
+	return auth_end;
+}
+
+static bool word_at(const char *s, size_t len, size_t i, const char *w)
+{
+	size_t n = strlen(w);
+	return i + n <= len && strncasecmp(s + i, w, n) == 0;
+}
+
+/* "Bearer <token>" / "Basic <token>": returns the end of the token or i. */
+static size_t scheme_cred(struct out *o, const char *s, size_t len, size_t i)
+{
+	static const char *const words[] = { "bearer", "basic" };
+	for (size_t w = 0; w < 2; w++) {
+		size_t n = strlen(words[w]);
+		if (!word_at(s, len, i, words[w]) || i + n >= len || s[i + n] != ' ')
+			continue;
+		size_t j = i + n;
+		while (j < len && s[j] == ' ')
+			j++;
+		size_t v = j;
+		while (j < len && !isspace((unsigned char)s[j]) && s[j] != '"' && s[j] != '\'' &&
+		       s[j] != ',')
+			j++;
+		if (j == v)
+			continue;
+		put(o, s + i, v - i);
+		put(o, MASK, sizeof MASK - 1);
+		return j;
+	}
+	return i;
+}
+
+/* name=value, name: value, "name": "value" for secret-looking names:
+ * returns the end of the value or i. */
+static size_t named_value(struct out *o, const char *s, size_t len, size_t i)
+{
+	static const char *const names[] = {
+		"client_secret", "access_token", "auth_token", "x-api-key", "api_key", "api-key",
+		"apikey", "password", "passwd", "secret", "token", "key",
+	};
+	for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+		size_t n = strlen(names[k]);
+		if (!word_at(s, len, i, names[k]))
+			continue;
+		size_t j = i + n;
+		if (j < len && (isalnum((unsigned char)s[j]) || s[j] == '_' || s[j] == '-'))
+			continue; /* a longer word: "keyboard", "tokens" */
+		if (j < len && (s[j] == '"' || s[j] == '\''))
+			j++;
+		while (j < len && s[j] == ' ')
+			j++;
+		if (j >= len || (s[j] != '=' && s[j] != ':'))
+			continue;
+		j++;
+		while (j < len && s[j] == ' ')
+			j++;
+		if (j < len && (s[j] == '"' || s[j] == '\''))
+			j++;
+		size_t v = j;
+		while (j < len && !isspace((unsigned char)s[j]) && !strchr("\"'&,;})", s[j]))
+			j++;
+		if (j == v)
+			continue;
+		put(o, s + i, v - i);
+		put(o, MASK, sizeof MASK - 1);
+		return j;
+	}
+	return i;
+}
+
+/* sk-... keys and long random-looking runs: returns the end or i. */
+static size_t token(struct out *o, const char *s, size_t len, size_t i)
+{
+	size_t j = i;
+	while (j < len && tokchar((unsigned char)s[j]))
+		j++;
+	size_t n = j - i;
+	if (n >= 3 + SK_MIN && memcmp(s + i, "sk-", 3) == 0) {
+		put(o, "sk-" MASK, 3 + sizeof MASK - 1);
+		return j;
+	}
+	bool hex = true, digit = false, lower = false, upper = false;
+	for (size_t k = i; k < j; k++) {
+		unsigned char c = (unsigned char)s[k];
+		hex = hex && isxdigit(c);
+		digit = digit || isdigit(c);
+		lower = lower || islower(c);
+		upper = upper || isupper(c);
+	}
+	if ((hex && n >= HEX_MIN && digit && (lower || upper)) ||
+	    (n >= MIXED_MIN && digit && lower && upper)) {
+		put(o, MASK, sizeof MASK - 1);
+		return j;
+	}
+	return i;
+}
+
+char *parley_redact(const char *s, size_t len, unsigned flags, size_t *outlen)
+{
+	struct out o = { 0 };
+	put(&o, "", 0);
+	size_t i = 0;
+	while (i < len && !o.oom) {
+		unsigned char prev = i ? (unsigned char)s[i - 1] : ' ';
+		if (!isalnum(prev) && prev != '+' && prev != '.' && prev != '-') {
+			size_t u = url_end(s, len, i);
+			if (u > i) {
+				if (flags & PARLEY_REDACT_URLS) {
+					put(&o, "[URL]", 5);
+					i = u;
+				} else {
+					i = put_url_authority(&o, s, i, u);
+				}
+				continue;
+			}
+		}
+		size_t j = i;
+		if (!tokchar(prev)) { /* a word starts here */
+			j = scheme_cred(&o, s, len, i);
+			if (j == i)
+				j = named_value(&o, s, len, i);
+			if (j == i)
+				j = token(&o, s, len, i);
+		}
+		if (j == i) /* plain text */
+			put(&o, s + i, (j = i + 1) - i);
+		i = j;
+	}
+	if (o.oom) {
+		free(o.p);
+		return NULL;
+	}
+	if (outlen)
+		*outlen = o.len;
+	return o.p;
+}
+
+size_t parley_redact_cause(const char *s, size_t len, unsigned flags, size_t max, char *out,
+			   size_t cap)
+{
+	size_t n = 0;
+	char *r = parley_redact(s, len, flags, &n);
+	const char *src = r ? r : "(the message could not be shown)";
+	if (!r)
+		n = strlen(src);
+	/* Control characters become spaces; runs of spaces collapse. */
+	size_t w = 0;
+	char *t = r ? r : NULL;
+	if (t) {
+		for (size_t k = 0; k < n; k++) {
+			unsigned char c = (unsigned char)t[k];
+			if (c < 0x20 || c == 0x7f)
+				c = ' ';
+			if (c == ' ' && (w == 0 || t[w - 1] == ' '))
+				continue;
+			t[w++] = (char)c;
+		}
+		while (w && t[w - 1] == ' ')
+			w--;
+		n = w;
+	}
+	size_t limit = max < cap - 1 ? max : cap - 1;
+	bool truncated = false;
+	size_t got = parley_utf8_sanitize_into(src, n, out, limit + 1, &truncated);
+	if (truncated && limit >= 3) {
+		got = parley_utf8_cut(out, got, limit - 3);
+		memcpy(out + got, "...", 3);
+		got += 3;
+		out[got] = '\0';
+	}
+	free(r);
+	return got;
+}
