@@ -4,6 +4,7 @@
 
 #include "llm/backend.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 static const struct parley_llm_backend *const registry[] = {
 	&parley_llm_openai,
@@ -56,10 +57,13 @@ struct curl_slist *parley_llm_json_headers(const char *api_key)
 	return h;
 }
 
+/* Copies what fits of s[0..n), cut on a character boundary, with line
+ * breaks and tabs turned into spaces. */
 static void copy_clean(char *out, size_t outlen, const char *s, size_t n)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < n && o + 1 < outlen; i++)
+	n = parley_utf8_cut(s, n, outlen - 1);
+	for (size_t i = 0; i < n; i++)
 		out[o++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
 	while (o && out[o - 1] == ' ')
 		o--;

@@ -1,7 +1,8 @@
 /*
  * echo.c - no model at all: answers each turn with what it heard,
  * "You said: ...", streamed word by word, so the whole voice loop can be
- * tried without an LLM. The engine and the status message say loudly that
+ * tried without an LLM. What it heard is cut at ECHO_MAX_HEARD bytes, on a
+ * character boundary. The engine and the status message say loudly that
  * this is not a language model.
  */
 #include <stdbool.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "llm/backend.h"
+#include "util/utf8.h"
 
 #define ECHO_WORD_DELAY_MS 40
 #define ECHO_MAX_HEARD 400
@@ -39,9 +41,12 @@ static void *stream_new(const json_t *messages, const struct parley_llm_sink *si
 		heard = "nothing";
 	while (*heard == ' ')
 		heard++;
-	size_t n = strlen(heard);
-	if (n > ECHO_MAX_HEARD)
-		n = ECHO_MAX_HEARD;
+	/* At most ECHO_MAX_HEARD bytes, cut on a character boundary: the
+	 * answer joins the history, which must stay valid UTF-8 (an invalid
+	 * entry would make every later request unencodable). */
+	size_t len = strlen(heard);
+	size_t n = parley_utf8_cut(heard, len, ECHO_MAX_HEARD);
+	bool cut = n < len;
 	while (n && (heard[n - 1] == ' ' || heard[n - 1] == '\n'))
 		n--;
 	/* keep the speaker's own ending (. ? !), else end the sentence */
@@ -52,7 +57,8 @@ static void *stream_new(const json_t *messages, const struct parley_llm_sink *si
 		free(s);
 		return NULL;
 	}
-	s->len = (size_t)snprintf(s->text, cap, "You said: %.*s%s", (int)n, heard, ended ? "" : ".");
+	s->len = (size_t)snprintf(s->text, cap, "You said: %.*s%s", (int)n, heard,
+				  cut ? "..." : ended ? "" : ".");
 	return s;
 }
 

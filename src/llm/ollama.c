@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "llm/backend.h"
+#include "util/utf8.h"
 #include "llm/fetch.h"
 #include "text/lines.h"
 #include "util/err.h"
@@ -68,8 +69,9 @@ static int on_line(void *arg, const char *line, size_t len)
 	json_t *root = json_loadb(line, len, 0, NULL);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		snprintf(msg, sizeof msg, "the server sent a line that is not a JSON object: %.80s",
-			 line);
+		parley_utf8_format(msg, sizeof msg,
+				   "the server sent a line that is not a JSON object: %.*s",
+				   (int)parley_utf8_cut(line, len, 80), line);
 		report_error(s, msg);
 		return 1;
 	}
@@ -143,8 +145,9 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	snprintf(url, sizeof url, "%s/api/tags", t->url);
 	if (parley_fetch("GET", url, NULL, NULL, t->connect_timeout_ms + 5000, &status, &body, NULL,
 			 err, sizeof err, t->abort)) {
-		snprintf(why, whylen, "cannot reach Ollama at %s: %s (is `ollama serve` running?)",
-			 t->url, err);
+		parley_utf8_format(why, whylen,
+				   "cannot reach Ollama at %s: %s (is `ollama serve` running?)", t->url,
+				   err);
 		return -1;
 	}
 	json_t *root = json_loads(body, 0, NULL);
@@ -168,13 +171,14 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	}
 	json_decref(root);
 	if (status / 100 != 2) {
-		snprintf(why, whylen, "Ollama at %s answered /api/tags with HTTP %ld", t->url,
-			 status);
+		parley_utf8_format(why, whylen, "Ollama at %s answered /api/tags with HTTP %ld",
+				   t->url, status);
 		return -1;
 	}
 	if (!found) {
-		snprintf(why, whylen, "model '%s' is not pulled in Ollama at %s; run: ollama pull %s",
-			 t->model, t->url, t->model);
+		parley_utf8_format(why, whylen,
+				   "model '%s' is not pulled in Ollama at %s; run: ollama pull %s",
+				   t->model, t->url, t->model);
 		return -1;
 	}
 
@@ -184,7 +188,7 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!text) {
-		snprintf(why, whylen, "out of memory");
+		parley_utf8_format(why, whylen, "out of memory");
 		return -1;
 	}
 	struct curl_slist *h = parley_llm_json_headers(t->api_key);
@@ -194,14 +198,14 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	curl_slist_free_all(h);
 	free(text);
 	if (rc) {
-		snprintf(why, whylen, "loading model '%s' failed: %s", t->model, err);
+		parley_utf8_format(why, whylen, "loading model '%s' failed: %s", t->model, err);
 		return -1;
 	}
 	if (status / 100 != 2) {
 		char msg[256];
 		parley_llm_error_from_body(body, strlen(body), msg, sizeof msg);
-		snprintf(why, whylen, "loading model '%s' failed: HTTP %ld: %s", t->model, status,
-			 msg);
+		parley_utf8_format(why, whylen, "loading model '%s' failed: HTTP %ld: %s", t->model,
+				   status, msg);
 		free(body);
 		return -1;
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "llm/backend.h"
+#include "util/utf8.h"
 #include "llm/fetch.h"
 #include "llm/sse.h"
 #include "util/err.h"
@@ -62,8 +63,9 @@ static int on_event(void *arg, enum parley_sse_kind kind, const char *data, size
 	json_t *root = json_loadb(data, len, 0, NULL);
 	if (!json_is_object(root)) {
 		json_decref(root);
-		snprintf(msg, sizeof msg, "the server sent an event that is not a JSON object: %.80s",
-			 data);
+		parley_utf8_format(msg, sizeof msg,
+				   "the server sent an event that is not a JSON object: %.*s",
+				   (int)parley_utf8_cut(data, len, 80), data);
 		report_error(s, msg);
 		return 1;
 	}
@@ -82,7 +84,7 @@ static int on_event(void *arg, enum parley_sse_kind kind, const char *data, size
 			s->sink.token(s->sink.arg, content, strlen(content));
 		const char *fr = json_string_value(json_object_get(c0, "finish_reason"));
 		if (fr)
-			snprintf(s->finish_reason, sizeof s->finish_reason, "%s", fr);
+			parley_utf8_format(s->finish_reason, sizeof s->finish_reason, "%s", fr);
 	}
 	json_decref(root);
 	return 0;
@@ -148,7 +150,7 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 			      NULL, err, sizeof err, t->abort);
 	curl_slist_free_all(h);
 	if (rc) {
-		snprintf(why, whylen, "cannot reach %s: %s", url, err);
+		parley_utf8_format(why, whylen, "cannot reach %s: %s", url, err);
 		return -1;
 	}
 	json_t *root = json_loads(body, 0, NULL);
@@ -156,13 +158,13 @@ static int prepare(struct parley_llm_target *t, char *why, size_t whylen)
 	json_t *first = json_array_get(json_object_get(root, "data"), 0);
 	const char *id = json_string_value(json_object_get(first, "id"));
 	if (status / 100 != 2 || !id) {
-		snprintf(why, whylen,
-			 "no model given and %s lists none (HTTP %ld); set --llm-model", url,
-			 status);
+		parley_utf8_format(why, whylen,
+				   "no model given and %s lists none (HTTP %ld); set --llm-model", url,
+				   status);
 		json_decref(root);
 		return -1;
 	}
-	snprintf(t->model, sizeof t->model, "%s", id);
+	parley_utf8_format(t->model, sizeof t->model, "%s", id);
 	json_decref(root);
 	return 0;
 }

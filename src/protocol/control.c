@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 static const char *const type_names[PARLEY_CTL_COUNT] = {
 	[PARLEY_CTL_TTS_START] = "tts_start",
 	[PARLEY_CTL_TTS_STOP] = "tts_stop",
@@ -35,7 +37,7 @@ static int fail(struct parley_proto_err *err, enum parley_proto_error code, cons
 	err->code = code;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	parley_utf8_vformat(err->message, sizeof err->message, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -139,9 +141,9 @@ static int parse_config(json_t *obj, struct parley_config_update *cu, struct par
 			cu->has |= PARLEY_CFG_TTS_RATE;
 		} else {
 			return fail(err, PARLEY_PE_UNKNOWN_FIELD,
-				    "%s: unknown field '%.64s' (known: input_sample_rate, "
+				    "%s: unknown field '%.*s' (known: input_sample_rate, "
 				    "output_sample_rate, audio_out, voice, tts_rate)",
-				    T, key);
+				    T, (int)parley_utf8_cut(key, strlen(key), 64), key);
 		}
 	}
 	return 0;
@@ -210,7 +212,8 @@ int parley_control_parse(const char *json, size_t len, struct parley_control *ou
 		}
 	}
 	if (found < 0) {
-		fail(err, PARLEY_PE_UNKNOWN_TYPE, "unknown message type '%.64s'", type);
+		fail(err, PARLEY_PE_UNKNOWN_TYPE, "unknown message type '%.*s'",
+		     (int)parley_utf8_cut(type, strlen(type), 64), type);
 		goto out;
 	}
 	out->type = (enum parley_ctl_type)found;

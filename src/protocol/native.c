@@ -12,6 +12,7 @@
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/utf8.h"
 
 static const char *const out_names[PARLEY_OUT_COUNT] = {
 	[PARLEY_OUT_STATUS] = "status",
@@ -67,6 +68,26 @@ void parley_native_count_out(int tag)
 		parley_counter_add(&m_out[tag], 1);
 }
 
+/* A JSON string of s[0..len) that jansson always accepts: invalid UTF-8
+ * (a library's message, an LLM's bytes, a client's value echoed back)
+ * becomes U+FFFD instead of making the whole message fail to encode.
+ * NULL only on OOM. */
+static json_t *text_json(const char *s, size_t len)
+{
+	if (parley_utf8_valid(s, len))
+		return json_stringn(s, len);
+	size_t n = 0;
+	char *clean = parley_utf8_sanitize(s, len, &n);
+	json_t *j = clean ? json_stringn(clean, n) : NULL;
+	free(clean);
+	return j;
+}
+
+static json_t *cstr_json(const char *s)
+{
+	return text_json(s, strlen(s));
+}
+
 /* Serialises root (stolen) into a message. NULL on OOM. */
 static struct parley_msg *encode_root(int tag, json_t *root)
 {
@@ -117,14 +138,13 @@ static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
 	struct parley_llm_info info;
 	parley_llm_engine_info(llm, &info);
 	*ready = info.state == PARLEY_LLM_READY;
-	json_t *j = json_pack("{s:s, s:s}", "backend", info.backend, "state",
+	/* Never the URL: it may carry credentials (user:pass@host, ?key=). */
+	json_t *j = json_pack("{s:o, s:s}", "backend", cstr_json(info.backend), "state",
 			      parley_llm_state_name(info.state));
 	if (!j)
 		return NULL;
 	if (info.model[0])
-		json_object_set_new(j, "model", json_string(info.model));
-	if (info.url[0])
-		json_object_set_new(j, "url", json_string(info.url));
+		json_object_set_new(j, "model", cstr_json(info.model));
 	if (info.first_token_ms >= 0)
 		json_object_set_new(j, "first_token_ms", json_real(round(info.first_token_ms * 10) / 10));
 	if (info.tokens_per_s >= 0)
@@ -132,7 +152,7 @@ static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
 	if (info.state == PARLEY_LLM_READY)
 		json_object_set_new(j, "warmup_s", json_real(round(info.warmup_s * 1000) / 1000));
 	if (info.state != PARLEY_LLM_READY && info.reason[0])
-		json_object_set_new(j, "reason", json_string(info.reason));
+		json_object_set_new(j, "reason", cstr_json(info.reason));
 	if (info.echo)
 		json_object_set_new(
 			j, "warning",
@@ -144,7 +164,7 @@ static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
 
 static void add_voice(void *arg, const char *voice)
 {
-	json_array_append_new(arg, json_string(voice));
+	json_array_append_new(arg, cstr_json(voice));
 }
 
 static void ev_status(struct parley_session *s)
@@ -164,7 +184,7 @@ static void ev_status(struct parley_session *s)
 			parley_tts_each_voice(add_voice, voices);
 			json_object_set_new(c, "voices", voices);
 			json_object_set_new(c, "default_voice",
-					    json_string(s->speech->default_voice));
+					    cstr_json(s->speech->default_voice));
 		}
 	}
 	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);
@@ -172,21 +192,24 @@ static void ev_status(struct parley_session *s)
 
 static void ev_answer_partial(struct parley_session *s, const char *text, size_t len)
 {
-	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, json_stringn(text, len)));
+	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, text_json(text, len)));
 }
 
 static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
 			    bool interrupted)
 {
-	json_t *root = json_pack("{s:s, s:s%, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
-				 "content", text, len, "interrupted", interrupted);
+	json_t *root = json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
+				 "content", text_json(text, len), "interrupted", interrupted);
 	push(s, encode_root(PARLEY_OUT_FINAL_ASSISTANT, root));
 }
 
 struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const char *message)
 {
-	json_t *c = json_pack("{s:s, s:s}", "code", parley_proto_error_code(code), "message",
-			      message);
+	/* The message may hold a client's hostile bytes or a cut: drop an
+	 * incomplete last character, replace whatever else is invalid. */
+	size_t len = strlen(message);
+	json_t *c = json_pack("{s:s, s:o}", "code", parley_proto_error_code(code), "message",
+			      text_json(message, parley_utf8_cut(message, len, len)));
 	return c ? encode(PARLEY_OUT_ERROR, c) : NULL;
 }
 
@@ -207,12 +230,12 @@ static void ev_configured(struct parley_session *s)
 
 static void ev_user_partial(struct parley_session *s, const char *text)
 {
-	push(s, encode(PARLEY_OUT_PARTIAL_USER, json_string(text)));
+	push(s, encode(PARLEY_OUT_PARTIAL_USER, cstr_json(text)));
 }
 
 static void ev_user_final(struct parley_session *s, const char *text)
 {
-	push(s, encode(PARLEY_OUT_FINAL_USER, json_string(text)));
+	push(s, encode(PARLEY_OUT_FINAL_USER, cstr_json(text)));
 }
 
 /* int16 samples as little-endian bytes (the wire format on any host). */

@@ -10,6 +10,7 @@
 #include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 int64_t parley_now_ns(void)
 {
@@ -262,7 +263,7 @@ void parley_session_error(struct parley_session *s, enum parley_proto_error code
 	char message[256];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof message, fmt, ap);
+	parley_utf8_vformat(message, sizeof message, fmt, ap); /* cut on a character */
 	va_end(ap);
 	PARLEY_DEBUG("session %llu: error %s: %s", (unsigned long long)s->id,
 		     parley_proto_error_code(code), message);
