@@ -14,12 +14,18 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/readiness.h"
+#include "util/redact.h"
+#include "util/utf8.h"
 
 #define ERRBODY_MAX 65536
 #define POLL_MAX_MS 50
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define WARMUP_MAX_TOKENS 48
+#define CAUSE_MAX 120        /* an error's cause as a client sees it */
+#define CLIENT_REASON_MAX 200 /* why the LLM is not ready, as a client sees it */
+#define READY_REASON_MAX 240  /* the same for /readyz (fits its 256-byte slot) */
+#define BODY_LOG_MAX 2000     /* an error body's head, for the log */
 
 struct req {
 	struct req *next;
@@ -81,7 +87,7 @@ static struct parley_histogram m_ttft;
 static struct parley_gauge m_inflight, m_queue;
 static struct parley_counter m_errors[PARLEY_LLM_CAUSE_COUNT];
 static struct parley_counter m_requests;
-static struct parley_gauge m_warm_ms, m_warm_ttft_ms, m_warm_tps_milli;
+static struct parley_gauge_f m_warm_s, m_warm_ttft_s, m_warm_tps;
 
 static const char *const cause_names[PARLEY_LLM_CAUSE_COUNT] = {
 	[PARLEY_LLM_CAUSE_NONE] = "none",
@@ -126,16 +132,16 @@ static int register_metrics(void)
 		rc = parley_metrics_register_counter("parley_llm_errors_total",
 						     "LLM requests failed, by cause", "cause",
 						     cause_names[i], &m_errors[i]);
-	rc = rc ? rc : parley_metrics_register_gauge("parley_llm_warmup_milliseconds",
-						     "duration of the successful warm-up", NULL,
-						     NULL, &m_warm_ms);
-	rc = rc ? rc : parley_metrics_register_gauge(
-			       "parley_llm_warm_first_token_milliseconds",
-			       "time to first token measured at warm-up", NULL, NULL, &m_warm_ttft_ms);
-	rc = rc ? rc : parley_metrics_register_gauge(
-			       "parley_llm_warm_tokens_per_second_milli",
-			       "generation speed measured at warm-up, x1000", NULL, NULL,
-			       &m_warm_tps_milli);
+	rc = rc ? rc : parley_metrics_register_gauge_f("parley_llm_warmup_seconds",
+						       "duration of the successful LLM warm-up",
+						       &m_warm_s);
+	rc = rc ? rc : parley_metrics_register_gauge_f(
+			       "parley_llm_warm_first_token_seconds",
+			       "time to first token measured at warm-up", &m_warm_ttft_s);
+	rc = rc ? rc : parley_metrics_register_gauge_f(
+			       "parley_llm_warm_tokens_per_second",
+			       "generation speed measured at warm-up, in tokens per second",
+			       &m_warm_tps);
 	return rc;
 }
 
@@ -162,10 +168,17 @@ static void req_free(struct req *r)
 static void req_end(struct req *r, enum parley_llm_end end, enum parley_llm_cause cause,
 		    const char *message)
 {
+	/* The whole message goes to the log (which masks keys); the session
+	 * gets a short cause with keys and URLs masked, cut on a character
+	 * boundary. */
+	char cause_text[CAUSE_MAX + 8];
 	if (end == PARLEY_LLM_END_ERROR) {
 		parley_counter_add(&m_errors[cause], 1);
 		PARLEY_WARN("llm request %llu failed (%s): %s", (unsigned long long)r->id,
 			    cause_names[cause], message);
+		parley_redact_cause(message, strlen(message), PARLEY_REDACT_URLS, CAUSE_MAX,
+				    cause_text, sizeof cause_text);
+		message = cause_text;
 	}
 	r->cb.end(r->cb.ud, end, cause, end == PARLEY_LLM_END_OK ? NULL : message);
 	if (r->admitted) {
@@ -199,7 +212,7 @@ static void sink_error(void *arg, const char *message)
 {
 	struct req *r = arg;
 	r->parser_error = true;
-	snprintf(r->message, sizeof r->message, "%s", message);
+	parley_utf8_format(r->message, sizeof r->message, "%s", message);
 }
 
 /* ---- the engine thread ------------------------------------------------ */
@@ -309,9 +322,13 @@ static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result
 	}
 	if (r->status && r->status / 100 != 2) {
 		char body[400];
-		e->backend->error_message(parley_buf_str(&r->errbody), r->errbody.len, body,
-					  sizeof body);
-		snprintf(msg, sizeof msg, "the LLM server answered HTTP %ld: %s", r->status, body);
+		const char *raw = parley_buf_str(&r->errbody);
+		PARLEY_WARN("llm request %llu: HTTP %ld from %s; body: %.*s",
+			    (unsigned long long)r->id, r->status, r->http.url,
+			    (int)parley_utf8_cut(raw, r->errbody.len, BODY_LOG_MAX), raw);
+		e->backend->error_message(raw, r->errbody.len, body, sizeof body);
+		parley_utf8_format(msg, sizeof msg, "the LLM server answered HTTP %ld: %s", r->status,
+				   body);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_HTTP, msg);
 		return;
 	}
@@ -330,17 +347,18 @@ static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result
 	switch (result) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
-		snprintf(msg, sizeof msg, "cannot connect to the LLM server at %s: %s", e->target.url,
-			 why);
+		parley_utf8_format(msg, sizeof msg, "cannot connect to the LLM server at %s: %s",
+				   e->target.url, why);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_UNAVAILABLE, msg);
 		break;
 	case CURLE_OPERATION_TIMEDOUT:
-		snprintf(msg, sizeof msg, "the LLM server at %s timed out: %s", e->target.url, why);
+		parley_utf8_format(msg, sizeof msg, "the LLM server at %s timed out: %s",
+				   e->target.url, why);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_TIMEOUT, msg);
 		break;
 	default:
-		snprintf(msg, sizeof msg, "the connection to the LLM server broke %s: %s",
-			 r->got_token ? "mid-answer" : "before the answer", why);
+		parley_utf8_format(msg, sizeof msg, "the connection to the LLM server broke %s: %s",
+				   r->got_token ? "mid-answer" : "before the answer", why);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_BROKEN, msg);
 		break;
 	}
@@ -562,7 +580,7 @@ static void warm_error(void *arg, const char *message)
 {
 	struct warm_run *w = arg;
 	w->error = true;
-	snprintf(w->message, sizeof w->message, "%s", message);
+	parley_utf8_format(w->message, sizeof w->message, "%s", message);
 }
 
 static size_t warm_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -618,21 +636,24 @@ static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, ch
 	if (!w.status)
 		curl_easy_getinfo(w.easy, CURLINFO_RESPONSE_CODE, &w.status);
 	if (w.error) {
-		snprintf(why, whylen, "warm-up answer failed: %s", w.message);
+		parley_utf8_format(why, whylen, "warm-up answer failed: %s", w.message);
 	} else if (w.status && w.status / 100 != 2) {
 		char body[300];
-		b->error_message(parley_buf_str(&w.errbody), w.errbody.len, body, sizeof body);
-		snprintf(why, whylen, "warm-up request got HTTP %ld from %s: %s", w.status, http.url,
-			 body);
+		const char *raw = parley_buf_str(&w.errbody);
+		PARLEY_WARN("llm warm-up: HTTP %ld from %s; body: %.*s", w.status, http.url,
+			    (int)parley_utf8_cut(raw, w.errbody.len, BODY_LOG_MAX), raw);
+		b->error_message(raw, w.errbody.len, body, sizeof body);
+		parley_utf8_format(why, whylen, "warm-up request got HTTP %ld from %s: %s", w.status,
+				   http.url, body);
 	} else if (cr != CURLE_OK) {
-		snprintf(why, whylen, "cannot reach the LLM server at %s: %s", e->target.url,
-			 cerr[0] ? cerr : curl_easy_strerror(cr));
+		parley_utf8_format(why, whylen, "cannot reach the LLM server at %s: %s", e->target.url,
+				   cerr[0] ? cerr : curl_easy_strerror(cr));
 	} else {
 		if (!w.done)
 			b->stream_finish(w.stream);
 		if (!w.done || !w.tokens) {
-			snprintf(why, whylen, "warm-up answer was %s",
-				 w.error ? w.message : "empty or incomplete");
+			parley_utf8_format(why, whylen, "warm-up answer was %s",
+					   w.error ? w.message : "empty or incomplete");
 		} else {
 			*ttft_ms = (double)(w.first_ns - w.start_ns) / 1e6;
 			double gen_s = (double)(w.last_ns - w.first_ns) / 1e9;
@@ -651,16 +672,26 @@ out:
 	return rc;
 }
 
+/* reason (operator's words, may name the URL) is shown three ways: whole
+ * in the log (masked there), with credentials masked on /readyz, and with
+ * every URL hidden to clients (status). */
 static void set_state(struct parley_llm_engine *e, enum parley_llm_state st, const char *reason)
 {
+	char client[CLIENT_REASON_MAX + 8] = "", ready[READY_REASON_MAX + 8] = "";
+	if (reason) {
+		parley_redact_cause(reason, strlen(reason), PARLEY_REDACT_URLS, CLIENT_REASON_MAX,
+				    client, sizeof client);
+		parley_redact_cause(reason, strlen(reason), 0, READY_REASON_MAX, ready,
+				    sizeof ready);
+	}
 	pthread_mutex_lock(&e->lock);
-	bool changed = e->info.state != st || strcmp(e->info.reason, reason ? reason : "") != 0;
+	bool changed = e->info.state != st || strcmp(e->info.reason, client) != 0;
 	e->info.state = st;
-	snprintf(e->info.reason, sizeof e->info.reason, "%s", reason ? reason : "");
+	snprintf(e->info.reason, sizeof e->info.reason, "%s", client);
 	void (*fn)(void *) = e->on_state;
 	void *arg = e->on_state_arg;
 	pthread_mutex_unlock(&e->lock);
-	parley_readiness_set(e->readiness_id, st == PARLEY_LLM_READY, reason);
+	parley_readiness_set(e->readiness_id, st == PARLEY_LLM_READY, reason ? ready : NULL);
 	curl_multi_wakeup(e->multi); /* let the engine admit or fail waiting turns */
 	if (changed && fn)
 		fn(arg);
@@ -715,8 +746,6 @@ static void resolve_backend(struct parley_llm_engine *e)
 	pthread_mutex_lock(&e->lock);
 	snprintf(e->info.backend, sizeof e->info.backend, "%s", name);
 	e->info.echo = e->backend->local;
-	if (!e->backend->local)
-		snprintf(e->info.url, sizeof e->info.url, "%s", url);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -771,14 +800,14 @@ static void *warm_main(void *arg)
 		if (rc == 0) {
 			double warm_s = (double)(now_ns() - t0) / 1e9;
 			pthread_mutex_lock(&e->lock);
-			snprintf(e->info.model, sizeof e->info.model, "%s", e->target.model);
+			parley_utf8_format(e->info.model, sizeof e->info.model, "%s", e->target.model);
 			e->info.first_token_ms = ttft;
 			e->info.tokens_per_s = tps;
 			e->info.warmup_s = warm_s;
 			pthread_mutex_unlock(&e->lock);
-			parley_gauge_set(&m_warm_ms, (int64_t)(warm_s * 1000));
-			parley_gauge_set(&m_warm_ttft_ms, (int64_t)ttft);
-			parley_gauge_set(&m_warm_tps_milli, (int64_t)(tps * 1000));
+			parley_gauge_f_set(&m_warm_s, warm_s);
+			parley_gauge_f_set(&m_warm_ttft_s, ttft / 1000);
+			parley_gauge_f_set(&m_warm_tps, tps);
 			PARLEY_INFO("shared LLM warm: first token %.0f ms, %.1f tokens/s (warm-up %.1f s)",
 				    ttft, tps, warm_s);
 			set_state(e, PARLEY_LLM_READY, NULL);
@@ -786,7 +815,7 @@ static void *warm_main(void *arg)
 		}
 		PARLEY_ERROR("shared LLM not ready: %s (retrying in %.0f s)", why, backoff / 1000.0);
 		pthread_mutex_lock(&e->lock);
-		snprintf(e->info.model, sizeof e->info.model, "%s", e->target.model);
+		parley_utf8_format(e->info.model, sizeof e->info.model, "%s", e->target.model);
 		pthread_mutex_unlock(&e->lock);
 		set_state(e, PARLEY_LLM_UNAVAILABLE, why);
 		if (sleep_or_stop(e, backoff))

@@ -65,13 +65,13 @@ struct parley_llm_callbacks {
 	void *ud;
 };
 
-/* What the engine is and how fast it measured; for status and logs. */
+/* What the engine is and how fast it measured; for status. Holds nothing
+ * a client must not see (never the URL, which may carry credentials). */
 struct parley_llm_info {
 	enum parley_llm_state state;
 	char backend[16];
 	char model[128];
-	char url[512];
-	char reason[512];    /* why not ready */
+	char reason[512];    /* why not ready, for clients: no URL, keys masked */
 	bool echo;           /* no language model: say so */
 	double first_token_ms; /* measured at warm-up; < 0 when unknown */
 	double tokens_per_s;

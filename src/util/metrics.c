@@ -11,7 +11,7 @@ const double parley_latency_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 					 0.5,   1.0,  2.5,   5.0,  10.0 };
 const size_t parley_latency_nbounds = sizeof parley_latency_bounds / sizeof parley_latency_bounds[0];
 
-enum series_type { SERIES_COUNTER, SERIES_GAUGE, SERIES_HISTOGRAM };
+enum series_type { SERIES_COUNTER, SERIES_GAUGE, SERIES_HISTOGRAM, SERIES_GAUGE_F };
 
 struct series {
 	const char *name;
@@ -44,6 +44,21 @@ void parley_histogram_observe(struct parley_histogram *h, double seconds)
 		atomic_fetch_add_explicit(&h->sum_ns, (uint64_t)(seconds * 1e9), memory_order_relaxed);
 }
 
+void parley_gauge_f_set(struct parley_gauge_f *g, double v)
+{
+	uint64_t bits;
+	memcpy(&bits, &v, sizeof bits);
+	atomic_store_explicit(&g->bits, bits, memory_order_relaxed);
+}
+
+double parley_gauge_f_get(struct parley_gauge_f *g)
+{
+	uint64_t bits = atomic_load_explicit(&g->bits, memory_order_relaxed);
+	double v;
+	memcpy(&v, &bits, sizeof v);
+	return v;
+}
+
 static int add_series(struct series s)
 {
 	int rc = 0;
@@ -74,6 +89,12 @@ int parley_metrics_register_gauge(const char *name, const char *help, const char
 				  const char *label_value, struct parley_gauge *g)
 {
 	return add_series((struct series){ name, help, label, label_value, SERIES_GAUGE, g });
+}
+
+int parley_metrics_register_gauge_f(const char *name, const char *help,
+				    struct parley_gauge_f *g)
+{
+	return add_series((struct series){ name, help, NULL, NULL, SERIES_GAUGE_F, g });
 }
 
 int parley_metrics_register_histogram(const char *name, const char *help,
@@ -116,7 +137,7 @@ static void render_histogram(FILE *f, const struct series *s)
 
 char *parley_metrics_render(size_t *len)
 {
-	static const char *const type_names[] = { "counter", "gauge", "histogram" };
+	static const char *const type_names[] = { "counter", "gauge", "histogram", "gauge" };
 	char *buf = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&buf, &size);
@@ -157,6 +178,12 @@ char *parley_metrics_render(size_t *len)
 						(long long)atomic_load_explicit(
 							&((struct parley_gauge *)t->metric)->value,
 							memory_order_relaxed));
+					break;
+				case SERIES_GAUGE_F:
+					fputs(t->name, f);
+					render_labels(f, t);
+					fprintf(f, " %.9g\n",
+						parley_gauge_f_get((struct parley_gauge_f *)t->metric));
 					break;
 				case SERIES_HISTOGRAM:
 					render_histogram(f, t);

@@ -25,6 +25,11 @@ struct parley_gauge {
 	atomic_int_fast64_t value;
 };
 
+/* A gauge with a fractional value (seconds, rates): the double's bits. */
+struct parley_gauge_f {
+	atomic_uint_fast64_t bits;
+};
+
 #define PARLEY_HISTOGRAM_MAX_BUCKETS 16
 
 /* Observations in seconds; bounds ascending, +Inf implied. */
@@ -60,6 +65,10 @@ static inline int64_t parley_gauge_get(struct parley_gauge *g)
 	return atomic_load_explicit(&g->value, memory_order_relaxed);
 }
 
+/* Any thread. */
+void parley_gauge_f_set(struct parley_gauge_f *g, double v);
+double parley_gauge_f_get(struct parley_gauge_f *g);
+
 /* Sets bounds (borrowed, must outlive the histogram); nbounds < MAX_BUCKETS. */
 void parley_histogram_init(struct parley_histogram *h, const double *bounds, size_t nbounds);
 
@@ -67,7 +76,11 @@ void parley_histogram_init(struct parley_histogram *h, const double *bounds, siz
 void parley_histogram_observe(struct parley_histogram *h, double seconds);
 
 /*
- * Registration. name, help, label and label_value are borrowed and must live
+ * Registration. Names follow Prometheus conventions: base units (seconds,
+ * bytes) with the unit as suffix, counters end in _total (see
+ * docs/protocol.md#metrics; `promtool check metrics` is run on a live
+ * /metrics in the tests).
+ * name, help, label and label_value are borrowed and must live
  * as long as the process (string literals). label may be NULL for an
  * unlabelled series. The metric object is borrowed likewise. Returns 0 or
  * PARLEY_E_NOMEM.
@@ -76,6 +89,8 @@ int parley_metrics_register_counter(const char *name, const char *help, const ch
 				    const char *label_value, struct parley_counter *c);
 int parley_metrics_register_gauge(const char *name, const char *help, const char *label,
 				  const char *label_value, struct parley_gauge *g);
+int parley_metrics_register_gauge_f(const char *name, const char *help,
+				    struct parley_gauge_f *g);
 int parley_metrics_register_histogram(const char *name, const char *help,
 				      struct parley_histogram *h);
 
