@@ -347,19 +347,20 @@ void parley_server_destroy(struct parley_server *srv)
 {
 	if (!srv)
 		return;
-	/* Close what is still open, so no worker job can queue output; then
-	 * join the workers (their queued jobs run cancelled) while the context
-	 * is still valid for a last wake-up; then tear the sockets down. */
+	/* Close what is still open, so no worker job can queue output. Then
+	 * the engine: its pending answers end cancelled and release their
+	 * sessions; its callbacks may still queue jobs, so the workers must
+	 * outlive it. Then join the workers (their queued jobs run cancelled)
+	 * while the context is still valid for a last wake-up; then tear the
+	 * sockets down. */
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (c->session)
 			parley_session_close(c->session);
 	}
-	parley_workers_destroy(srv->workers);
-	srv->workers = NULL;
-	/* Then the engine: its pending answers end cancelled and release their
-	 * sessions, while the context is still there for their last wake-ups. */
 	parley_llm_engine_destroy(srv->llm);
 	srv->llm = NULL;
+	parley_workers_destroy(srv->workers);
+	srv->workers = NULL;
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;

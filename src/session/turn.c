@@ -7,6 +7,17 @@
  * a closing session cancels it; `turn_gen` tells late callbacks of a
  * superseded answer to stay silent. Engine callbacks run on the engine
  * thread and hold a session reference until their end callback.
+ *
+ * Order under failure: when the LLM fails, the client gets the (cut)
+ * final_assistant_answer and then the error. With speech the final answer
+ * is a job on the TTS strand, after the audio still being synthesised, so
+ * the error is queued on that strand right behind it.
+ *
+ * Closing: a turn never keeps an LLM request for a closing session. The
+ * closing flag is set before parley_session_cancel_answer() takes the lock,
+ * and submission checks it under the lock, both before submitting and when
+ * recording the request id, so either the cancel sees the id or the
+ * submitter sees the flag and cancels the request itself.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +27,7 @@
 #include "session/stages.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 struct answer_ctx {
 	struct parley_session *s; /* one reference */
@@ -55,11 +67,50 @@ static enum parley_proto_error error_code(enum parley_llm_cause cause)
 	}
 }
 
+/* An error reported after the speech already queued (TTS strand). */
+struct error_job {
+	struct parley_session *s; /* kept alive by the strand while queued */
+	enum parley_proto_error code;
+	char message[];
+};
+
+static void error_job_run(void *arg, bool cancelled)
+{
+	struct error_job *j = arg;
+	if (!cancelled && !parley_session_is_closing(j->s))
+		parley_session_error(j->s, j->code, "%s", j->message);
+	free(j);
+}
+
+/* Caller holds s->lock. Queues the error behind the speech jobs; returns
+ * false when it could not (no speech, or the strand refused): the caller
+ * reports it directly, after unlocking. */
+static bool queue_error_locked(struct parley_session *s, enum parley_proto_error code,
+			       const char *message)
+{
+	if (!s->speech)
+		return false;
+	size_t len = strlen(message);
+	struct error_job *j = malloc(sizeof *j + len + 1);
+	if (!j)
+		return false;
+	j->s = s;
+	j->code = code;
+	memcpy(j->message, message, len + 1);
+	if (parley_workers_submit(s->workers, &s->tts_strand, error_job_run, j) != 0) {
+		free(j);
+		return false;
+	}
+	return true;
+}
+
 static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
 		   const char *message)
 {
 	struct answer_ctx *a = ud;
 	struct parley_session *s = a->s;
+	const char *why = message ? message : "LLM error";
+	bool error_sent = false;
 	pthread_mutex_lock(&s->lock);
 	bool current = a->gen == s->turn_gen;
 	if (current) {
@@ -87,11 +138,13 @@ static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause caus
 					    : -1.0,
 				    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
 		}
+		if (end == PARLEY_LLM_END_ERROR)
+			error_sent = queue_error_locked(s, error_code(cause), why);
 		parley_buf_reset(&s->answer);
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (current && end == PARLEY_LLM_END_ERROR)
-		parley_session_error(s, error_code(cause), "%s", message ? message : "LLM error");
+	if (current && end == PARLEY_LLM_END_ERROR && !error_sent)
+		parley_session_error(s, error_code(cause), "%s", why);
 	parley_session_unref(s);
 	free(a);
 }
@@ -132,6 +185,11 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	}
 
 	pthread_mutex_lock(&s->lock);
+	if (parley_session_is_closing(s)) { /* closed since the check above */
+		pthread_mutex_unlock(&s->lock);
+		free(a);
+		return;
+	}
 	uint64_t old = supersede_locked(s, true);
 	int rc = parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false);
 	json_t *messages = rc ? NULL
@@ -170,7 +228,9 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	}
 	/* `a` may already be freed: the answer can end before submit returns. */
 	pthread_mutex_lock(&s->lock);
-	bool cancel_now = gen != s->turn_gen; /* superseded while submitting */
+	/* Superseded, or the session closed, while submitting: whoever did it
+	 * saw no request id, so cancel it here. */
+	bool cancel_now = gen != s->turn_gen || parley_session_is_closing(s);
 	if (!cancel_now && s->ended_gen != gen) /* it may have ended already */
 		s->llm_req = id;
 	old = id;
@@ -235,10 +295,11 @@ bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 	if (req && s->llm)
 		parley_llm_cancel(s->llm, req);
 	parley_stage_observe(PARLEY_STAGE_BARGE_IN, onset_ns, parley_now_ns());
+	size_t hlen = strlen(h), shown = parley_utf8_cut(h, hlen, 60);
 	PARLEY_INFO("session %llu: barge-in: audio stopped %.0f ms after speech onset; "
-		    "the user heard \"%.60s%s\"",
-		    (unsigned long long)s->id, (double)(parley_now_ns() - onset_ns) / 1e6, h,
-		    strlen(h) > 60 ? "..." : "");
+		    "the user heard \"%.*s%s\"",
+		    (unsigned long long)s->id, (double)(parley_now_ns() - onset_ns) / 1e6,
+		    (int)shown, h, shown < hlen ? "..." : "");
 	free(heard);
 	return true;
 }
