@@ -19,10 +19,11 @@ RUN_PKGS=(
 )
 # Needed only by the tests: cmocka, Node for the black-box tests, recorded
 # speech (pocketsphinx-testdata), sox to resample it, and Chromium for the
-# browser tests (driven by playwright-core from npm).
+# browser tests (driven by playwright-core from npm), and promtool (Debian
+# package prometheus) to check /metrics.
 TEST_PKGS=(
   libcmocka-dev nodejs npm
-  pocketsphinx-testdata sox chromium
+  pocketsphinx-testdata sox chromium prometheus
 )
 
 want=("${RUN_PKGS[@]}")
