@@ -66,6 +66,22 @@ static void histogram_is_cumulative(void **state)
 	parley_metrics_reset();
 }
 
+static void fractional_gauge_in_seconds(void **state)
+{
+	static struct parley_gauge_f g;
+	parley_metrics_reset();
+	assert_int_equal(parley_metrics_register_gauge_f("t_warmup_seconds", "warm-up", &g), 0);
+	parley_gauge_f_set(&g, 0.2125);
+	assert_true(parley_gauge_f_get(&g) == 0.2125);
+	size_t len = 0;
+	char *out = parley_metrics_render(&len);
+	assert_non_null(out);
+	contains(out, "# HELP t_warmup_seconds warm-up\n# TYPE t_warmup_seconds gauge\n");
+	contains(out, "t_warmup_seconds 0.2125\n");
+	free(out);
+	parley_metrics_reset();
+}
+
 static void readiness(void **state)
 {
 	char why[128];
@@ -91,6 +107,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(renders_families_once),
 		cmocka_unit_test(histogram_is_cumulative),
+		cmocka_unit_test(fractional_gauge_in_seconds),
 		cmocka_unit_test(readiness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
