@@ -11,8 +11,8 @@
 #include "util/redact.h"
 #include "util/utf8.h"
 
-#define MSG_MAX 4096  /* formatted message, before escaping */
-#define LINE_MAX 8192 /* escaped line */
+#define LOG_MSG_MAX 4096  /* formatted message, before escaping */
+#define LOG_LINE_MAX 8192 /* escaped line */
 
 static enum parley_log_level g_level = PARLEY_LOG_INFO;
 
@@ -105,13 +105,13 @@ void parley_log(enum parley_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 
-	char msg[MSG_MAX];
+	char msg[LOG_MSG_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	size_t mlen = parley_utf8_vformat(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 
-	char line[LINE_MAX];
+	char line[LOG_LINE_MAX];
 	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
