@@ -128,6 +128,7 @@ int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *
 	}
 	if (!parley_gate_host_ok(srv, wsi, host, sizeof host)) {
 		parley_access_escape(host, esc, sizeof esc);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_HOST], 1);
 		PARLEY_WARN("refused WebSocket from %s: Host '%s' is not a loopback name and "
 			    "parley listens on loopback only (DNS rebinding?)",
 			    peer, esc);
@@ -138,6 +139,7 @@ int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *
 	if (n < 0 || (n > 0 && !parley_access_origin_allowed(origin, host, lws_is_ssl(wsi) != 0,
 							      srv->cfg->allowed_origins))) {
 		parley_access_escape(n < 0 ? "(too long)" : origin, esc, sizeof esc);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_ORIGIN], 1);
 		PARLEY_WARN("refused WebSocket from %s: Origin '%s' is not allowed (see "
 			    "--allowed-origins)",
 			    peer, esc);
@@ -147,6 +149,7 @@ int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *
 	if (srv->cfg->auth_token[0]) {
 		enum cred c = check_token(wsi, srv->cfg->auth_token);
 		if (c != CRED_OK) {
+			parley_counter_add(&srv->m_refused[PARLEY_REFUSED_TOKEN], 1);
 			PARLEY_WARN("refused WebSocket from %s: %s token", peer,
 				    c == CRED_NONE ? "missing" : "wrong");
 			return refuse(wsi, 401, "401 a valid token is required\n", true);

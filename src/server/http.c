@@ -148,6 +148,7 @@ static int on_http(struct parley_server *srv, struct lws *wsi, struct conn *c, c
 		char esc[300], peer[64] = "?";
 		parley_access_escape(host, esc, sizeof esc);
 		lws_get_peer_simple(wsi, peer, sizeof peer);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_HOST], 1);
 		PARLEY_WARN("refused HTTP request from %s: Host '%s' is not a loopback name and "
 			    "parley listens on loopback only (DNS rebinding?)",
 			    peer, esc);

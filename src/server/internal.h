@@ -21,6 +21,16 @@
 
 _Static_assert(LWS_PRE <= PARLEY_MSG_HEADROOM, "out-queue headroom must fit LWS_PRE");
 
+/* Why a connection was refused, for parley_connections_refused_total. */
+enum parley_refused {
+	PARLEY_REFUSED_HOST,       /* 403: foreign Host on a loopback bind */
+	PARLEY_REFUSED_ORIGIN,     /* 403: Origin not allowed */
+	PARLEY_REFUSED_TOKEN,      /* 401: missing or wrong token */
+	PARLEY_REFUSED_FULL,       /* server_full */
+	PARLEY_REFUSED_PER_ADDRESS, /* too_many_sessions */
+	PARLEY_REFUSED_COUNT
+};
+
 /* Per-connection state (lws "per session data"), zeroed by lws. */
 struct conn {
 	struct lws *wsi;
@@ -76,6 +86,7 @@ struct parley_server {
 	struct parley_counter m_overflows;
 	struct parley_gauge m_ready;
 	struct parley_histogram m_ready_latency;
+	struct parley_counter m_refused[PARLEY_REFUSED_COUNT]; /* by enum parley_refused */
 };
 
 /* http.c: handles the HTTP callbacks of protocols[0]. */

@@ -171,6 +171,19 @@ static int register_metrics(struct parley_server *srv)
 	if (!rc)
 		rc = parley_metrics_register_gauge("parley_ready", "1 when /readyz answers 200",
 						   NULL, NULL, &srv->m_ready);
+	static const char *const refused[PARLEY_REFUSED_COUNT] = {
+		[PARLEY_REFUSED_HOST] = "host",
+		[PARLEY_REFUSED_ORIGIN] = "origin",
+		[PARLEY_REFUSED_TOKEN] = "token",
+		[PARLEY_REFUSED_FULL] = "server_full",
+		[PARLEY_REFUSED_PER_ADDRESS] = "too_many_sessions",
+	};
+	for (int i = 0; !rc && i < PARLEY_REFUSED_COUNT; i++)
+		rc = parley_metrics_register_counter(
+			"parley_connections_refused_total",
+			"connections refused, by reason (host, origin, token: HTTP 403/401 at the "
+			"upgrade; server_full, too_many_sessions: error and close)",
+			"reason", refused[i], &srv->m_refused[i]);
 	if (!rc)
 		rc = parley_native_metrics_register();
 	if (!rc)

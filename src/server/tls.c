@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "util/err.h"
 
@@ -46,6 +47,14 @@ int parley_tls_check(const char *cert, const char *key, char *why, size_t whylen
 	}
 	ERR_clear_error();
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		unsigned long e = ERR_peek_last_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH) { /* OpenSSL 3 checks here */
+			snprintf(why, whylen,
+				 "the private key '%s' does not belong to the certificate '%s'", key,
+				 cert);
+			goto out;
+		}
 		snprintf(why, whylen, "cannot load the private key '%s' (%s); it must be an "
 				      "unencrypted PEM key",
 			 key, ssl_reason("unreadable"));

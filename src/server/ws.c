@@ -76,6 +76,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 	if (parley_gauge_get(&srv->m_live) >= srv->cfg->max_sessions) {
 		PARLEY_WARN("connection from %s refused: %d sessions already open (--max-sessions)",
 			    peer, srv->cfg->max_sessions);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_FULL], 1);
 		return reject(wsi, c, PARLEY_PE_SERVER_FULL, "the server is full; try again later",
 			      "server full");
 	}
@@ -85,6 +86,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		PARLEY_WARN("connection from %s refused: %d sessions already open from %s "
 			    "(--max-sessions-per-ip)",
 			    peer, srv->cfg->max_sessions_per_ip, c->peer_key);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_PER_ADDRESS], 1);
 		return reject(wsi, c, PARLEY_PE_TOO_MANY_SESSIONS,
 			      "too many sessions from your address; close one and try again",
 			      "too many sessions from this address");
