@@ -80,9 +80,12 @@ static bool host_part(const char *s, size_t n, char *out, size_t outlen, bool *b
 	size_t hl = (size_t)(hend - h);
 	if (hl == 0 || hl >= outlen)
 		return false;
-	for (size_t i = 0; i < hl; i++) /* no NULs, spaces or controls inside */
-		if ((unsigned char)h[i] <= 0x20 || h[i] == 0x7f)
+	for (size_t i = 0; i < hl; i++) { /* DNS name or address characters only */
+		char c = h[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' ||
+		      c == '-' || c == '_' || (*bracketed && c == ':')))
 			return false;
+	}
 	memcpy(out, h, hl);
 	out[hl] = '\0';
 	return true;
