@@ -38,7 +38,7 @@ const cpuTicks = (pid) => {
 };
 
 const fake = await startFakeOpenAI({ tokenDelayMs: 20, answer: 'Sure. That is a fine question, and here is a short answer to it.' });
-const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '4', '--stt-max', '32', '--max-sessions', String(CONNECTIONS + 50)]);
+const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '4', '--stt-max', '32', '--max-sessions', String(CONNECTIONS + 50), '--max-sessions-per-ip', String(CONNECTIONS + 50)]);
 for (let i = 0; i < 400 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
 const pid = srv.proc.pid;
 const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length };

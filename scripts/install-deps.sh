@@ -13,17 +13,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # Needed to build and run parley.
 RUN_PKGS=(
   build-essential cmake pkg-config
-  libwebsockets-dev libjansson-dev libcurl4-openssl-dev
+  libwebsockets-dev libssl-dev libjansson-dev libcurl4-openssl-dev
   libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev
   flite1-dev libespeak-ng-dev espeak-ng-data
 )
 # Needed only by the tests: cmocka, Node for the black-box tests, recorded
-# speech (pocketsphinx-testdata), sox to resample it, and Chromium for the
-# browser tests (driven by playwright-core from npm), and promtool (Debian
-# package prometheus) to check /metrics.
+# speech (pocketsphinx-testdata), sox to resample it, Chromium for the
+# browser tests (driven by playwright-core from npm), promtool (Debian
+# package prometheus) to check /metrics, and the openssl CLI to make the TLS
+# tests' certificate.
 TEST_PKGS=(
   libcmocka-dev nodejs npm
-  pocketsphinx-testdata sox chromium prometheus
+  pocketsphinx-testdata sox chromium prometheus openssl
 )
 
 want=("${RUN_PKGS[@]}")

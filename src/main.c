@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "server/server.h"
+#include "server/tls.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -35,6 +36,13 @@ int main(int argc, char **argv)
 	case PARLEY_CONFIG_ERROR:
 		return 2;
 	}
+	if (cfg.tls_cert[0]) {
+		char why[1200];
+		if (parley_tls_check(cfg.tls_cert, cfg.tls_key, why, sizeof why) != 0) {
+			fprintf(stderr, "parley: TLS: %s\n", why);
+			return 2;
+		}
+	}
 	parley_log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread starts */
@@ -54,8 +62,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	PARLEY_INFO("listening on http://%s:%d (WebSocket at /ws)", cfg.host,
-		    parley_server_port(g_server));
+	PARLEY_INFO("listening on %s://%s:%d (WebSocket at /ws%s)", cfg.tls_cert[0] ? "https" : "http",
+		    cfg.host, parley_server_port(g_server),
+		    cfg.auth_token[0] ? ", token required" : "");
 	parley_server_run(g_server);
 
 	struct parley_server *srv = g_server;

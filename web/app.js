@@ -11,12 +11,14 @@ const ui = {
   mic: $('mic'), clear: $('clear'), form: $('text-form'), text: $('text'),
   patience: $('patience'), voice: $('voice'), echoBanner: $('echo-banner'),
   echoText: $('echo-text'), insecure: $('insecure-banner'), ns: $('ns'),
+  tokenBanner: $('token-banner'), tokenForm: $('token-form'), tokenInput: $('token-input'),
+  tokenWhy: $('token-why'),
 };
 
 const stats = {
   connected: false, sessionId: null, reconnects: 0, framesSent: 0, samplesPlayed: 0,
   sampleRate: 0, state: 'idle', playing: false, userFinals: 0, assistantFinals: 0,
-  interruptions: 0, errors: 0, lastError: null,
+  interruptions: 0, errors: 0, lastError: null, tokenAsked: 0,
 };
 window.parley = { stats };
 
@@ -137,6 +139,72 @@ function stopMic() {
   if (!stats.playing) setState('idle');
 }
 
+// ---------------------------------------------------------- access token --
+// A server started with --auth-token wants a token on /ws. The page takes
+// it from the URL fragment (/#token=…: fragments never reach a server or
+// its logs), removes it from the address bar, keeps it for this tab in
+// sessionStorage, and offers it as the subprotocol "parley.token.TOKEN"
+// (browsers cannot set an Authorization header on a WebSocket). Without a
+// token, or when /auth.json says the server refused it, it asks for one.
+
+const TOKEN_KEY = 'parley.token';
+let token = null;
+
+function takeTokenFromFragment() {
+  const m = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+  if (m) {
+    let t = m[1];
+    try { t = decodeURIComponent(t); } catch { /* keep it as it came */ }
+    if (t) sessionStorage.setItem(TOKEN_KEY, t);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  token = sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** The server's /auth.json: {token_required, token_valid} (checks our token when we have one). */
+async function authInfo() {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const r = await fetch('/auth.json', { headers, cache: 'no-store' });
+  if (!r.ok) throw new Error(`HTTP ${r.status}`);
+  return r.json();
+}
+
+function askToken(why) {
+  clearTimeout(reconnectTimer);
+  stats.tokenAsked++;
+  if (why) ui.tokenWhy.textContent = why;
+  ui.tokenBanner.hidden = false;
+  setConn('off', 'access token needed');
+  ui.tokenInput.focus();
+}
+
+/** After a failed connect: true when the reason is the token (and the page now asks for one). */
+async function tokenProblem() {
+  let info;
+  try { info = await authInfo(); } catch { return false; } // server unreachable: just retry
+  if (!info.token_required || info.token_valid === true) return false;
+  if (token) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    token = null;
+    askToken('The server did not accept that token; check it and try again.');
+  } else {
+    askToken();
+  }
+  return true;
+}
+
+ui.tokenForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const t = ui.tokenInput.value.trim();
+  if (!t) return;
+  token = t;
+  sessionStorage.setItem(TOKEN_KEY, t);
+  ui.tokenInput.value = '';
+  ui.tokenBanner.hidden = true;
+  backoffMs = 500;
+  connect();
+});
+
 // ------------------------------------------------------------ WebSocket --
 
 let ws = null;
@@ -176,7 +244,15 @@ function sendAudio(pcmBuffer) {
 function connect() {
   clearTimeout(reconnectTimer);
   setConn('connecting', stats.reconnects ? 'reconnecting…' : 'connecting…');
-  ws = new WebSocket(wsUrl());
+  try {
+    ws = new WebSocket(wsUrl(), token ? ['parley', `parley.token.${token}`] : undefined);
+  } catch (err) { // a token with characters a subprotocol cannot carry
+    sessionStorage.removeItem(TOKEN_KEY);
+    token = null;
+    ws = null;
+    askToken('That is not a valid token (letters, digits and . _ ~ - only).');
+    return;
+  }
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => {
     backoffMs = 500;
@@ -190,10 +266,12 @@ function connect() {
     try { msg = JSON.parse(e.data); } catch { return; }
     handle(msg);
   };
-  ws.onclose = () => {
+  ws.onclose = async () => {
     const was = stats.connected;
     stats.connected = false;
     flushPlayback();
+    // A refused upgrade (401) looks like any failed connect: ask the server.
+    if (!was && await tokenProblem()) return;
     const secs = (backoffMs / 1000).toFixed(1);
     setConn('off', `${was ? 'connection lost' : 'cannot connect'}: reconnecting in ${secs} s…`);
     reconnectTimer = setTimeout(() => { stats.reconnects++; connect(); }, backoffMs);
@@ -385,4 +463,10 @@ if (!window.isSecureContext || !navigator.mediaDevices) {
 }
 
 ensureAudio().catch((err) => notice(`Audio: ${err.message || err}`));
-connect();
+takeTokenFromFragment();
+(async () => {
+  let info = { token_required: false };
+  try { info = await authInfo(); } catch { /* the first connect will tell */ }
+  if (info.token_required && !token) askToken();
+  else connect();
+})();

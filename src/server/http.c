@@ -1,6 +1,8 @@
 /*
- * http.c - plain HTTP: the browser client's files from the web root, and
- * /healthz, /readyz, /metrics. Event-loop thread only.
+ * http.c - plain HTTP: the browser client's files from the web root,
+ * /auth.json, and /healthz, /readyz, /metrics (the last two only on the
+ * admin port when there is one). A loopback-bound port refuses a Host that
+ * is not a loopback name (gate.c). Event-loop thread only.
  *
  * Dynamic answers are small: headers are written in the HTTP callback, the
  * body (kept in the connection) on the next HTTP_WRITEABLE. Files go through
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/access.h"
 #include "server/internal.h"
 #include "server/mime.h"
 #include "server/path.h"
@@ -87,6 +90,20 @@ static int respond_metrics(struct lws *wsi, struct conn *c, struct parley_server
 	return respond(wsi, c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 }
 
+/* What the browser page needs to know before it connects: whether /ws
+ * wants a token, and (when the request carries "Authorization: Bearer")
+ * whether that one is right. */
+static int respond_auth(struct lws *wsi, struct conn *c, struct parley_server *srv)
+{
+	bool given;
+	bool ok = parley_gate_token_given_ok(srv, wsi, &given);
+	char json[96];
+	snprintf(json, sizeof json, "{\"token_required\":%s,\"token_valid\":%s}",
+		 srv->cfg->auth_token[0] ? "true" : "false",
+		 !srv->cfg->auth_token[0] ? "true" : !given ? "null" : ok ? "true" : "false");
+	return respond_text(wsi, c, 200, "application/json", json);
+}
+
 static int serve_file(struct lws *wsi, struct conn *c, struct parley_server *srv, const char *uri,
 		      bool get_or_head)
 {
@@ -126,12 +143,33 @@ static int on_http(struct parley_server *srv, struct lws *wsi, struct conn *c, c
 		return respond_text(wsi, c, 403, "text/plain", "403 forbidden\n");
 	}
 
+	char host[1024];
+	if (!parley_gate_host_ok(srv, wsi, host, sizeof host)) {
+		char esc[300], peer[64] = "?";
+		parley_access_escape(host, esc, sizeof esc);
+		lws_get_peer_simple(wsi, peer, sizeof peer);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_HOST], 1);
+		PARLEY_WARN("refused HTTP request from %s: Host '%s' is not a loopback name and "
+			    "parley listens on loopback only (DNS rebinding?)",
+			    peer, esc);
+		return respond_text(wsi, c, 403, "text/plain",
+				    "403 forbidden: this server answers only to localhost\n");
+	}
+
 	if (strcmp(uri, "/healthz") == 0)
 		return respond_text(wsi, c, 200, "application/json", "{\"status\":\"ok\"}");
-	if (strcmp(uri, "/readyz") == 0)
+	/* With --admin-port, the admin vhost serves only the probes and
+	 * metrics, and the main port does not serve those two. */
+	bool admin = parley_gate_is_admin(srv, wsi);
+	bool admin_here = admin || srv->admin_vhost == NULL;
+	if (strcmp(uri, "/readyz") == 0 && admin_here)
 		return respond_readyz(wsi, c, srv);
-	if (strcmp(uri, "/metrics") == 0)
+	if (strcmp(uri, "/metrics") == 0 && admin_here)
 		return respond_metrics(wsi, c, srv);
+	if (admin || strcmp(uri, "/readyz") == 0 || strcmp(uri, "/metrics") == 0)
+		return respond_text(wsi, c, 404, "text/plain", "404 not found\n");
+	if (strcmp(uri, "/auth.json") == 0)
+		return respond_auth(wsi, c, srv);
 	if (strcmp(uri, "/ws") == 0)
 		return respond_text(wsi, c, 426, "text/plain",
 				    "426 this is the WebSocket endpoint: connect with a "

@@ -13,12 +13,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/peers.h"
 #include "session/session.h"
 #include "util/config.h"
 #include "util/metrics.h"
 #include "util/workers.h"
 
 _Static_assert(LWS_PRE <= PARLEY_MSG_HEADROOM, "out-queue headroom must fit LWS_PRE");
+
+/* Why a connection was refused, for parley_connections_refused_total. */
+enum parley_refused {
+	PARLEY_REFUSED_HOST,       /* 403: foreign Host on a loopback bind */
+	PARLEY_REFUSED_ORIGIN,     /* 403: Origin not allowed */
+	PARLEY_REFUSED_TOKEN,      /* 401: missing or wrong token */
+	PARLEY_REFUSED_FULL,       /* server_full */
+	PARLEY_REFUSED_PER_ADDRESS, /* too_many_sessions */
+	PARLEY_REFUSED_COUNT
+};
 
 /* Per-connection state (lws "per session data"), zeroed by lws. */
 struct conn {
@@ -32,8 +43,12 @@ struct conn {
 	bool rx_discarding; /* over the cap: drop until the final fragment */
 	bool ready_observed;
 	bool overflow_handled;
-	struct parley_msg *reject; /* server_full: send this, then close */
+	struct parley_msg *reject; /* server_full, too_many_sessions: send this, then close */
+	const char *close_reason;  /* static text for that close */
 	int close_status;          /* nonzero: close with this status after draining */
+	char peer_key[PARLEY_PEER_KEY_MAX]; /* counted in srv->peers while peer_counted */
+	bool peer_counted;
+	int64_t validity_ns; /* last time inbound traffic reset lws's idle timer */
 	/* HTTP */
 	char *body; /* response body to write on HTTP_WRITEABLE */
 	size_t body_len;
@@ -41,7 +56,12 @@ struct conn {
 
 struct parley_server {
 	struct lws_context *ctx;
-	struct lws_vhost *vhost;
+	struct lws_vhost *vhost;       /* the main port */
+	struct lws_vhost *admin_vhost; /* --admin-port, or NULL */
+	int admin_port;                /* bound admin port, or -1 */
+	bool main_loopback, admin_loopback; /* bound to loopback: Host must be a loopback name */
+	lws_retry_bo_t idle_policy;    /* WebSocket ping and idle timeout, per vhost */
+	struct parley_peers *peers;    /* sessions per client address */
 	const struct parley_config *cfg;
 	struct parley_workers *workers;
 	struct parley_llm_engine *llm;
@@ -66,11 +86,29 @@ struct parley_server {
 	struct parley_counter m_overflows;
 	struct parley_gauge m_ready;
 	struct parley_histogram m_ready_latency;
+	struct parley_counter m_refused[PARLEY_REFUSED_COUNT]; /* by enum parley_refused */
 };
 
 /* http.c: handles the HTTP callbacks of protocols[0]. */
 int parley_http_callback(struct parley_server *srv, struct lws *wsi,
 			 enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
+
+/* gate.c: LWS_CALLBACK_HTTP_CONFIRM_UPGRADE. Returns 0 to let the upgrade
+ * to /ws proceed, 1 after writing a refusal (404 path, 403 Host or Origin,
+ * 401 token), -1 to hang up. */
+int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *upgrade);
+
+/* gate.c: true when wsi arrived on the admin vhost. */
+bool parley_gate_is_admin(const struct parley_server *srv, struct lws *wsi);
+
+/* gate.c: copies the Host header to host ("" when absent) and returns
+ * false when a loopback-bound vhost must refuse it (DNS rebinding). */
+bool parley_gate_host_ok(const struct parley_server *srv, struct lws *wsi, char *host,
+			 size_t hostlen);
+
+/* gate.c: for /auth.json: true when no token is configured or the request's
+ * "Authorization: Bearer" carries it; *given says whether it had one. */
+bool parley_gate_token_given_ok(const struct parley_server *srv, struct lws *wsi, bool *given);
 
 /* ws.c: handles the WebSocket callbacks of protocols[0]. */
 int parley_ws_callback(struct parley_server *srv, struct lws *wsi,

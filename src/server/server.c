@@ -8,6 +8,7 @@
 #include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
+#include "server/access.h"
 #include "server/internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -129,6 +130,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return srv->stopping ? 1 : 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return parley_gate_upgrade(srv, wsi, in);
 	case LWS_CALLBACK_HTTP:
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
@@ -168,6 +171,19 @@ static int register_metrics(struct parley_server *srv)
 	if (!rc)
 		rc = parley_metrics_register_gauge("parley_ready", "1 when /readyz answers 200",
 						   NULL, NULL, &srv->m_ready);
+	static const char *const refused[PARLEY_REFUSED_COUNT] = {
+		[PARLEY_REFUSED_HOST] = "host",
+		[PARLEY_REFUSED_ORIGIN] = "origin",
+		[PARLEY_REFUSED_TOKEN] = "token",
+		[PARLEY_REFUSED_FULL] = "server_full",
+		[PARLEY_REFUSED_PER_ADDRESS] = "too_many_sessions",
+	};
+	for (int i = 0; !rc && i < PARLEY_REFUSED_COUNT; i++)
+		rc = parley_metrics_register_counter(
+			"parley_connections_refused_total",
+			"connections refused, by reason (host, origin, token: HTTP 403/401 at the "
+			"upgrade; server_full, too_many_sessions: error and close)",
+			"reason", refused[i], &srv->m_refused[i]);
 	if (!rc)
 		rc = parley_native_metrics_register();
 	if (!rc)
@@ -215,6 +231,88 @@ static char *read_text_file(const char *path)
 	return buf;
 }
 
+/* The settings both vhosts share: ping/idle policy, TCP keepalive,
+ * HTTP/1.1 only (every header check below assumes HTTP/1 headers). */
+static void vhost_common(struct parley_server *srv, struct lws_context_creation_info *info)
+{
+	const struct parley_config *cfg = srv->cfg;
+	info->protocols = protocols;
+	info->timeout_secs = 10;
+	/* lws pings a WebSocket after secs_since_valid_ping without a pong
+	 * (or, see ws.c, any message) and hangs up at secs_since_valid_hangup. */
+	srv->idle_policy.secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval;
+	srv->idle_policy.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+	info->retry_and_idle_policy = &srv->idle_policy;
+	/* TCP keepalive: first probe after the ping interval, the last of three
+	 * probes about when the idle timeout ends. */
+	info->ka_time = cfg->ws_ping_interval;
+	info->ka_probes = 3;
+	info->ka_interval = (cfg->idle_timeout - cfg->ws_ping_interval) / 3;
+	if (info->ka_interval < 1)
+		info->ka_interval = 1;
+	info->alpn = "http/1.1";
+}
+
+/* The context with the main vhost (TLS when configured), then the admin
+ * vhost when --admin-port is set. */
+static int create_context(struct parley_server *srv, const struct parley_config *cfg)
+{
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	vhost_common(srv, &info);
+	info.port = cfg->port;
+	info.iface = cfg->host;
+	info.user = srv;
+	/* No LWS_SERVER_OPTION_VALIDATE_UTF8: lws would close the connection
+	 * (1007); the JSON parser rejects bad UTF-8 with an error instead. */
+	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	if (!strchr(cfg->host, ':') && (cfg->admin_port < 0 || !strchr(cfg->admin_host, ':')))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls_cert[0]) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	info.vhost_name = "parley";
+	srv->main_loopback = parley_access_bind_is_loopback(cfg->host);
+
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		PARLEY_ERROR("cannot listen on %s:%d (address in use, or not an address of "
+			     "this machine?%s)",
+			     cfg->host, cfg->port,
+			     cfg->tls_cert[0] ? " or the TLS certificate was refused" : "");
+		return PARLEY_E_IO;
+	}
+	srv->vhost = lws_get_vhost_by_name(srv->ctx, "parley");
+	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+	srv->admin_port = -1;
+	if (cfg->admin_port < 0)
+		return 0;
+
+	struct lws_context_creation_info admin;
+	memset(&admin, 0, sizeof admin);
+	vhost_common(srv, &admin);
+	admin.port = cfg->admin_port;
+	admin.iface = cfg->admin_host;
+	admin.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	admin.vhost_name = "parley-admin";
+	srv->admin_loopback = parley_access_bind_is_loopback(cfg->admin_host);
+	srv->admin_vhost = lws_create_vhost(srv->ctx, &admin);
+	if (!srv->admin_vhost) {
+		PARLEY_ERROR("cannot listen on %s:%d for the admin endpoints (address in use, or "
+			     "not an address of this machine?)",
+			     cfg->admin_host, cfg->admin_port);
+		return PARLEY_E_IO;
+	}
+	srv->admin_port = lws_get_vhost_listen_port(srv->admin_vhost);
+	PARLEY_INFO("admin endpoints on http://%s:%d (/metrics, /readyz, /healthz)",
+		    cfg->admin_host, srv->admin_port);
+	return 0;
+}
+
 struct parley_server *parley_server_create(const struct parley_config *cfg)
 {
 	struct parley_server *srv = calloc(1, sizeof *srv);
@@ -233,32 +331,13 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 		goto fail;
 	}
 
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-
-	struct lws_context_creation_info info;
-	memset(&info, 0, sizeof info);
-	info.port = cfg->port;
-	info.iface = cfg->host;
-	info.protocols = protocols;
-	info.user = srv;
-	/* No LWS_SERVER_OPTION_VALIDATE_UTF8: lws would close the connection
-	 * (1007); the JSON parser rejects bad UTF-8 with an error instead. */
-	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-	if (!strchr(cfg->host, ':'))
-		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-	info.vhost_name = "parley";
-	info.timeout_secs = 10;
-	info.ka_time = 0;
-
-	srv->ctx = lws_create_context(&info);
-	if (!srv->ctx) {
-		PARLEY_ERROR("cannot listen on %s:%d (address in use, or not an address of "
-			     "this machine?)",
-			     cfg->host, cfg->port);
+	srv->peers = parley_peers_create();
+	if (!srv->peers) {
+		PARLEY_ERROR("out of memory");
 		goto fail;
 	}
-	srv->vhost = lws_get_vhost_by_name(srv->ctx, "parley");
-	srv->port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+	if (create_context(srv, cfg) != 0)
+		goto fail;
 
 	/* Speech: synthesisers first (cheap), then the decoder pool, which
 	 * fills in the background ("stt" readiness). */
@@ -374,6 +453,8 @@ void parley_server_destroy(struct parley_server *srv)
 	/* ... before the pool goes. */
 	parley_stt_pool_destroy(srv->speech.stt);
 	srv->speech.stt = NULL;
+	parley_peers_destroy(srv->peers); /* after the CLOSED callbacks released theirs */
+	srv->peers = NULL;
 	pthread_mutex_destroy(&srv->wake_lock);
 	parley_metrics_reset();
 	parley_readiness_reset();

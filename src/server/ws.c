@@ -1,7 +1,9 @@
 /*
- * ws.c - the /ws WebSocket connections: session creation and teardown,
- * message reassembly with size caps, and the outbound write path (one
- * message per WRITEABLE callback, re-armed while more is queued).
+ * ws.c - the /ws WebSocket connections: session creation and teardown
+ * (with the server-wide and per-address caps), message reassembly with
+ * size caps, inbound traffic as proof of life for the idle timeout, and
+ * the outbound write path (one message per WRITEABLE callback, re-armed
+ * while more is queued). Access control happened before (gate.c).
  * Event-loop thread only.
  */
 #include <stdlib.h>
@@ -9,9 +11,11 @@
 
 #include "protocol/native.h"
 #include "server/internal.h"
+#include "util/err.h"
 #include "util/log.h"
 
 #define RX_KEEP_BYTES 8192 /* reassembly buffers larger than this are freed after use */
+#define VALIDITY_EVERY_NS 1000000000LL /* inbound traffic resets the idle timer at most 1/s */
 #define PARLEY_CLOSE_TRY_AGAIN_LATER 1013 /* RFC 6455 registry; not in lws 4.1 */
 
 static void link_conn(struct parley_server *srv, struct conn *c)
@@ -50,20 +54,48 @@ void parley_ws_close_all(struct parley_server *srv)
 	}
 }
 
+/* Sends error `code`, then closes with 1013 (a later try may succeed). */
+static int reject(struct lws *wsi, struct conn *c, enum parley_proto_error code, const char *msg,
+		  const char *reason)
+{
+	c->reject = parley_native_error_msg(code, msg);
+	c->close_reason = reason;
+	c->close_status = PARLEY_CLOSE_TRY_AGAIN_LATER;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int on_established(struct parley_server *srv, struct lws *wsi, struct conn *c)
 {
 	c->wsi = wsi;
 	link_conn(srv, c);
 
+	char peer[64] = "?";
+	lws_get_peer_simple(wsi, peer, sizeof peer);
+
 	if (parley_gauge_get(&srv->m_live) >= srv->cfg->max_sessions) {
-		PARLEY_WARN("connection refused: %d sessions already open (--max-sessions)",
-			    srv->cfg->max_sessions);
-		c->reject = parley_native_error_msg(PARLEY_PE_SERVER_FULL,
-						    "the server is full; try again later");
-		c->close_status = PARLEY_CLOSE_TRY_AGAIN_LATER;
-		lws_callback_on_writable(wsi);
-		return 0;
+		PARLEY_WARN("connection from %s refused: %d sessions already open (--max-sessions)",
+			    peer, srv->cfg->max_sessions);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_FULL], 1);
+		return reject(wsi, c, PARLEY_PE_SERVER_FULL, "the server is full; try again later",
+			      "server full");
 	}
+	parley_peers_key(peer, c->peer_key);
+	int rc = parley_peers_acquire(srv->peers, c->peer_key, srv->cfg->max_sessions_per_ip);
+	if (rc == PARLEY_E_FULL) {
+		PARLEY_WARN("connection from %s refused: %d sessions already open from %s "
+			    "(--max-sessions-per-ip)",
+			    peer, srv->cfg->max_sessions_per_ip, c->peer_key);
+		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_PER_ADDRESS], 1);
+		return reject(wsi, c, PARLEY_PE_TOO_MANY_SESSIONS,
+			      "too many sessions from your address; close one and try again",
+			      "too many sessions from this address");
+	}
+	if (rc != 0) {
+		PARLEY_ERROR("out of memory counting sessions per address");
+		return -1;
+	}
+	c->peer_counted = true;
 
 	struct parley_session_params p = {
 		.id = ++srv->next_session_id,
@@ -78,14 +110,13 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 	c->session = parley_session_create(&p);
 	if (!c->session) {
 		PARLEY_ERROR("out of memory creating a session");
-		return -1;
+		return -1; /* CLOSED follows and releases the address count */
 	}
 	c->session->transport = c;
+	c->validity_ns = parley_now_ns();
 	parley_gauge_add(&srv->m_live, 1);
 	parley_counter_add(&srv->m_total, 1);
 
-	char peer[64] = "?";
-	lws_get_peer_simple(wsi, peer, sizeof peer);
 	PARLEY_INFO("client connected from %s (session %llu)", peer,
 		    (unsigned long long)c->session->id);
 	c->session->events->status(c->session);
@@ -99,6 +130,10 @@ static void on_closed(struct parley_server *srv, struct conn *c)
 	c->rx = NULL;
 	parley_msg_free(c->reject);
 	c->reject = NULL;
+	if (c->peer_counted) {
+		parley_peers_release(srv->peers, c->peer_key);
+		c->peer_counted = false;
+	}
 	if (!c->session)
 		return;
 	struct parley_session *s = c->session;
@@ -115,6 +150,15 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 {
 	if (!c->session || parley_session_is_closing(c->session))
 		return 0;
+
+	/* Any message proves the peer alive, like a pong: lws pings only after
+	 * --ws-ping-interval s without either, and hangs up after
+	 * --idle-timeout s (see server.c). Rate-limited: it re-sorts a timer. */
+	int64_t now = parley_now_ns();
+	if (now - c->validity_ns >= VALIDITY_EVERY_NS) {
+		c->validity_ns = now;
+		lws_validity_confirmed(wsi);
+	}
 
 	if (c->rx_len == 0 && !c->rx_discarding)
 		c->rx_binary = lws_frame_is_binary(wsi);
@@ -219,7 +263,8 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 	if (c->close_status == LWS_CLOSE_STATUS_GOINGAWAY)
 		return close_with(wsi, c->close_status, "server shutting down");
 	if (!c->session)
-		return close_with(wsi, c->close_status ? c->close_status : 1011, "server full");
+		return close_with(wsi, c->close_status ? c->close_status : 1011,
+				  c->close_reason ? c->close_reason : "refused");
 
 	struct parley_session *s = c->session;
 	if (parley_ws_check_overflow(srv, c))

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +139,104 @@ static int set_tts(struct parley_config *cfg, const char *v, char *why, size_t w
 	return 0;
 }
 
+/* --allowed-origins: comma-separated "*", "null" or http(s)://host[:port]
+ * (a trailing "/" is dropped); stored lowercased, without spaces. */
+static int set_allowed_origins(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	char out[sizeof cfg->allowed_origins];
+	size_t o = 0;
+	for (const char *p = v; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (!*p)
+			break;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		size_t n = (size_t)(e - p);
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n > 1 && p[n - 1] == '/')
+			n--;
+		size_t k = strncasecmp(p, "http://", 7) == 0	 ? 7
+			   : strncasecmp(p, "https://", 8) == 0 ? 8
+								  : 0;
+		bool ok = (n == 1 && *p == '*') || (n == 4 && strncmp(p, "null", 4) == 0) ||
+			  (k && n > k);
+		for (size_t i = k; ok && k && i < n; i++) {
+			char c = p[i];
+			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			     c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+		}
+		if (!ok) {
+			snprintf(why, whylen,
+				 "'%.*s' is not an origin: use *, null or scheme://host[:port] "
+				 "(http or https, no path), comma-separated",
+				 (int)(n > 200 ? 200 : n), p);
+			return -1;
+		}
+		if (o + n + 2 > sizeof out) {
+			snprintf(why, whylen, "the list is too long");
+			return -1;
+		}
+		if (o)
+			out[o++] = ',';
+		for (size_t i = 0; i < n; i++)
+			out[o++] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] - 'A' + 'a') : p[i];
+		p = e;
+	}
+	out[o] = '\0';
+	memcpy(cfg->allowed_origins, out, o + 1);
+	return 0;
+}
+
+/* --auth-token: it travels in a header, a subprotocol name and a URL
+ * query, so it is limited to characters valid in all three, and it must be
+ * long enough not to be guessed. */
+static int set_auth_token(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+	bool ok = n >= PARLEY_AUTH_TOKEN_MIN && n <= PARLEY_AUTH_TOKEN_MAX;
+	for (size_t i = 0; ok && i < n; i++) {
+		char c = v[i];
+		ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		     c == '.' || c == '_' || c == '~' || c == '-';
+	}
+	if (!ok) {
+		snprintf(why, whylen,
+			 "the token must be %d..%d characters of A-Z a-z 0-9 . _ ~ - "
+			 "(for example: openssl rand -hex 24)",
+			 PARLEY_AUTH_TOKEN_MIN, PARLEY_AUTH_TOKEN_MAX);
+		return -1;
+	}
+	memcpy(cfg->auth_token, v, n + 1);
+	return 0;
+}
+
+static int set_readable(char *dst, size_t size, const char *v, char *why, size_t whylen)
+{
+	if (strlen(v) >= size) {
+		snprintf(why, whylen, "path too long");
+		return -1;
+	}
+	if (access(v, R_OK) != 0) {
+		snprintf(why, whylen, "cannot read '%s': %s", v, strerror(errno));
+		return -1;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+static int set_tls_cert(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_readable(cfg->tls_cert, sizeof cfg->tls_cert, v, why, whylen);
+}
+
+static int set_tls_key(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_readable(cfg->tls_key, sizeof cfg->tls_key, v, why, whylen);
+}
+
 #define F(field) offsetof(struct parley_config, field)
 #define S(field) sizeof(((struct parley_config *)0)->field)
 
@@ -225,33 +325,38 @@ static const struct option_def options[] = {
 	{ "tts-rate", "PARLEY_TTS_RATE", "X", "speaking-rate multiplier 0.5..2 (default 1)",
 	  OPT_DOUBLE, F(tts_rate), 0, 0.5, 2.0, NULL },
 	{ "allowed-origins", "PARLEY_ALLOWED_ORIGINS", "LIST",
-	  "comma-separated Origins allowed on /ws besides this server's own; * = any", OPT_STR,
-	  F(allowed_origins), S(allowed_origins), 0, 0, NULL },
+	  "comma-separated origins (https://host:port) allowed on /ws besides this server's own "
+	  "and loopback ones; * = any",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_allowed_origins },
 	{ "auth-token", "PARLEY_AUTH_TOKEN", "TOKEN",
-	  "require this token on /ws (prefer the environment variable: argv is public)", OPT_STR,
-	  F(auth_token), S(auth_token), 0, 0, NULL },
-	{ "tls-cert", "PARLEY_TLS_CERT", "FILE", "serve HTTPS/WSS with this PEM certificate",
-	  OPT_STR, F(tls_cert), S(tls_cert), 0, 0, NULL },
-	{ "tls-key", "PARLEY_TLS_KEY", "FILE", "the PEM private key for --tls-cert", OPT_STR,
-	  F(tls_key), S(tls_key), 0, 0, NULL },
+	  "require this token on /ws, 16..100 of A-Za-z0-9._~- (prefer the environment variable: "
+	  "argv is public)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_auth_token },
+	{ "tls-cert", "PARLEY_TLS_CERT", "FILE",
+	  "serve HTTPS/WSS with this PEM certificate chain (needs --tls-key)", OPT_CUSTOM, 0, 0, 0,
+	  0, set_tls_cert },
+	{ "tls-key", "PARLEY_TLS_KEY", "FILE", "the unencrypted PEM private key for --tls-cert",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_tls_key },
 	{ "admin-host", "PARLEY_ADMIN_HOST", "ADDR",
 	  "address for --admin-port (default 127.0.0.1)", OPT_STR, F(admin_host), S(admin_host),
 	  0, 0, NULL },
 	{ "admin-port", "PARLEY_ADMIN_PORT", "N",
-	  "serve /metrics and /readyz only on this port; -1 = on the main port (default -1)",
+	  "serve /metrics and /readyz only on this plain-HTTP port, 0 = any free; -1 = on the "
+	  "main port (default -1)",
 	  OPT_INT, F(admin_port), 0, -1, 65535, NULL },
 	{ "max-sessions-per-ip", "PARLEY_MAX_SESSIONS_PER_IP", "N",
-	  "concurrent sessions from one client address (default 16)", OPT_INT,
+	  "concurrent sessions from one client address, IPv6 by /64 (default 16)", OPT_INT,
 	  F(max_sessions_per_ip), 0, 1, 100000, NULL },
 	{ "turns-per-minute", "PARLEY_TURNS_PER_MINUTE", "N",
 	  "typed and spoken turns a session may start per minute (default 20)", OPT_INT,
 	  F(turns_per_minute), 0, 1, 100000, NULL },
 	{ "ws-ping-interval", "PARLEY_WS_PING_INTERVAL", "S",
-	  "seconds between WebSocket pings to quiet clients (default 20)", OPT_INT,
+	  "ping a WebSocket client silent this many seconds (default 20)", OPT_INT,
 	  F(ws_ping_interval), 0, 1, 3600, NULL },
 	{ "idle-timeout", "PARLEY_IDLE_TIMEOUT", "S",
-	  "close connections silent this long, pongs included (default 60)", OPT_INT,
-	  F(idle_timeout), 0, 2, 86400, NULL },
+	  "close a WebSocket silent this long, pongs included; more than the ping interval "
+	  "(default 60)",
+	  OPT_INT, F(idle_timeout), 0, 2, 65535, NULL },
 	{ "max-queued-mb", "PARLEY_MAX_QUEUED_MB", "N",
 	  "server-wide cap on queued outbound messages and audio, MiB (default 256)", OPT_INT,
 	  F(max_queued_mb), 0, 1, 1048576, NULL },
@@ -444,6 +549,21 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 				model_files[i]);
 			return PARLEY_CONFIG_ERROR;
 		}
+	}
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+		fprintf(err, "parley: TLS needs both --tls-cert and --tls-key\n");
+		return PARLEY_CONFIG_ERROR;
+	}
+	if (cfg->idle_timeout <= cfg->ws_ping_interval) {
+		fprintf(err,
+			"parley: --idle-timeout (%d) must be longer than --ws-ping-interval (%d), "
+			"so a ping can be answered\n",
+			cfg->idle_timeout, cfg->ws_ping_interval);
+		return PARLEY_CONFIG_ERROR;
+	}
+	if (cfg->admin_port > 0 && cfg->admin_port == cfg->port) {
+		fprintf(err, "parley: --admin-port must differ from --port\n");
+		return PARLEY_CONFIG_ERROR;
 	}
 	if (access(cfg->system_prompt, R_OK) != 0) {
 		fprintf(err, "parley: cannot read system prompt '%s' (use --system-prompt)\n",

@@ -13,6 +13,12 @@
 
 #include "util/log.h"
 
+/* --auth-token length: the lower bound keeps it unguessable, the upper one
+ * keeps "parley, parley.token.TOKEN" within libwebsockets' 127-byte
+ * Sec-WebSocket-Protocol buffer. */
+#define PARLEY_AUTH_TOKEN_MIN 16
+#define PARLEY_AUTH_TOKEN_MAX 100
+
 struct parley_config {
 	char host[256];
 	int port;              /* 0..65535; 0 = any free port */
@@ -54,7 +60,7 @@ struct parley_config {
 
 	/* access control (docs/security.md) */
 	char allowed_origins[2048]; /* comma-separated extra Origins for /ws; "*" = any */
-	char auth_token[256];       /* "" = none; else /ws requires it */
+	char auth_token[256];       /* "" = none; else /ws requires it (never logged) */
 	char tls_cert[1024];        /* PEM certificate chain; "" = plain HTTP */
 	char tls_key[1024];         /* PEM private key */
 	char admin_host[256];       /* where /metrics and /readyz move with admin_port */

@@ -32,7 +32,7 @@ function micWav(name, pieces) {
   return file;
 }
 
-async function openPage(url, wav) {
+async function openPage(url, wav, { waitConnected = true } = {}) {
   const context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(tmp, 'profile-')), {
     executablePath: CHROMIUM,
     headless: true,
@@ -50,7 +50,7 @@ async function openPage(url, wav) {
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   await page.goto(url);
-  await page.waitForFunction(() => window.parley && window.parley.stats.connected, null, { timeout: 10000 });
+  if (waitConnected) await page.waitForFunction(() => window.parley && window.parley.stats.connected, null, { timeout: 10000 });
   return page;
 }
 
@@ -176,4 +176,39 @@ test('echo banner, server errors as notices, and reconnecting after a restart', 
   await page.waitForFunction((n) => window.parley.stats.connected && window.parley.stats.reconnects > n, before.reconnects, { timeout: 15000 });
   assert.equal(await page.locator('#conn-text').innerText(), 'connected');
   assert.deepEqual(page.errors, []);
+});
+
+test('with --auth-token: the page connects from /#token=…, hides it, and asks for a token when it has none or a wrong one', async () => {
+  const TOKEN = 'e2e-token-0123456789abcdefXYZ';
+  const llm = await fake(SHORT_ANSWER);
+  const srv = await server(['--llm-url', llm.url], { PARLEY_AUTH_TOKEN: TOKEN });
+  const page = await openPage(`${srv.url}/#token=${TOKEN}`);
+  assert.equal(await page.evaluate(() => location.hash), '', 'the token is removed from the address bar');
+  assert.equal(await page.evaluate(() => location.href), `${srv.url}/`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('parley.token')), TOKEN);
+  assert.ok(await page.locator('#token-banner').isHidden());
+  await page.fill('#text', 'Hello there');
+  await page.press('#text', 'Enter');
+  await page.waitForFunction((a) => [...document.querySelectorAll('.msg.assistant .text')].some((n) => n.textContent === a), SHORT_ANSWER, { timeout: 10000 });
+  // A reload keeps the tab's token.
+  await page.reload();
+  await page.waitForFunction(() => window.parley && window.parley.stats.connected, null, { timeout: 10000 });
+
+  // Another browser without the token: the page asks; a wrong one is refused; the right one connects.
+  const bare = await openPage(srv.url, undefined, { waitConnected: false });
+  await bare.locator('#token-banner').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await bare.locator('#conn-text').innerText(), 'access token needed');
+  await bare.fill('#token-input', 'not-the-token-0123456789');
+  await bare.press('#token-input', 'Enter');
+  await bare.waitForFunction(() => window.parley.stats.tokenAsked >= 2, null, { timeout: 10000 });
+  assert.match(await bare.locator('#token-why').innerText(), /did not accept/);
+  assert.equal(await bare.evaluate(() => window.parley.stats.connected), false);
+  await bare.fill('#token-input', TOKEN);
+  await bare.press('#token-input', 'Enter');
+  await bare.waitForFunction(() => window.parley.stats.connected, null, { timeout: 10000 });
+  assert.ok(await bare.locator('#token-banner').isHidden());
+  assert.ok(!srv.stderr().includes(TOKEN), 'the token never reaches the log');
+  assert.match(srv.stderr(), /refused WebSocket from 127\.0\.0\.1: wrong token/);
+  assert.deepEqual(page.errors, []);
+  assert.deepEqual(bare.errors, []);
 });

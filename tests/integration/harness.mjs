@@ -18,7 +18,7 @@ export { WebSocket, sleep };
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export const LISTEN_RE = /listening on http:\/\/[^:\s]+:(\d+)/;
+export const LISTEN_RE = /listening on https?:\/\/[^:\s]+:(\d+)/;
 
 /** Absolute path of the server binary under test. */
 export function serverBin() {
@@ -157,10 +157,11 @@ export async function startServer(args = [], env = {}, { timeoutMs = 10000, host
     return { code: info.code, signal: info.signal, ms: info.at - t0 };
   }
 
+  const tls = /listening on https:/.test(stderr);
   return {
     port,
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    wsUrl: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}/ws`,
     proc,
     exited,
     stderr: () => stderr,

@@ -46,7 +46,8 @@ async function ask(client, text, timeoutMs = 10000) {
 
 test('warm-up happens exactly once, before /readyz turns 200; later connections add none', async () => {
   const fake = await fakeOpenAI({ firstTokenDelayMs: 600 });
-  const srv = await server(['--llm-url', `${fake.url}/v1`]);
+  // 21 sessions from one address: above the default --max-sessions-per-ip.
+  const srv = await server(['--llm-url', `${fake.url}/v1`, '--max-sessions-per-ip', '32']);
   // A session connecting during warm-up is told, then told again when ready.
   const early = await connectReady(srv.port);
   assert.equal(early.status.content.state, 'initializing');
@@ -96,7 +97,7 @@ test('isolation: 20 sessions each get only their own words, in answers and in re
       return seen.size ? `Your secret word is ${[...seen].join(' and ')}.` : 'Hello.';
     },
   });
-  const srv = await server(['--llm-url', fake.url, '--llm-max-inflight', '4']);
+  const srv = await server(['--llm-url', fake.url, '--llm-max-inflight', '4', '--max-sessions-per-ip', '32']);
   await waitReady(srv.port);
   const clients = await Promise.all(words.map(() => connectReady(srv.port)));
   await Promise.all(clients.map((c, i) => ask(c, `My secret word is ${words[i]}. Remember it.`)));

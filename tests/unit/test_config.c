@@ -93,6 +93,53 @@ static void bad_values(void **state)
 	memset(env_keys, 0, sizeof env_keys);
 }
 
+static void access_options(void **state)
+{
+	struct parley_config cfg;
+	char err[512] = "";
+	memset(env_keys, 0, sizeof env_keys);
+	const char *argv[] = { "parley", "--allowed-origins",
+			       " https://Chat.Example/ ,http://10.0.0.2:8080,null", "--auth-token",
+			       "abcdefABCDEF0123._~-" };
+	assert_int_equal(run(&cfg, 5, argv, err, sizeof err), PARLEY_CONFIG_OK);
+	assert_string_equal(cfg.allowed_origins, "https://chat.example,http://10.0.0.2:8080,null");
+	assert_string_equal(cfg.auth_token, "abcdefABCDEF0123._~-");
+	assert_int_equal(cfg.max_sessions_per_ip, 16);
+	assert_int_equal(cfg.ws_ping_interval, 20);
+	assert_int_equal(cfg.idle_timeout, 60);
+	assert_int_equal(cfg.admin_port, -1);
+
+	env_keys[0] = "PARLEY_AUTH_TOKEN";
+	env_vals[0] = "from-the-environment-1234";
+	assert_int_equal(run(&cfg, 1, (const char *[]){ "parley" }, err, sizeof err),
+			 PARLEY_CONFIG_OK);
+	assert_string_equal(cfg.auth_token, "from-the-environment-1234");
+	memset(env_keys, 0, sizeof env_keys);
+
+	expect_error(3, (const char *[]){ "parley", "--allowed-origins", "https://a.example/app" },
+		     "not an origin");
+	expect_error(3, (const char *[]){ "parley", "--allowed-origins", "ftp://a.example" },
+		     "not an origin");
+	expect_error(3, (const char *[]){ "parley", "--allowed-origins", "a.example" },
+		     "not an origin");
+	expect_error(3, (const char *[]){ "parley", "--auth-token", "short" }, "16..100");
+	expect_error(3, (const char *[]){ "parley", "--auth-token", "has space in it 0123456" },
+		     "16..100");
+	expect_error(3, (const char *[]){ "parley", "--auth-token", "comma,is,not,allowed,here" },
+		     "16..100");
+	expect_error(3, (const char *[]){ "parley", "--tls-cert", "/nonexistent/cert.pem" },
+		     "cannot read");
+	expect_error(3, (const char *[]){ "parley", "--tls-cert", "/etc/hostname" },
+		     "both --tls-cert and --tls-key");
+	expect_error(5, (const char *[]){ "parley", "--ws-ping-interval", "30", "--idle-timeout", "30" },
+		     "--idle-timeout");
+	expect_error(3, (const char *[]){ "parley", "--idle-timeout", "70000" }, "--idle-timeout");
+	expect_error(5, (const char *[]){ "parley", "--port", "9000", "--admin-port", "9000" },
+		     "--admin-port");
+	expect_error(3, (const char *[]){ "parley", "--max-sessions-per-ip", "0" },
+		     "--max-sessions-per-ip");
+}
+
 static void help_lists_every_option(void **state)
 {
 	struct parley_config cfg;
@@ -117,6 +164,7 @@ int main(void)
 		cmocka_unit_test(defaults),
 		cmocka_unit_test(flags_and_env),
 		cmocka_unit_test(bad_values),
+		cmocka_unit_test(access_options),
 		cmocka_unit_test(help_lists_every_option),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,68 @@
+/*
+ * access.h - who may use parley: pure decisions on the request headers that
+ * matter for access control (Host, Origin, credentials). No libwebsockets
+ * here, so every rule is unit-tested and fuzzed on its own; gate.c reads
+ * the headers from a request and applies these rules.
+ *
+ * The rules (docs/security.md, "Access control"):
+ *  - A server bound to a loopback address (127.0.0.0/8, ::1, localhost)
+ *    serves only requests whose Host is a loopback name: a page on another
+ *    site whose DNS name was rebound to 127.0.0.1 sends its own name.
+ *  - A WebSocket upgrade with an Origin is accepted when the Origin is the
+ *    page's own server (scheme://Host, https when TLS is on), a loopback
+ *    origin (any port), or listed in --allowed-origins ("*" = any). No
+ *    Origin (a non-browser client) is accepted.
+ *  - With --auth-token, /ws needs the token: "Authorization: Bearer T", the
+ *    subprotocol "parley.token.T" offered next to "parley", or "?token=T".
+ *    Tokens are compared in constant time and never logged.
+ *
+ * Every function is pure and thread-safe; strings are borrowed.
+ */
+#ifndef PARLEY_SERVER_ACCESS_H
+#define PARLEY_SERVER_ACCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The subprotocol prefix that carries the token from browsers. */
+#define PARLEY_TOKEN_SUBPROTOCOL_PREFIX "parley.token."
+
+/* True when addr (a --host value) is a loopback address or "localhost". */
+bool parley_access_bind_is_loopback(const char *addr);
+
+/* True when a Host header value (name or address, optional :port) names
+ * this machine's loopback: localhost, *.localhost, 127.x.y.z, [::1]. */
+bool parley_access_host_is_loopback(const char *host);
+
+/* True when origin (an Origin header value) is http(s):// + a loopback
+ * host, any port. */
+bool parley_access_origin_is_loopback(const char *origin);
+
+/*
+ * True when a browser page of this origin may open /ws. host is the
+ * request's Host header ("" when absent), tls whether the connection is
+ * TLS, allowed the normalised --allowed-origins list (comma-separated
+ * origins without spaces, or "*"; "" = none).
+ */
+bool parley_access_origin_allowed(const char *origin, const char *host, bool tls,
+				  const char *allowed);
+
+/* Constant-time comparison of given (len bytes, not terminated) with the
+ * configured token want: the time depends only on strlen(want). */
+bool parley_access_token_equal(const char *given, size_t len, const char *want);
+
+/* In a Sec-WebSocket-Protocol value, finds the element that starts with
+ * PARLEY_TOKEN_SUBPROTOCOL_PREFIX; returns a pointer into header to the
+ * token after the prefix and its length in *len, or NULL. */
+const char *parley_access_token_in_protocols(const char *header, size_t *len);
+
+/* In an Authorization value "Bearer T" (scheme case-insensitive), returns a
+ * pointer to T and its length in *len, or NULL. */
+const char *parley_access_bearer(const char *authorization, size_t *len);
+
+/* Copies in to out (outlen >= 4) for a log line: printable ASCII as is,
+ * quotes, backslashes, control and non-ASCII bytes as \xNN; cut with "..."
+ * when it does not fit. */
+void parley_access_escape(const char *in, char *out, size_t outlen);
+
+#endif
