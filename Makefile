@@ -2,14 +2,15 @@
 #   make run    install missing packages, build, start parley on http://localhost:8080
 #   make test   install missing packages, build (ASan+UBSan, -Werror), run every test
 # Extra arguments for the server: make run ARGS="--port 9000 --log-level debug"
-# Also: make tsan (ThreadSanitizer), make fuzz (libFuzzer).
+# Also: make soak (50 clients for 2 minutes, bench/soak.mjs), make tsan
+# (ThreadSanitizer), make fuzz (libFuzzer).
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 TEST_BUILD ?= build-test
 ARGS  ?=
 
-.PHONY: run test build deps deps-test clean fuzz tsan tsan-unit
+.PHONY: run test build deps deps-test clean fuzz soak tsan tsan-unit
 
 FUZZ_SECONDS ?= 60
 
@@ -54,6 +55,13 @@ tsan: tsan-unit
 	@if [ -n "$$(ls -A $(TSAN_BUILD)/tsan-logs)" ]; then cat $(TSAN_BUILD)/tsan-logs/*; \
 	  echo "tsan: ThreadSanitizer reports from parley (above)"; exit 1; fi
 	@echo "tsan: clean"
+
+# Soak: 50 clients for 2 minutes against the release build, with random
+# disconnects, barge-ins and a failing fake LLM; see bench/soak.mjs.
+# make soak SOAK_ARGS="--clients 20 --duration 60"
+SOAK_ARGS ?=
+soak: build deps-test
+	node bench/soak.mjs --bin $(BUILD)/parley $(SOAK_ARGS)
 
 # Open-ended fuzzing with libFuzzer (clang), FUZZ_SECONDS per parser; new
 # inputs are added to tests/fuzz/corpus/.
