@@ -61,7 +61,7 @@ const USAGE = `usage: node bench/soak.mjs [options]
   --bin PATH            parley binary (default build/parley, or $PARLEY_BIN)
   --clients N           concurrent clients (default 50)
   --duration S          seconds of soak (default 120)
-  --stt-max N           decoders at most, and warm-up speakers (default 16)
+  --stt-max N           decoders at most; the warm-up fills the pool (default 16)
   --fault-rate X        share of LLM requests that fail (default 0.15)
   --min-answered X      share of judged turns that must get an answer (default 0.6)
   --rss-tolerance X     end RSS within X of the baseline (default 0.10)
