@@ -9,9 +9,10 @@
 //   1. starts a fake OpenAI-compatible LLM (tests/fakes/fake-llm.mjs) and
 //      parley (`--max-sessions-per-ip` and `--turns-per-minute` lifted: all
 //      clients share 127.0.0.1 and talk much more than people do);
-//   2. warm-up: --stt-max clients speak at once, so the decoder pool grows to
-//      its limit (each decoder is ~93 MB and stays in the pool); when they
-//      have left and the pools have settled, the server's RSS is the baseline;
+//   2. warm-up: a few more than --stt-max clients speak at once (two clips
+//      each), in waves until the decoder pool holds --stt-max decoders (each
+//      is ~95 MB and stays in the pool); when they have left and the server
+//      is idle, its RSS is the baseline;
 //   3. the soak: --clients clients for --duration seconds. Each one streams
 //      its microphone at real time without pause (quiet noise, and Debian's
 //      recorded librivox speech when it talks), types a turn now and then,
