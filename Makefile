@@ -2,13 +2,15 @@
 #   make run    install missing packages, build, start parley on http://localhost:8080
 #   make test   install missing packages, build (ASan+UBSan, -Werror), run every test
 # Extra arguments for the server: make run ARGS="--port 9000 --log-level debug"
+# Also: make soak (50 clients for 2 minutes, bench/soak.mjs), make tsan
+# (ThreadSanitizer), make fuzz (libFuzzer).
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 TEST_BUILD ?= build-test
 ARGS  ?=
 
-.PHONY: run test build deps deps-test clean fuzz
+.PHONY: run test build deps deps-test clean fuzz soak tsan tsan-unit
 
 FUZZ_SECONDS ?= 60
 
@@ -23,6 +25,43 @@ test: deps-test
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_WERROR=ON -DPARLEY_TESTS=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure --timeout 600
+	$(MAKE) --no-print-directory tsan-unit
+
+# ThreadSanitizer (it excludes ASan, hence its own build dir). tsan-unit, run
+# by `make test` too, builds only the thread tests: the out-queue, the worker
+# strands, the decoder pool and the LLM engine. `make tsan` also runs the
+# server under TSan through integration tests that drive the wake list and the
+# event loop; its reports go to $(TSAN_BUILD)/tsan-logs/ and fail the target.
+TSAN_BUILD ?= build-tsan
+TSAN_UNITS = test_outq test_workers test_pool test_engine
+TSAN_INTEGRATION = ws llm llm-faults speech shutdown
+TSAN_SUPP = suppressions=$(CURDIR)/tests/tsan.supp
+
+tsan-unit: deps-test
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPARLEY_TSAN=ON -DPARLEY_WERROR=ON -DPARLEY_TESTS=ON >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_UNITS)
+	@for t in $(TSAN_UNITS); do \
+	  if TSAN_OPTIONS="halt_on_error=1 $(TSAN_SUPP)" ./$(TSAN_BUILD)/tests/$$t >$(TSAN_BUILD)/$$t.log 2>&1; then \
+	    echo "tsan: $$t clean"; \
+	  else cat $(TSAN_BUILD)/$$t.log; echo "tsan: $$t FAILED"; exit 1; fi; \
+	done
+
+tsan: tsan-unit
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target parley
+	rm -rf $(TSAN_BUILD)/tsan-logs && mkdir -p $(TSAN_BUILD)/tsan-logs
+	TSAN_OPTIONS="$(TSAN_SUPP) log_path=$(CURDIR)/$(TSAN_BUILD)/tsan-logs/parley" \
+	  PARLEY_BIN=$(TSAN_BUILD)/parley node --test --test-concurrency=1 \
+	  $(TSAN_INTEGRATION:%=tests/integration/%.test.mjs)
+	@if [ -n "$$(ls -A $(TSAN_BUILD)/tsan-logs)" ]; then cat $(TSAN_BUILD)/tsan-logs/*; \
+	  echo "tsan: ThreadSanitizer reports from parley (above)"; exit 1; fi
+	@echo "tsan: clean"
+
+# Soak: 50 clients for 2 minutes against the release build, with random
+# disconnects, barge-ins and a failing fake LLM; see bench/soak.mjs.
+# make soak SOAK_ARGS="--clients 20 --duration 60"
+SOAK_ARGS ?=
+soak: build deps-test
+	node bench/soak.mjs --bin $(BUILD)/parley $(SOAK_ARGS)
 
 # Open-ended fuzzing with libFuzzer (clang), FUZZ_SECONDS per parser; new
 # inputs are added to tests/fuzz/corpus/.
@@ -42,4 +81,4 @@ deps-test:
 	@scripts/install-deps.sh --test
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(TSAN_BUILD)
