@@ -46,6 +46,7 @@ struct parley_server {
 	struct parley_workers *workers;
 	struct parley_llm_engine *llm;
 	struct parley_speech speech; /* stt pool + default voice, for every session */
+	struct parley_session_limits limits; /* sizes and the queued-bytes budget, for every session */
 	atomic_bool status_broadcast; /* LLM state changed: resend status */
 	int port;
 

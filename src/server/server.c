@@ -169,6 +169,8 @@ static int register_metrics(struct parley_server *srv)
 		rc = parley_metrics_register_gauge("parley_ready", "1 when /readyz answers 200",
 						   NULL, NULL, &srv->m_ready);
 	if (!rc)
+		rc = parley_session_limits_register(&srv->limits);
+	if (!rc)
 		rc = parley_native_metrics_register();
 	if (!rc)
 		rc = parley_stages_register();
@@ -222,6 +224,7 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 		return NULL;
 	srv->cfg = cfg;
 	pthread_mutex_init(&srv->wake_lock, NULL);
+	parley_session_limits_init(&srv->limits, cfg);
 	if (register_metrics(srv) != 0) {
 		PARLEY_ERROR("cannot register metrics: out of memory");
 		goto fail;

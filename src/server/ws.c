@@ -74,6 +74,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.llm = srv->llm,
 		.speech = &srv->speech,
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
+		.limits = &srv->limits,
 	};
 	c->session = parley_session_create(&p);
 	if (!c->session) {
@@ -170,10 +171,10 @@ bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
 		return false;
 	if (!c->overflow_handled) {
 		c->overflow_handled = true;
-		PARLEY_WARN("session %llu: closing: the client is not reading its messages "
-			    "(out-queue over %u messages or %u bytes)",
-			    (unsigned long long)c->session->id, PARLEY_SESSION_OUTQ_MAX_MSGS,
-			    PARLEY_SESSION_OUTQ_MAX_BYTES);
+		char why[160];
+		parley_outq_overflow_reason(&c->session->outq, why, sizeof why);
+		PARLEY_WARN("session %llu: closing: the client is not reading its messages (%s)",
+			    (unsigned long long)c->session->id, why);
 		parley_counter_add(&srv->m_overflows, 1);
 		/* The socket may never become writable again: close without it. */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -229,7 +230,11 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 	struct parley_msg *m = parley_outq_pop(&s->outq, &more);
 	if (m && write_msg(srv, wsi, c, m))
 		return -1;
-	if (more)
+	/* The session broke a limit: close once what it queued is sent. */
+	const char *end = parley_session_end_reason(s);
+	if (!m && end)
+		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, end);
+	if (more || end)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
