@@ -201,14 +201,19 @@ void parley_listen_job(void *arg, bool cancelled)
 	int rate = s->settings.input_sample_rate;
 	double speed = s->settings.speed;
 	size_t backlog = parley_ring_len(&s->audio);
-	/* Lagging is audio that has been waiting, not audio that came in a
-	 * burst: the ring must not have been empty for OVERLOAD_LAG_MS. */
+	/* Lagging is decoding slower than real time while audio waits: the
+	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
+	 * listener took less audio than the time that passed. A burst (a
+	 * network stall caught up at once) that is being worked off faster
+	 * than real time does not count, however long it takes. */
 	int64_t since = s->audio_waiting_since_ns;
-	if (since && parley_now_ns() - since > (int64_t)OVERLOAD_LAG_MS * 1000000 &&
-	    backlog > (size_t)rate) {
+	int64_t waited = since ? parley_now_ns() - since : 0;
+	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 && backlog > (size_t)rate &&
+	    (double)s->audio_taken_waiting / rate < (double)waited / 1e9) {
 		/* We are behind: keep the newest second, tell the user once. */
 		parley_ring_drop(&s->audio, backlog - (size_t)rate);
 		s->audio_waiting_since_ns = parley_now_ns();
+		s->audio_taken_waiting = 0;
 		pthread_mutex_unlock(&s->lock);
 		overloaded(l, s, "the server cannot keep up with your audio; some was skipped");
 	} else {

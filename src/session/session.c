@@ -264,8 +264,10 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	}
 	if (parley_ring_len(&s->audio) + n > cap)
 		dropped += parley_ring_drop(&s->audio, parley_ring_len(&s->audio) + n - cap);
-	if (parley_ring_len(&s->audio) == 0)
+	if (parley_ring_len(&s->audio) == 0) {
 		s->audio_waiting_since_ns = parley_now_ns();
+		s->audio_taken_waiting = 0;
+	}
 	dropped += parley_ring_write(&s->audio, pcm, n);
 	if (dropped && !s->audio_overflowing) {
 		s->audio_overflowing = true;
@@ -324,8 +326,11 @@ size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t 
 {
 	pthread_mutex_lock(&s->lock);
 	size_t got = parley_ring_read(&s->audio, dst, n);
-	if (parley_ring_len(&s->audio) == 0)
+	s->audio_taken_waiting += got;
+	if (parley_ring_len(&s->audio) == 0) {
 		s->audio_waiting_since_ns = 0;
+		s->audio_taken_waiting = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return got;
 }

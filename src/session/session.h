@@ -139,6 +139,8 @@ struct parley_session {
 	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
 	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
 						empty since then (0: it is empty) */
+	size_t audio_taken_waiting;          /* guarded by lock: samples the listener took
+						since audio_waiting_since_ns */
 	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
