@@ -32,6 +32,7 @@ struct conn {
 	bool rx_discarding; /* over the cap: drop until the final fragment */
 	bool ready_observed;
 	bool overflow_handled;
+	bool ending; /* closing because the session broke a limit: write nothing more */
 	struct parley_msg *reject; /* server_full: send this, then close */
 	int close_status;          /* nonzero: close with this status after draining */
 	/* HTTP */

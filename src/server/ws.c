@@ -223,6 +223,8 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 		return close_with(wsi, c->close_status ? c->close_status : 1011, "server full");
 
 	struct parley_session *s = c->session;
+	if (c->ending)
+		return 0; /* lws is closing it; another -1 would reset the socket */
 	if (parley_ws_check_overflow(srv, c))
 		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				  "too many unread messages");
@@ -232,8 +234,10 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 		return -1;
 	/* The session broke a limit: close once what it queued is sent. */
 	const char *end = parley_session_end_reason(s);
-	if (!m && end)
+	if (!m && end) {
+		c->ending = true;
 		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, end);
+	}
 	if (more || end)
 		lws_callback_on_writable(wsi);
 	return 0;
