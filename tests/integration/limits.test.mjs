@@ -42,10 +42,10 @@ async function timedUtterance(port, c) {
   const client = await connectReady(port);
   const pcm = soxRaw(c.file, 48000, { padBefore: 0.5, padAfter: 1.5 });
   const t0 = Date.now();
-  const final = client.next('final_user_request', 30000);
+  const final = client.next('final_user_request', 30000).then((m) => ({ m, at: Date.now() }));
   await streamPcm(client, pcm, 48000);
-  const f = await final;
-  const ms = Date.now() - t0;
+  const { m: f, at } = await final;
+  const ms = at - t0;
   await sleep(200);
   const errors = client.received('error');
   await client.close();
@@ -137,6 +137,28 @@ test('typed turns beyond the burst get rate_limited and never reach the LLM', as
   assert.equal(c.received('error').length, 3);
   const m = (await fetchMetrics(srv.port)).values;
   assert.equal(m['parley_protocol_errors_total{code="rate_limited"}'], 3);
+  await c.close();
+});
+
+test('a spoken turn beyond the limit is still shown (final_user_request), then rate_limited, and not answered', async () => {
+  const fake = await startFakeOpenAI({ tokenDelayMs: 5, answer: (b, user) => `Answer to ${user}.` });
+  fakes.push(fake);
+  const srv = await server(['--llm-url', fake.url, '--turns-per-minute', '1', '--stt-warm', '1']); // burst 1
+  const warm = fake.chatRequests().length;
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'text', content: 'typed first' });
+  assert.equal((await c.next('final_assistant_answer', 10000)).content, 'Answer to typed first.');
+  const speech = clip('0930');
+  await streamPcm(c, soxRaw(speech.file, 48000, { padBefore: 0.3, padAfter: 1.5 }), 48000);
+  const heard = await c.next('final_user_request', 10000);
+  assert.ok(wer(speech.text, heard.content) <= 0.4, `"${heard.content}"`);
+  const e = await c.next('error', 5000);
+  assert.equal(e.content.code, 'rate_limited');
+  const order = c.history.map((m) => m.type);
+  assert.ok(order.lastIndexOf('final_user_request') < order.lastIndexOf('error'), 'transcript first, then the error');
+  await sleep(500);
+  assert.equal(c.received('final_assistant_answer').length, 1, 'no answer to the refused turn');
+  assert.deepEqual(fake.chatRequests().slice(warm).map((r) => r.body.messages.at(-1).content), ['typed first']);
   await c.close();
 });
 
