@@ -43,6 +43,7 @@ struct conn {
 	bool rx_discarding; /* over the cap: drop until the final fragment */
 	bool ready_observed;
 	bool overflow_handled;
+	bool ending; /* a close was asked of lws: write nothing more */
 	struct parley_msg *reject; /* server_full, too_many_sessions: send this, then close */
 	const char *close_reason;  /* static text for that close */
 	int close_status;          /* nonzero: close with this status after draining */
@@ -66,6 +67,7 @@ struct parley_server {
 	struct parley_workers *workers;
 	struct parley_llm_engine *llm;
 	struct parley_speech speech; /* stt pool + default voice, for every session */
+	struct parley_session_limits limits; /* sizes and the queued-bytes budget, for every session */
 	atomic_bool status_broadcast; /* LLM state changed: resend status */
 	int port;
 

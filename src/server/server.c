@@ -185,6 +185,8 @@ static int register_metrics(struct parley_server *srv)
 			"upgrade; server_full, too_many_sessions: error and close)",
 			"reason", refused[i], &srv->m_refused[i]);
 	if (!rc)
+		rc = parley_session_limits_register(&srv->limits);
+	if (!rc)
 		rc = parley_native_metrics_register();
 	if (!rc)
 		rc = parley_stages_register();
@@ -320,6 +322,7 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 		return NULL;
 	srv->cfg = cfg;
 	pthread_mutex_init(&srv->wake_lock, NULL);
+	parley_session_limits_init(&srv->limits, cfg);
 	if (register_metrics(srv) != 0) {
 		PARLEY_ERROR("cannot register metrics: out of memory");
 		goto fail;

@@ -106,6 +106,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.llm = srv->llm,
 		.speech = &srv->speech,
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
+		.limits = &srv->limits,
 	};
 	c->session = parley_session_create(&p);
 	if (!c->session) {
@@ -214,10 +215,10 @@ bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
 		return false;
 	if (!c->overflow_handled) {
 		c->overflow_handled = true;
-		PARLEY_WARN("session %llu: closing: the client is not reading its messages "
-			    "(out-queue over %u messages or %u bytes)",
-			    (unsigned long long)c->session->id, PARLEY_SESSION_OUTQ_MAX_MSGS,
-			    PARLEY_SESSION_OUTQ_MAX_BYTES);
+		char why[160];
+		parley_outq_overflow_reason(&c->session->outq, why, sizeof why);
+		PARLEY_WARN("session %llu: closing: the client is not reading its messages (%s)",
+			    (unsigned long long)c->session->id, why);
 		parley_counter_add(&srv->m_overflows, 1);
 		/* The socket may never become writable again: close without it. */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -225,9 +226,13 @@ bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
 	return true;
 }
 
-static int close_with(struct lws *wsi, int status, const char *reason)
+/* Asks lws to close with a status and reason; returns the -1 that does it.
+ * lws may still call WRITEABLE once more: `ending` makes that a no-op (a
+ * second -1 would reset the socket and the client would see 1006). */
+static int close_with(struct conn *c, int status, const char *reason)
 {
-	lws_close_reason(wsi, (enum lws_close_status)status, (unsigned char *)reason,
+	c->ending = true;
+	lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)reason,
 			 strlen(reason));
 	return -1;
 }
@@ -252,6 +257,8 @@ static int write_msg(struct parley_server *srv, struct lws *wsi, struct conn *c,
 
 static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn *c)
 {
+	if (c->ending)
+		return 0;
 	if (c->reject) {
 		struct parley_msg *m = c->reject;
 		c->reject = NULL;
@@ -261,20 +268,24 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 		return 0;
 	}
 	if (c->close_status == LWS_CLOSE_STATUS_GOINGAWAY)
-		return close_with(wsi, c->close_status, "server shutting down");
+		return close_with(c, c->close_status, "server shutting down");
 	if (!c->session)
-		return close_with(wsi, c->close_status ? c->close_status : 1011,
+		return close_with(c, c->close_status ? c->close_status : 1011,
 				  c->close_reason ? c->close_reason : "refused");
 
 	struct parley_session *s = c->session;
 	if (parley_ws_check_overflow(srv, c))
-		return close_with(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		return close_with(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				  "too many unread messages");
 	bool more = false;
 	struct parley_msg *m = parley_outq_pop(&s->outq, &more);
 	if (m && write_msg(srv, wsi, c, m))
 		return -1;
-	if (more)
+	/* The session broke a limit: close once what it queued is sent. */
+	const char *end = parley_session_end_reason(s);
+	if (!m && end)
+		return close_with(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, end);
+	if (more || end)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

@@ -54,9 +54,11 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->owner = p->owner;
 	s->llm = p->llm;
 	s->speech = p->speech;
+	s->limits = p->limits;
+	atomic_init(&s->end_reason, NULL);
 	s->played_ms = -1;
-	parley_buf_init(&s->answer, PARLEY_ANSWER_MAX_BYTES);
-	parley_buf_init(&s->said, PARLEY_ANSWER_MAX_BYTES);
+	parley_buf_init(&s->answer, p->limits->answer_max_bytes);
+	parley_buf_init(&s->said, p->limits->answer_max_bytes);
 	parley_sentences_init(&s->splitter);
 	s->listen = p->speech ? parley_listen_create() : NULL;
 	if (p->speech && !s->listen) {
@@ -67,8 +69,13 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	parley_settings_defaults(&s->settings);
 	parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS);
 	pthread_mutex_init(&s->lock, NULL);
-	parley_outq_init(&s->outq, PARLEY_SESSION_OUTQ_MAX_MSGS, PARLEY_SESSION_OUTQ_MAX_BYTES,
-			 p->wake, s);
+	parley_pace_init(&s->pace, s->created_ns);
+	parley_bucket_init(&s->turns, p->limits->turn_burst, p->limits->turns_per_minute / 60.0,
+			   s->created_ns);
+	size_t max_msgs, max_bytes;
+	parley_session_outq_bounds(p->limits, &s->settings, &max_msgs, &max_bytes);
+	parley_outq_init(&s->outq, max_msgs, max_bytes, p->wake, s);
+	parley_outq_share_budget(&s->outq, &p->limits->budget);
 	parley_strand_init(&s->strand, PARLEY_SESSION_MAX_JOBS, hold, release, s);
 	parley_strand_init(&s->tts_strand, PARLEY_SESSION_MAX_JOBS, hold, release, s);
 	return s;
@@ -139,6 +146,9 @@ static void apply_config(struct parley_session *s, const struct parley_config_up
 		memcpy(st->voice, cu->voice, sizeof st->voice);
 	if (cu->has & PARLEY_CFG_TTS_RATE)
 		st->tts_rate = cu->tts_rate;
+	size_t max_msgs, max_bytes;
+	parley_session_outq_bounds(s->limits, st, &max_msgs, &max_bytes);
+	parley_outq_set_bounds(&s->outq, max_msgs, max_bytes);
 	pthread_mutex_unlock(&s->lock);
 	PARLEY_DEBUG("session %llu configured", (unsigned long long)s->id);
 	s->events->configured(s);
@@ -190,17 +200,63 @@ static void submit_listen_job(struct parley_session *s)
 	}
 }
 
+void parley_session_schedule_listener(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	bool schedule = s->listen && !s->audio_job_queued;
+	if (schedule)
+		s->audio_job_queued = true;
+	pthread_mutex_unlock(&s->lock);
+	if (schedule)
+		submit_listen_job(s);
+}
+
+void parley_session_end(struct parley_session *s, const char *reason)
+{
+	const char *none = NULL;
+	if (!atomic_compare_exchange_strong(&s->end_reason, &none, reason))
+		return;
+	PARLEY_WARN("session %llu: closing it: %s", (unsigned long long)s->id, reason);
+	parley_session_cancel_answer(s);
+	parley_outq_wake(&s->outq); /* the transport closes once the queue is sent */
+}
+
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
 			     uint32_t flags)
 {
 	bool report = false;
 	size_t cap;
 	bool schedule = false;
+	if (parley_session_end_reason(s))
+		return; /* closing for breaking a limit: nothing more is heard */
 	pthread_mutex_lock(&s->lock);
+	/* Audio faster than real time (beyond a burst) is dropped undecoded. */
+	int rate = s->settings.input_sample_rate;
+	enum parley_pace_verdict verdict =
+		parley_pace_admit(&s->pace, (double)n / rate, parley_now_ns());
+	if (verdict != PARLEY_PACE_ACCEPT) {
+		double dropped = s->pace.dropped_s;
+		pthread_mutex_unlock(&s->lock);
+		if (verdict == PARLEY_PACE_DROP_REPORT) {
+			PARLEY_WARN("session %llu: audio arrives faster than real time; dropping "
+				    "the excess", (unsigned long long)s->id);
+			parley_session_error(s, PARLEY_PE_AUDIO_TOO_FAST,
+					     "audio is arriving faster than real time (more than "
+					     "%.0f s ahead of the clock at the declared %d Hz); "
+					     "the excess is dropped, and the session is closed if "
+					     "it goes on",
+					     PARLEY_PACE_BURST_S, rate);
+		} else if (verdict == PARLEY_PACE_DROP_CLOSE) {
+			PARLEY_DEBUG("session %llu: %.1f s of audio dropped", (unsigned long long)s->id,
+				     dropped);
+			parley_session_end(s, "audio faster than real time");
+		}
+		return;
+	}
 	s->frame_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0;
 	s->last_audio_ns = parley_now_ns();
 	/* The buffer holds PARLEY_SESSION_AUDIO_SECONDS at the input rate. */
-	cap = (size_t)s->settings.input_sample_rate * PARLEY_SESSION_AUDIO_SECONDS;
+	cap = (size_t)rate * PARLEY_SESSION_AUDIO_SECONDS;
 	size_t dropped = 0;
 	if (n > cap) { /* keep only the newest cap samples of this frame */
 		dropped += n - cap;
@@ -209,8 +265,10 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	}
 	if (parley_ring_len(&s->audio) + n > cap)
 		dropped += parley_ring_drop(&s->audio, parley_ring_len(&s->audio) + n - cap);
-	if (parley_ring_len(&s->audio) == 0)
+	if (parley_ring_len(&s->audio) == 0) {
 		s->audio_waiting_since_ns = parley_now_ns();
+		s->audio_taken_waiting = 0;
+	}
 	dropped += parley_ring_write(&s->audio, pcm, n);
 	if (dropped && !s->audio_overflowing) {
 		s->audio_overflowing = true;
@@ -229,6 +287,24 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",
 				     PARLEY_SESSION_AUDIO_SECONDS);
+}
+
+bool parley_session_turn_admit(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int64_t now = parley_now_ns();
+	bool ok = parley_bucket_take(&s->turns, 1, now);
+	double wait = ok ? 0 : parley_bucket_wait_s(&s->turns, 1, now);
+	pthread_mutex_unlock(&s->lock);
+	if (!ok) {
+		PARLEY_INFO("session %llu: turn refused: over %.0f turns a minute",
+			    (unsigned long long)s->id, s->limits->turns_per_minute);
+		parley_session_error(s, PARLEY_PE_RATE_LIMITED,
+				     "too many turns: at most %.0f a minute (%.0f at once); this "
+				     "one was not answered, try again in %.1f s",
+				     s->limits->turns_per_minute, s->limits->turn_burst, wait);
+	}
+	return ok;
 }
 
 #define POKE_AFTER_NS 300000000LL /* no audio for 300 ms while an utterance is open */
@@ -251,8 +327,11 @@ size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t 
 {
 	pthread_mutex_lock(&s->lock);
 	size_t got = parley_ring_read(&s->audio, dst, n);
-	if (parley_ring_len(&s->audio) == 0)
+	s->audio_taken_waiting += got;
+	if (parley_ring_len(&s->audio) == 0) {
 		s->audio_waiting_since_ns = 0;
+		s->audio_taken_waiting = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return got;
 }

@@ -15,10 +15,17 @@
  * output is dropped and queued jobs run cancelled. The last unref frees it,
  * on whichever thread drops it.
  *
- * Threads: `id`, `created_ns`, `events`, `outq` and `strand` are set at
- * creation and then read-only (the queue and strand lock themselves).
- * `lock` guards settings, the audio ring and the playback fields.
- * `transport` is touched only by the event-loop thread.
+ * Limits (session/limits.h, session/pace.h): the out-queue and the answer
+ * text are sized from the configuration; microphone audio faster than real
+ * time beyond a burst is dropped (audio_too_fast) and, if it persists, the
+ * session asks its transport to close it (parley_session_end); turns beyond
+ * --turns-per-minute are refused (rate_limited).
+ *
+ * Threads: `id`, `created_ns`, `events`, `outq`, `strand` and `limits` are
+ * set at creation and then read-only (the queue and strand lock
+ * themselves). `lock` guards settings, the audio ring, the limiters and the
+ * playback fields. `end_reason` is atomic. `transport` is touched only by
+ * the event-loop thread.
  */
 #ifndef PARLEY_SESSION_SESSION_H
 #define PARLEY_SESSION_SESSION_H
@@ -30,18 +37,18 @@
 
 #include "audio/ring.h"
 #include "session/history.h"
+#include "session/limits.h"
+#include "session/pace.h"
 #include "text/sentences.h"
 #include "protocol/control.h"
 #include "protocol/errcode.h"
 #include "util/buf.h"
 #include "util/outq.h"
+#include "util/ratelimit.h"
 #include "util/workers.h"
 
-#define PARLEY_SESSION_OUTQ_MAX_MSGS 4096
-#define PARLEY_SESSION_OUTQ_MAX_BYTES (32u << 20)
 #define PARLEY_SESSION_AUDIO_SECONDS 10
 #define PARLEY_SESSION_MAX_JOBS 256
-#define PARLEY_ANSWER_MAX_BYTES (1u << 20) /* longer answers stop growing */
 
 struct parley_session;
 struct parley_llm_engine;
@@ -120,6 +127,8 @@ struct parley_session {
 	const struct parley_speech *speech; /* borrowed; NULL: text only */
 	struct parley_strand tts_strand;    /* synthesis jobs, in order */
 	struct parley_listen *listen;       /* only jobs on `strand` touch it */
+	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
+	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
 
 	pthread_mutex_t lock;
 	struct parley_settings settings;     /* guarded by lock */
@@ -130,12 +139,16 @@ struct parley_session {
 	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
 	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
 						empty since then (0: it is empty) */
+	size_t audio_taken_waiting;          /* guarded by lock: samples the listener took
+						since audio_waiting_since_ns */
 	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
 	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
 	uint64_t ended_gen;                  /* guarded by lock: the last answer generation that ended */
 	int64_t last_audio_ns;               /* guarded by lock: when mic audio last arrived */
+	struct parley_pace pace;             /* guarded by lock: audio vs real time */
+	struct parley_bucket turns;          /* guarded by lock: turns per minute */
 	bool utterance_open;                 /* guarded by lock: a decoder is leased for the user */
 	struct parley_buf answer;            /* guarded by lock: current answer text */
 	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
@@ -159,6 +172,7 @@ struct parley_session_params {
 	struct parley_llm_engine *llm; /* borrowed shared engine */
 	size_t history_chars;          /* conversation budget */
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
+	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
 };
 
 /* Built-in defaults for a new session's settings. */
@@ -192,6 +206,31 @@ void parley_session_apply(struct parley_session *s, const struct parley_control 
  */
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
 			     uint32_t flags);
+
+/*
+ * Asks the transport to end the session because the client broke a limit:
+ * the answer in flight is cancelled, further input is ignored, and the
+ * transport sends what is already queued, then closes (WebSocket: status
+ * 1008, policy violation, with reason as its text). reason is a static
+ * string of at most 120 bytes. The first reason wins. Any thread.
+ */
+void parley_session_end(struct parley_session *s, const char *reason);
+
+/* The reason the session asked to be closed, or NULL. Any thread. */
+static inline const char *parley_session_end_reason(struct parley_session *s)
+{
+	return atomic_load(&s->end_reason);
+}
+
+/*
+ * turn.c calls this at the start of every user turn, typed or spoken:
+ * true if the turn may go to the LLM; false if it is over
+ * --turns-per-minute (the client got rate_limited). Any thread.
+ */
+bool parley_session_turn_admit(struct parley_session *s);
+
+/* Queues the listen job unless one is queued already. Any thread. */
+void parley_session_schedule_listener(struct parley_session *s);
 
 /* Event-loop housekeeping: if the user was speaking and the client stopped
  * sending audio, schedule the listener so it can end the turn and give the

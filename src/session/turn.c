@@ -178,6 +178,8 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 {
 	if (parley_session_is_closing(s) || !s->llm)
 		return;
+	if (!parley_session_turn_admit(s))
+		return; /* over --turns-per-minute: told rate_limited, nothing sent */
 	struct answer_ctx *a = calloc(1, sizeof *a);
 	if (!a) {
 		parley_session_error(s, PARLEY_PE_INTERNAL, "out of memory");

@@ -16,6 +16,14 @@
  * overflowed (sticky); it still wakes the consumer, which is expected to close
  * the peer, because a peer that does not read cannot be helped by growing.
  *
+ * Server-wide budget: queues may share a parley_outq_budget, an atomic count
+ * of the payload bytes queued in all of them. A push that would take the
+ * count over the budget fails like an overflow, unless the queue holds less
+ * than the budget's `reserve`: a client that keeps up never holds much, so a
+ * budget filled by slow readers closes the slow readers on their next push,
+ * not the clients that read. The count can thus exceed `max` by at most
+ * reserve bytes per queue.
+ *
  * All functions are thread-safe; the queue's own mutex guards every field.
  */
 #ifndef PARLEY_UTIL_OUTQ_H
@@ -24,6 +32,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "util/metrics.h"
 
 #define PARLEY_MSG_HEADROOM 32
 
@@ -43,6 +53,14 @@ void parley_msg_free(struct parley_msg *m); /* accepts NULL */
 
 typedef void (*parley_wake_fn)(void *arg);
 
+/* Shared by many queues; lives longer than all of them. `used` is the
+ * metric too (bytes queued now). */
+struct parley_outq_budget {
+	struct parley_gauge used; /* atomic: payload bytes queued in every sharing queue */
+	size_t max;               /* 0 = no budget */
+	size_t reserve;           /* a queue holding less may exceed max */
+};
+
 struct parley_outq {
 	pthread_mutex_t lock;
 	struct parley_msg *head, *tail;
@@ -50,7 +68,9 @@ struct parley_outq {
 	size_t max_msgs, max_bytes;
 	bool wake_pending; /* consumer is scheduled to drain */
 	bool overflowed;
+	bool over_budget; /* the overflow was the server-wide budget's */
 	bool closed;
+	struct parley_outq_budget *budget; /* NULL: none */
 	parley_wake_fn wake;
 	void *wake_arg;
 };
@@ -59,6 +79,13 @@ struct parley_outq {
  * lock held and must be thread-safe. */
 void parley_outq_init(struct parley_outq *q, size_t max_msgs, size_t max_bytes,
 		      parley_wake_fn wake, void *wake_arg);
+
+/* Makes q count its bytes in budget (borrowed; outlives q). Before the
+ * first push. */
+void parley_outq_share_budget(struct parley_outq *q, struct parley_outq_budget *budget);
+
+/* Changes the bounds; a queue already above them fails its next push. */
+void parley_outq_set_bounds(struct parley_outq *q, size_t max_msgs, size_t max_bytes);
 
 /* Frees queued messages. No other thread may use q any more. */
 void parley_outq_destroy(struct parley_outq *q);
@@ -73,10 +100,17 @@ int parley_outq_push(struct parley_outq *q, struct parley_msg *m);
  * whether messages remain; when none remain the next push wakes again. */
 struct parley_msg *parley_outq_pop(struct parley_outq *q, bool *more);
 
+/* Calls the wake callback now, whatever the queue holds, so the consumer
+ * looks at its owner (e.g. a close the owner asked for). */
+void parley_outq_wake(struct parley_outq *q);
+
 /* Drops every queued message and refuses further pushes. */
 void parley_outq_close(struct parley_outq *q);
 
 bool parley_outq_overflowed(struct parley_outq *q);
+/* Why it overflowed, for the log ("over N messages or N bytes", or the
+ * server-wide budget), written into buf. */
+void parley_outq_overflow_reason(struct parley_outq *q, char *buf, size_t size);
 size_t parley_outq_length(struct parley_outq *q);
 
 #endif

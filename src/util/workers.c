@@ -28,6 +28,7 @@ void parley_strand_init(struct parley_strand *s, size_t max_pending, void (*hold
 	s->max_pending = max_pending;
 	s->scheduled = false;
 	s->cancelled = false;
+	s->yield = false;
 	s->next_ready = NULL;
 	s->hold = hold;
 	s->release = release;
@@ -85,6 +86,10 @@ static void *worker_main(void *arg)
 			free(j);
 			ran++;
 			pthread_mutex_lock(&w->lock);
+			if (s->yield) {
+				s->yield = false;
+				break;
+			}
 		}
 		if (s->head) {
 			ready_push(w, s); /* still scheduled: back of the line */
@@ -163,6 +168,13 @@ int parley_workers_submit(struct parley_workers *w, struct parley_strand *s, par
 	pthread_mutex_unlock(&w->lock);
 	free(j);
 	return rc;
+}
+
+void parley_workers_yield(struct parley_workers *w, struct parley_strand *s)
+{
+	pthread_mutex_lock(&w->lock);
+	s->yield = true;
+	pthread_mutex_unlock(&w->lock);
 }
 
 void parley_strand_cancel(struct parley_workers *w, struct parley_strand *s)

@@ -9,6 +9,13 @@
  * PARLEY_STRAND_BATCH jobs of a strand before putting it back at the end, so
  * a busy session cannot starve the others.
  *
+ * Long work is cut into slices: a job that leaves work behind queues its
+ * continuation and calls parley_workers_yield(), so its strand goes to the
+ * back of the ready FIFO as soon as the job returns, behind every strand
+ * that was ready before, whatever the batch count. With every long-running
+ * owner slicing its work, the pool serves ready strands round-robin, one
+ * slice each.
+ *
  * Lifetime: while a strand has jobs queued or running, the pool holds its
  * owner through the strand's hold/release callbacks (a session reference),
  * so the owner, and the strand inside it, outlives the pool's last touch.
@@ -42,6 +49,7 @@ struct parley_strand {
 	size_t max_pending;
 	bool scheduled; /* in the ready FIFO or running */
 	bool cancelled;
+	bool yield;     /* the running job asked to go behind the others */
 	struct parley_strand *next_ready;
 	/* set at init, then read-only */
 	void (*hold)(void *owner);
@@ -64,6 +72,13 @@ struct parley_workers *parley_workers_create(int nthreads);
  */
 int parley_workers_submit(struct parley_workers *w, struct parley_strand *s, parley_job_fn fn,
 			  void *arg);
+
+/*
+ * From a job running on s: when this job returns, s goes to the back of the
+ * ready FIFO if it has jobs queued (e.g. the continuation this job just
+ * submitted), instead of running on. Other threads must not call it.
+ */
+void parley_workers_yield(struct parley_workers *w, struct parley_strand *s);
 
 /* Marks s cancelled: queued jobs run with cancelled = true, later submits
  * fail. A job already running finishes normally. */

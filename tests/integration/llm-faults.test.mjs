@@ -21,7 +21,9 @@ async function waitReady(port) {
 before(async () => {
   openai = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs: 5 });
   ollama = await startFakeOllama({ answer: ANSWER, tokenDelayMs: 5 });
-  const timeouts = ['--llm-first-token-timeout', '700', '--llm-stall-timeout', '500'];
+  // One session asks about thirty questions in a row, far above the default
+  // --turns-per-minute (limits.test.mjs tests that limit).
+  const timeouts = ['--llm-first-token-timeout', '700', '--llm-stall-timeout', '500', '--turns-per-minute', '100000'];
   srvO = await startServer(['--llm-url', `${openai.url}/v1`, ...timeouts]);
   srvL = await startServer(['--llm-backend', 'ollama', '--llm-url', ollama.url, ...timeouts]);
   await Promise.all([waitReady(srvO.port), waitReady(srvL.port)]);

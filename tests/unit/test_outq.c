@@ -112,6 +112,77 @@ static void close_drops_and_refuses(void **state)
 	parley_outq_destroy(&q);
 }
 
+static struct parley_msg *sized(size_t len)
+{
+	struct parley_msg *m = parley_msg_new(len, true, 0);
+	memset(m->data, 'x', len);
+	return m;
+}
+
+/* Two queues share a server-wide budget of 100 bytes with a reserve of 10. */
+static void shared_budget_closes_the_slow_reader_not_the_small_one(void **state)
+{
+	struct parley_outq_budget b = { .max = 100, .reserve = 10 };
+	struct parley_outq slow, fast;
+	parley_outq_init(&slow, 100, 1000, NULL, NULL);
+	parley_outq_init(&fast, 100, 1000, NULL, NULL);
+	parley_outq_share_budget(&slow, &b);
+	parley_outq_share_budget(&fast, &b);
+
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(parley_outq_push(&slow, sized(10)), 0);
+	assert_int_equal(parley_gauge_get(&b.used), 90);
+	assert_int_equal(parley_outq_push(&fast, sized(8)), 0); /* 98 */
+	/* Over the budget: the queue holding 90 bytes fails like an overflow ... */
+	assert_int_equal(parley_outq_push(&slow, sized(10)), PARLEY_E_FULL);
+	assert_true(parley_outq_overflowed(&slow));
+	char why[200];
+	parley_outq_overflow_reason(&slow, why, sizeof why);
+	assert_non_null(strstr(why, "server-wide budget of 100 bytes"));
+	assert_int_equal(parley_gauge_get(&b.used), 98); /* the refused bytes are not counted */
+	/* ... while one holding less than the reserve may still push (up to it). */
+	assert_int_equal(parley_outq_push(&fast, sized(2)), 0); /* 100: at the budget */
+	assert_int_equal(parley_outq_push(&fast, sized(1)), PARLEY_E_FULL); /* 11 > reserve */
+	assert_true(parley_outq_overflowed(&fast));
+
+	/* Popping, closing and destroying give the bytes back. */
+	bool more;
+	parley_msg_free(parley_outq_pop(&fast, &more));
+	assert_int_equal(parley_gauge_get(&b.used), 92);
+	parley_outq_close(&slow);
+	assert_int_equal(parley_gauge_get(&b.used), 2);
+	parley_outq_destroy(&fast);
+	assert_int_equal(parley_gauge_get(&b.used), 0);
+	parley_outq_destroy(&slow);
+
+	/* A per-session overflow is told apart from the budget's. */
+	parley_outq_init(&slow, 1, 1000, NULL, NULL);
+	parley_outq_share_budget(&slow, &b);
+	assert_int_equal(parley_outq_push(&slow, sized(1)), 0);
+	assert_int_equal(parley_outq_push(&slow, sized(1)), PARLEY_E_FULL);
+	parley_outq_overflow_reason(&slow, why, sizeof why);
+	assert_string_equal(why, "over 1 messages or 1000 bytes");
+	parley_outq_set_bounds(&slow, 5, 1000);
+	assert_int_equal(parley_outq_push(&slow, sized(1)), 0);
+	parley_outq_destroy(&slow);
+	assert_int_equal(parley_gauge_get(&b.used), 0);
+}
+
+static void wake_now_wakes_even_when_coalescing(void **state)
+{
+	struct parley_outq q;
+	atomic_store(&wakes, 0);
+	parley_outq_init(&q, 10, 1000, count_wake, NULL);
+	assert_int_equal(parley_outq_push(&q, msg("a", 0)), 0);
+	assert_int_equal(atomic_load(&wakes), 1);
+	parley_outq_wake(&q); /* a wake is pending already; this one still goes */
+	assert_int_equal(atomic_load(&wakes), 2);
+	parley_outq_close(&q);
+	parley_outq_wake(&q); /* closed: nobody to wake */
+	assert_int_equal(atomic_load(&wakes), 2);
+	parley_outq_destroy(&q);
+}
+
 /* A producer thread pushes N numbered messages; the consumer only drains
  * when woken (like the event loop): every message must arrive, in order,
  * and no wake may be lost. */
@@ -182,6 +253,8 @@ static void producer_consumer_loses_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shared_budget_closes_the_slow_reader_not_the_small_one),
+		cmocka_unit_test(wake_now_wakes_even_when_coalescing),
 		cmocka_unit_test(fifo_order_and_headroom),
 		cmocka_unit_test(wakes_coalesce_until_drained),
 		cmocka_unit_test(bounds_by_count_and_bytes),

@@ -142,12 +142,82 @@ static void destroy_runs_queued_jobs_cancelled(void **state)
 	parley_workers_destroy(NULL);
 }
 
+/* Round-robin with re-queued jobs: three owners each do their work in
+ * slices; a slice re-queues its continuation on its own strand. With
+ * parley_workers_yield() the one worker serves the strands in turn; without
+ * it, a strand runs PARLEY_STRAND_BATCH slices before the next gets one. */
+#define SLICES 6
+
+static struct parley_workers *rr_pool;
+static char rr_log[3 * SLICES + 1];
+static atomic_int rr_len;
+
+struct slicer {
+	struct parley_strand strand;
+	char name;
+	int left;
+	bool yield;
+};
+
+static void slice_job(void *arg, bool cancelled)
+{
+	struct slicer *sl = arg;
+	if (cancelled)
+		return;
+	rr_log[atomic_fetch_add(&rr_len, 1)] = sl->name;
+	if (--sl->left > 0) {
+		assert_int_equal(parley_workers_submit(rr_pool, &sl->strand, slice_job, sl), 0);
+		if (sl->yield)
+			parley_workers_yield(rr_pool, &sl->strand);
+	}
+}
+
+static void run_slicers(bool yield, char *out)
+{
+	static struct owner gate_owner;
+	static struct slicer sl[3];
+	memset(&gate_owner, 0, sizeof gate_owner);
+	memset(rr_log, 0, sizeof rr_log);
+	atomic_store(&rr_len, 0);
+	rr_pool = parley_workers_create(1);
+	assert_non_null(rr_pool);
+	parley_strand_init(&gate_owner.strand, 4, NULL, NULL, &gate_owner);
+	/* Hold the only worker so all three strands are ready before any runs. */
+	pthread_mutex_lock(&gate);
+	assert_int_equal(parley_workers_submit(rr_pool, &gate_owner.strand, blocking_job,
+					       &gate_owner), 0);
+	while (parley_strand_pending(rr_pool, &gate_owner.strand) != 0)
+		usleep(100);
+	for (int i = 0; i < 3; i++) {
+		sl[i] = (struct slicer){ .name = (char)('A' + i), .left = SLICES, .yield = yield };
+		parley_strand_init(&sl[i].strand, 4, NULL, NULL, &sl[i]);
+		assert_int_equal(parley_workers_submit(rr_pool, &sl[i].strand, slice_job, &sl[i]), 0);
+	}
+	pthread_mutex_unlock(&gate);
+	for (int tries = 0; tries < 5000 && atomic_load(&rr_len) < 3 * SLICES; tries++)
+		usleep(1000);
+	parley_workers_destroy(rr_pool);
+	memcpy(out, rr_log, sizeof rr_log);
+}
+
+static void yielding_slices_are_served_round_robin(void **state)
+{
+	char log[sizeof rr_log];
+	run_slicers(true, log);
+	assert_string_equal(log, "ABCABCABCABCABCABC");
+	/* Without yielding, a re-queued job runs on in the same batch. */
+	_Static_assert(PARLEY_STRAND_BATCH > SLICES, "the contrast needs a batch longer than the work");
+	run_slicers(false, log);
+	assert_string_equal(log, "AAAAAABBBBBBCCCCCC");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(strands_run_serially_in_order),
 		cmocka_unit_test(strand_bound_and_cancel),
 		cmocka_unit_test(destroy_runs_queued_jobs_cancelled),
+		cmocka_unit_test(yielding_slices_are_served_round_robin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
