@@ -90,7 +90,7 @@ before(async () => {
   llm = await startRawLLM();
   const port = llm.address().port;
   // Credentials in the URL: they must reach neither a client nor the log.
-  srv = await startServer(['--llm-url', `http://bob:${URL_PASSWORD}@127.0.0.1:${port}/v1`, '--log-level', 'debug'],
+  srv = await startServer(['--llm-url', `http://bob:${URL_PASSWORD}@127.0.0.1:${port}/v1`, '--log-level', 'debug', '--turns-per-minute', '1000'],
     { PARLEY_LLM_API_KEY: SECRET_KEY });
   for (let i = 0; i < 200 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
 });
