@@ -8,8 +8,9 @@ void parley_session_limits_init(struct parley_session_limits *l, const struct pa
 	size_t answer = (size_t)cfg->llm_max_tokens * PARLEY_ANSWER_BYTES_PER_TOKEN;
 	l->answer_max_bytes = answer > PARLEY_ANSWER_MIN_BYTES ? answer : PARLEY_ANSWER_MIN_BYTES;
 	l->turns_per_minute = cfg->turns_per_minute;
-	l->turn_burst = cfg->turns_per_minute < PARLEY_TURN_BURST ? cfg->turns_per_minute
-								   : PARLEY_TURN_BURST;
+	/* A quarter of a minute's turns at once: 5 by default, and a raised
+	 * limit raises the burst with it. */
+	l->turn_burst = cfg->turns_per_minute >= 4 ? cfg->turns_per_minute / 4 : 1;
 	l->budget.max = (size_t)cfg->max_queued_mb << 20;
 	size_t reserve = l->budget.max / 2 / (size_t)(cfg->max_sessions > 0 ? cfg->max_sessions : 1);
 	l->budget.reserve = reserve < PARLEY_BUDGET_RESERVE_MAX ? reserve : PARLEY_BUDGET_RESERVE_MAX;

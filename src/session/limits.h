@@ -23,7 +23,8 @@
  * of the former 1 MiB. Text past it is not appended (nor spoken).
  *
  * Turns (per session): --turns-per-minute on average, in bursts of up to
- * PARLEY_TURN_BURST (a token bucket); a turn beyond them gets rate_limited.
+ * a quarter of that (5 by default; a token bucket); a turn beyond them gets
+ * rate_limited.
  *
  * Queued output (server-wide): --max-queued-mb shared by every session's
  * out-queue (see outq.h); a queue holding less than `reserve` may still
@@ -52,7 +53,6 @@
 #define PARLEY_OUTQ_MAX_MSGS_CEILING 16384
 #define PARLEY_ANSWER_BYTES_PER_TOKEN 16
 #define PARLEY_ANSWER_MIN_BYTES (16u << 10)
-#define PARLEY_TURN_BURST 5
 #define PARLEY_BUDGET_RESERVE_MAX (1u << 20)
 
 struct parley_settings;

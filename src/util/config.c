@@ -348,7 +348,7 @@ static const struct option_def options[] = {
 	  "concurrent sessions from one client address, IPv6 by /64 (default 16)", OPT_INT,
 	  F(max_sessions_per_ip), 0, 1, 100000, NULL },
 	{ "turns-per-minute", "PARLEY_TURNS_PER_MINUTE", "N",
-	  "typed and spoken turns a session may start per minute, 5 at once (default 20)", OPT_INT,
+	  "typed and spoken turns a session may start per minute, a quarter of it at once (default 20)", OPT_INT,
 	  F(turns_per_minute), 0, 1, 100000, NULL },
 	{ "ws-ping-interval", "PARLEY_WS_PING_INTERVAL", "S",
 	  "ping a WebSocket client silent this many seconds (default 20)", OPT_INT,

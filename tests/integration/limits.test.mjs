@@ -112,7 +112,7 @@ test('network jitter is not punished: a 3 s stall then the 3 s at once', async (
 test('typed turns beyond the burst get rate_limited and never reach the LLM', async () => {
   const fake = await startFakeOpenAI({ tokenDelayMs: 5, answer: (b, user) => `Answer to ${user}.` });
   fakes.push(fake);
-  const srv = await server(['--llm-url', fake.url, '--turns-per-minute', '60']); // burst 5, then 1 a second
+  const srv = await server(['--llm-url', fake.url, '--turns-per-minute', '20']); // burst 5, then 1 every 3 s
   const warm = fake.chatRequests().length;
   const c = await connectReady(srv.port);
   for (let i = 1; i <= 8; i++) c.sendJson({ type: 'text', content: `t${i}` });
@@ -120,7 +120,7 @@ test('typed turns beyond the burst get rate_limited and never reach the LLM', as
   await sleep(500);
   const limited = c.received('error').filter((e) => e.content.code === 'rate_limited');
   assert.equal(limited.length, 3, c.summary());
-  assert.match(limited[0].content.message, /too many turns: at most 60 a minute \(5 at once\)/);
+  assert.match(limited[0].content.message, /too many turns: at most 20 a minute \(5 at once\)/);
   assert.equal(c.received('error').length, 3, c.summary());
   const finals = c.received('final_assistant_answer');
   assert.equal(finals.at(-1).content, 'Answer to t5.', 'the last admitted turn is answered');
@@ -131,7 +131,7 @@ test('typed turns beyond the burst get rate_limited and never reach the LLM', as
   // The refused turns are not in the history either.
   assert.deepEqual(fake.chatRequests().at(-1).body.messages.filter((m) => m.role === 'user').map((m) => m.content).slice(-1), ['t5']);
 
-  await sleep(1100); // one token back
+  await sleep(3100); // one token back
   c.sendJson({ type: 'text', content: 'again' });
   assert.equal((await c.next('final_assistant_answer', 5000)).content, 'Answer to again.');
   assert.equal(c.received('error').length, 3);

@@ -177,10 +177,13 @@ static void limits_sized_from_the_configuration(void **state)
 	assert_int_equal(bytes, PARLEY_OUTQ_MAX_BYTES_CEILING);
 	assert_int_equal(msgs, PARLEY_OUTQ_MAX_MSGS_CEILING);
 	assert_int_equal(l.answer_max_bytes, 32768 * PARLEY_ANSWER_BYTES_PER_TOKEN);
-	cfg.turns_per_minute = 2; /* the burst never exceeds the rate */
+	cfg.turns_per_minute = 1000; /* a raised limit raises the burst: a quarter */
+	parley_session_limits_init(&l, &cfg);
+	assert_true(l.turn_burst == 250);
+	cfg.turns_per_minute = 2; /* at least one turn at once */
 	cfg.max_queued_mb = 1;
 	parley_session_limits_init(&l, &cfg);
-	assert_true(l.turn_burst == 2);
+	assert_true(l.turn_burst == 1);
 	assert_int_equal(l.budget.reserve, (1u << 20) / 2 / 100);
 }
 
