@@ -350,11 +350,12 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	}
 	const struct parley_tts_backend *tts = parley_tts_find(cfg->tts);
 	const char *voice = cfg->tts_voice[0] ? cfg->tts_voice : tts->default_voice;
-	if (!parley_tts_find_voice(voice)) {
+	struct parley_tts_voice tv;
+	if (parley_tts_voice_lookup(voice, &tv) != 0) {
 		PARLEY_ERROR("unknown voice '%s' (voices: %s)", voice, parley_tts_all_voices());
 		goto fail;
 	}
-	snprintf(srv->speech.default_voice, sizeof srv->speech.default_voice, "%s", voice);
+	snprintf(srv->speech.default_voice, sizeof srv->speech.default_voice, "%s", tv.name);
 	srv->speech.default_rate = cfg->tts_rate;
 	struct parley_stt_settings stt = { .maxhmmpf = cfg->stt_maxhmmpf,
 					   .fwdflat = cfg->stt_fwdflat,
@@ -369,7 +370,7 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 		goto fail;
 	}
 	PARLEY_INFO("speech: %s voice %s, pocketsphinx (%d warm, at most %d decoders)",
-		    parley_tts_find_voice(voice)->name, voice, cfg->stt_warm, cfg->stt_max);
+		    tv.backend->name, tv.name, cfg->stt_warm, cfg->stt_max);
 
 	char *prompt = read_text_file(cfg->system_prompt);
 	if (!prompt) {

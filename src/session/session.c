@@ -124,8 +124,11 @@ void parley_session_get_settings(struct parley_session *s, struct parley_setting
 
 static void apply_config(struct parley_session *s, const struct parley_config_update *cu)
 {
+	/* The voice is kept as the allow-list spells it, so only list strings
+	 * ever reach an engine (tts/tts.h). */
+	struct parley_tts_voice v = { 0 };
 	if ((cu->has & PARLEY_CFG_VOICE) && strcmp(cu->voice, "default") != 0 &&
-	    !parley_tts_find_voice(cu->voice)) {
+	    parley_tts_voice_lookup(cu->voice, &v) != 0) {
 		parley_session_error(s, PARLEY_PE_INVALID_FIELD,
 				     "session.config: unknown voice '%s' (voices: %s)", cu->voice,
 				     parley_tts_all_voices());
@@ -143,7 +146,8 @@ static void apply_config(struct parley_session *s, const struct parley_config_up
 	if (cu->has & PARLEY_CFG_AUDIO_OUT)
 		st->audio_out = cu->audio_out;
 	if (cu->has & PARLEY_CFG_VOICE)
-		memcpy(st->voice, cu->voice, sizeof st->voice);
+		snprintf(st->voice, sizeof st->voice, "%s",
+			 strcmp(cu->voice, "default") == 0 ? "default" : v.name);
 	if (cu->has & PARLEY_CFG_TTS_RATE)
 		st->tts_rate = cu->tts_rate;
 	size_t max_msgs, max_bytes;

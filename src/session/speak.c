@@ -9,6 +9,11 @@
  * audio and holds the text spoken so far; final_assistant_answer is a job
  * on the same strand, so it comes after the answer's last audio.
  *
+ * Every piece goes through the speech normaliser (text/speakable.h) before
+ * synthesis, in sub-pieces of bounded length; partial/final answers and the
+ * history keep the original text (what the user reads), only the engines
+ * see the normalised form.
+ *
  * Cancellation: every job carries the answer's generation (`turn_gen`);
  * a superseded job drops its work, and audio is queued under the session
  * lock after a generation check, so nothing of an interrupted answer can
@@ -21,7 +26,9 @@
 #include "audio/resample.h"
 #include "session/session.h"
 #include "session/stages.h"
+#include "text/speakable.h"
 #include "tts/tts.h"
+#include "util/err.h"
 #include "util/log.h"
 
 #define CHUNK_MS 100
@@ -66,14 +73,63 @@ static void log_first_audio(struct parley_session *s)
 			    (double)(t->first_audio - start) / 1e6);
 }
 
+/* Queues one synthesised sub-piece's audio if the answer is still current
+ * (under the session lock, after the generation check). Returns false when
+ * the answer was superseded. */
+static bool queue_audio(struct parley_session *s, uint64_t gen, const struct parley_settings *st,
+			const int16_t *out, size_t nout)
+{
+	size_t chunk = (size_t)st->output_sample_rate * CHUNK_MS / 1000;
+	int64_t ms = (int64_t)nout * 1000 / st->output_sample_rate;
+	pthread_mutex_lock(&s->lock);
+	bool current = gen == s->turn_gen && !parley_session_is_closing(s);
+	if (current && nout) {
+		for (size_t off = 0; off < nout; off += chunk)
+			s->events->audio(s, out + off, nout - off < chunk ? nout - off : chunk);
+		s->audio_sent_ms += ms;
+		if (!s->playback_start_ns)
+			s->playback_start_ns = parley_now_ns();
+		if (!s->times.first_audio) {
+			s->times.first_audio = parley_now_ns();
+			log_first_audio(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return current;
+}
+
+/* Caller holds s->lock and has checked the generation. Takes j->text. */
+static void spoken_locked(struct parley_session *s, struct tts_job *j, int64_t ms)
+{
+	said_locked(s, j->text);
+	if (s->nspoken == s->spoken_cap) {
+		size_t cap = s->spoken_cap ? s->spoken_cap * 2 : 16;
+		struct parley_spoken *sp = realloc(s->spoken, cap * sizeof *sp);
+		if (sp) {
+			s->spoken = sp;
+			s->spoken_cap = cap;
+		}
+	}
+	if (s->nspoken < s->spoken_cap) {
+		s->spoken[s->nspoken++] = (struct parley_spoken){ j->text, ms };
+		j->text = NULL; /* kept for barge-in accounting */
+	}
+}
+
+/*
+ * Speaks one piece of the answer. The piece goes through the speech
+ * normaliser (text/speakable.h) and is synthesised in sub-pieces of at most
+ * PARLEY_SPEAKABLE_PIECE_MAX bytes, so nothing un-normalised or unbounded
+ * reaches a synthesiser; each sub-piece's audio is queued as soon as it is
+ * ready. The user sees (partial answers, history) the original text.
+ */
 static void tts_job_run(void *arg, bool cancelled)
 {
 	struct tts_job *j = arg;
 	struct parley_session *s = j->s;
 	struct parley_settings st;
-	int16_t *pcm = NULL, *out = NULL;
-	size_t n = 0, nout = 0;
-	int rate = 0;
+	char *norm = NULL;
+	int64_t ms = 0;
 
 	pthread_mutex_lock(&s->lock);
 	bool current = !cancelled && j->gen == s->turn_gen && !parley_session_is_closing(s);
@@ -84,51 +140,45 @@ static void tts_job_run(void *arg, bool cancelled)
 	if (!current || j->final)
 		goto out;
 
-	const char *voice = strcmp(st.voice, "default") == 0 ? s->speech->default_voice : st.voice;
-	const struct parley_tts_backend *b = parley_tts_find_voice(voice);
+	const char *name = strcmp(st.voice, "default") == 0 ? s->speech->default_voice : st.voice;
+	struct parley_tts_voice voice;
 	double speed = st.tts_rate * s->speech->default_rate;
-	if (!b || b->synth(voice, speed, j->text, &pcm, &n, &rate) != 0 ||
-	    !(out = parley_resample_oneshot(pcm, n, rate, st.output_sample_rate, &nout))) {
-		PARLEY_WARN("session %llu: speech synthesis failed for voice %s",
-			    (unsigned long long)s->id, voice);
-		pthread_mutex_lock(&s->lock); /* the text still counts as said */
-		if (j->gen == s->turn_gen && !parley_session_is_closing(s))
-			said_locked(s, j->text);
-		pthread_mutex_unlock(&s->lock);
-		goto out;
+	size_t len = 0;
+	int rc = parley_tts_voice_lookup(name, &voice);
+	if (rc == 0 && !(norm = parley_speakable(j->text, strlen(j->text), &len)))
+		rc = PARLEY_E_NOMEM;
+	for (size_t at = 0; rc == 0 && current && at < len;) {
+		size_t cut = parley_speakable_cut(norm + at, len - at);
+		char saved = norm[at + cut];
+		int16_t *pcm = NULL, *out = NULL;
+		size_t n = 0, nout = 0;
+		int rate = 0;
+		norm[at + cut] = '\0';
+		rc = voice.backend->synth(&voice, speed, norm + at, &pcm, &n, &rate);
+		norm[at + cut] = saved;
+		if (rc == 0 && !(out = parley_resample_oneshot(pcm, n, rate, st.output_sample_rate,
+								&nout)))
+			rc = PARLEY_E_NOMEM;
+		if (rc == 0) {
+			current = queue_audio(s, j->gen, &st, out, nout);
+			ms += (int64_t)nout * 1000 / st.output_sample_rate;
+		}
+		free(pcm);
+		free(out);
+		at += cut;
+		if (at < len && norm[at] == ' ')
+			at++;
 	}
+	if (rc != 0)
+		PARLEY_WARN("session %llu: speech synthesis failed for voice %s: %s",
+			    (unsigned long long)s->id, name, parley_strerror(rc));
 
-	size_t chunk = (size_t)st.output_sample_rate * CHUNK_MS / 1000;
-	int64_t ms = (int64_t)nout * 1000 / st.output_sample_rate;
-	pthread_mutex_lock(&s->lock);
-	if (j->gen == s->turn_gen && !parley_session_is_closing(s)) {
-		for (size_t off = 0; off < nout; off += chunk)
-			s->events->audio(s, out + off, nout - off < chunk ? nout - off : chunk);
-		said_locked(s, j->text);
-		if (s->nspoken == s->spoken_cap) {
-			size_t cap = s->spoken_cap ? s->spoken_cap * 2 : 16;
-			struct parley_spoken *sp = realloc(s->spoken, cap * sizeof *sp);
-			if (sp) {
-				s->spoken = sp;
-				s->spoken_cap = cap;
-			}
-		}
-		if (s->nspoken < s->spoken_cap) {
-			s->spoken[s->nspoken++] = (struct parley_spoken){ j->text, ms };
-			j->text = NULL; /* kept for barge-in accounting */
-		}
-		s->audio_sent_ms += ms;
-		if (!s->playback_start_ns)
-			s->playback_start_ns = parley_now_ns();
-		if (!s->times.first_audio) {
-			s->times.first_audio = parley_now_ns();
-			log_first_audio(s);
-		}
-	}
+	pthread_mutex_lock(&s->lock); /* the text counts as said even without audio */
+	if (j->gen == s->turn_gen && !parley_session_is_closing(s))
+		spoken_locked(s, j, ms);
 	pthread_mutex_unlock(&s->lock);
 out:
-	free(pcm);
-	free(out);
+	free(norm);
 	free(j->text);
 	free(j);
 }

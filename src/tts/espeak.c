@@ -3,6 +3,10 @@
  * (voice, rate, callback) and crashed when two threads synthesised at once,
  * so every call goes through one lock. It is ~1000x real time, so the lock
  * is never a bottleneck. Output is 22050 Hz.
+ *
+ * espeak-ng 1.51 aborts on long voice variants (a 40-byte buffer) and on
+ * some long tokens ("s's's'..."): voices come only from the allow-list
+ * (tts/voices.c) and synth() takes only normalised text (text/speakable.h).
  */
 #include <espeak-ng/speak_lib.h>
 #include <pthread.h>
@@ -11,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/speakable.h"
 #include "tts/tts.h"
+#include "util/err.h"
 #include "util/log.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -57,46 +63,44 @@ static int global_init(void)
 	pthread_mutex_unlock(&g_lock);
 	if (!g_ok)
 		PARLEY_WARN("espeak-ng is not usable (no data or no en-us voice)");
-	return g_ok ? 0 : -1;
+	return g_ok ? 0 : PARLEY_E_IO;
 }
 
-/* parley's voice names are language tags; espeak-ng 1.51 finds voices by
- * file name, and British English is the file "en". */
-static const struct {
-	const char *name, *file;
-} known[] = {
-	{ "en-us", "en-us" },         { "en-gb", "en" },
-	{ "en-gb-scotland", "en-gb-scotland" }, { "en-gb-x-gbclan", "en-gb-x-gbclan" },
-	{ "en-gb-x-rp", "en-gb-x-rp" }, { "en-gb-x-gbcwmd", "en-gb-x-gbcwmd" },
-	{ "en-029", "en-029" },       { "en-us-nyc", "en-us-nyc" },
-};
-
-/* Writes the espeak-ng voice for `voice` ("en-gb+f3" -> "en+f3"); 0 if unknown. */
-static int espeak_name(const char *voice, char *out, size_t outlen)
+/* parley's name for an espeak-ng voice is its first language tag
+ * ("en-us"; British English, the file "en", is "en-gb"); the engine name is
+ * its identifier ("gmw/en-US"), which espeak_SetVoiceByName() accepts. */
+static void list(parley_tts_add_fn add, void *arg)
 {
-	size_t base = strcspn(voice, "+");
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-		if (strlen(known[i].name) == base && strncmp(known[i].name, voice, base) == 0) {
-			snprintf(out, outlen, "%s%s", known[i].file, voice + base);
-			return 1;
-		}
+	if (!g_ok)
+		return;
+	pthread_mutex_lock(&g_lock);
+	const espeak_VOICE **v = espeak_ListVoices(NULL);
+	for (; v && *v; v++) {
+		const char *lang = (*v)->languages;
+		if (lang && lang[0] && lang[1] && (*v)->identifier)
+			add(arg, lang + 1, (*v)->identifier); /* lang[0] is a priority */
 	}
-	return 0;
+	pthread_mutex_unlock(&g_lock);
 }
 
-static int has_voice(const char *voice)
+/* Variants are the files of espeak-ng-data/voices/!v (identifier "!v/f3"). */
+static void list_variants(parley_tts_add_fn add, void *arg)
 {
-	char name[80];
-	return g_ok && espeak_name(voice, name, sizeof name);
+	if (!g_ok)
+		return;
+	espeak_VOICE spec = { .languages = "variant" };
+	pthread_mutex_lock(&g_lock);
+	const espeak_VOICE **v = espeak_ListVoices(&spec);
+	for (; v && *v; v++) {
+		const char *id = (*v)->identifier;
+		if (id && strncmp(id, "!v/", 3) == 0)
+			add(arg, id + 3, id + 3);
+	}
+	pthread_mutex_unlock(&g_lock);
 }
 
-static const char *list(void)
-{
-	return "en-us en-gb en-gb-scotland en-gb-x-rp en-029 en-us-nyc (variants: +f1..+f5, +m1..+m7)";
-}
-
-static int synth(const char *voice, double rate_mult, const char *text, int16_t **pcm, size_t *n,
-		 int *rate)
+static int synth(const struct parley_tts_voice *v, double rate_mult, const char *text,
+		 int16_t **pcm, size_t *n, int *rate)
 {
 	struct collect c = { 0 };
 	int wpm = (int)(espeakRATE_NORMAL * (rate_mult > 0 ? rate_mult : 1.0));
@@ -104,10 +108,16 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 		wpm = espeakRATE_MINIMUM;
 	if (wpm > espeakRATE_MAXIMUM)
 		wpm = espeakRATE_MAXIMUM;
+	if (v->backend != &parley_tts_espeak)
+		return PARLEY_E_INVAL;
+	if (!parley_speakable_check(text, strlen(text)))
+		return PARLEY_E_RANGE; /* second line of defence: never crash espeak-ng */
 
-	char name[80];
-	if (!espeak_name(voice, name, sizeof name))
-		return -1;
+	/* Both parts are the allow-list's own strings, at most 32 + 24 bytes:
+	 * espeak-ng keeps 60 bytes of a name and 40 of "!v/" + variant. */
+	char name[PARLEY_TTS_NAME_MAX + 1 + PARLEY_TTS_VARIANT_MAX + 1];
+	snprintf(name, sizeof name, "%s%s%s", v->engine, v->variant ? "+" : "",
+		 v->variant ? v->variant : "");
 	pthread_mutex_lock(&g_lock);
 	int ok = g_ok && espeak_SetVoiceByName(name) == EE_OK &&
 		 espeak_SetParameter(espeakRATE, wpm, 0) == EE_OK &&
@@ -119,24 +129,20 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 
 	if (!ok || c.oom) {
 		free(c.pcm);
-		return -1;
+		return c.oom ? PARLEY_E_NOMEM : PARLEY_E_IO;
 	}
 	if (!c.pcm)
 		c.pcm = calloc(1, sizeof *c.pcm);
 	*pcm = c.pcm;
 	*n = c.n;
-	return c.pcm ? 0 : -1;
+	return c.pcm ? 0 : PARLEY_E_NOMEM;
 }
-
-static const char *const names[] = { "en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp",
-				     "en-029", "en-us-nyc", NULL };
 
 const struct parley_tts_backend parley_tts_espeak = {
 	.name = "espeak",
 	.default_voice = "en-us",
 	.global_init = global_init,
-	.has_voice = has_voice,
-	.voices = list,
-	.names = names,
+	.list = list,
+	.list_variants = list_variants,
 	.synth = synth,
 };

@@ -4,13 +4,18 @@
  * threads sharing one voice gave identical output, but the speaking rate is
  * a feature of the shared voice object, so each voice has a lock held for
  * the length of one synthesis.
+ *
+ * flite 2.2 corrupts its heap on a run of ~300+ punctuation marks in one
+ * token (see text/speakable.h), so synth() takes only normalised text.
  */
 #include <flite/flite.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/speakable.h"
 #include "tts/tts.h"
+#include "util/err.h"
 #include "util/log.h"
 
 cst_voice *register_cmu_us_slt(const char *voxdir);
@@ -38,36 +43,30 @@ static int global_init(void)
 		voices[i].voice = voices[i].reg(NULL);
 		if (!voices[i].voice) {
 			PARLEY_ERROR("flite: cannot load voice %s", voices[i].name);
-			return -1;
+			return PARLEY_E_IO;
 		}
 	}
 	return 0;
 }
 
-static int find(const char *voice)
+static void list(parley_tts_add_fn add, void *arg)
 {
 	for (size_t i = 0; i < NVOICES; i++)
-		if (strcmp(voices[i].name, voice) == 0)
-			return (int)i;
-	return -1;
+		if (voices[i].voice)
+			add(arg, voices[i].name, voices[i].name);
 }
 
-static int has_voice(const char *voice)
+static int synth(const struct parley_tts_voice *v, double rate_mult, const char *text,
+		 int16_t **pcm, size_t *n, int *rate)
 {
-	return find(voice) >= 0 && voices[find(voice)].voice;
-}
-
-static const char *list(void)
-{
-	return "slt rms awb kal16";
-}
-
-static int synth(const char *voice, double rate_mult, const char *text, int16_t **pcm, size_t *n,
-		 int *rate)
-{
-	int i = find(voice);
-	if (i < 0 || !voices[i].voice)
-		return -1;
+	size_t i = 0;
+	while (i < NVOICES && !(v->backend == &parley_tts_flite && !v->variant &&
+				strcmp(voices[i].name, v->engine) == 0))
+		i++;
+	if (i == NVOICES || !voices[i].voice)
+		return PARLEY_E_INVAL;
+	if (!parley_speakable_check(text, strlen(text)))
+		return PARLEY_E_RANGE; /* second line of defence: never crash flite */
 	if (rate_mult <= 0)
 		rate_mult = 1.0;
 	pthread_mutex_lock(&voices[i].lock);
@@ -75,8 +74,8 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 	cst_wave *w = flite_text_to_wave(text, voices[i].voice);
 	pthread_mutex_unlock(&voices[i].lock);
 	if (!w)
-		return -1;
-	int rc = -1;
+		return PARLEY_E_IO;
+	int rc = PARLEY_E_NOMEM;
 	*n = (size_t)cst_wave_num_samples(w);
 	*rate = cst_wave_sample_rate(w);
 	*pcm = malloc((*n ? *n : 1) * sizeof **pcm);
@@ -88,14 +87,10 @@ static int synth(const char *voice, double rate_mult, const char *text, int16_t 
 	return rc;
 }
 
-static const char *const names[] = { "slt", "rms", "awb", "kal16", NULL };
-
 const struct parley_tts_backend parley_tts_flite = {
 	.name = "flite",
 	.default_voice = "slt",
 	.global_init = global_init,
-	.has_voice = has_voice,
-	.voices = list,
-	.names = names,
+	.list = list,
 	.synth = synth,
 };

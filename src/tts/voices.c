@@ -1,20 +1,140 @@
+/*
+ * voices.c - the backend registry and the voice allow-list (see tts.h).
+ *
+ * The list is built once, at startup, from what each backend reports; a
+ * name is kept only if it is short and made of [A-Za-z0-9_.+/-] (engine
+ * names) or [A-Za-z0-9_-] (parley names and variants), so even the list's
+ * own strings are safe for an engine's fixed buffers. It lives for the
+ * process (a few kilobytes).
+ */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "tts/tts.h"
+#include "util/err.h"
+#include "util/log.h"
 
 static const struct parley_tts_backend *const registry[] = { &parley_tts_flite,
 							     &parley_tts_espeak };
 #define NREG (sizeof registry / sizeof registry[0])
 static int usable[NREG];
 
+#define MAX_VOICES 512
+#define MAX_VARIANTS 256
+
+static struct entry {
+	const struct parley_tts_backend *backend;
+	char *name, *engine;
+} voices[MAX_VOICES];
+static size_t nvoices;
+
+static struct variant {
+	const struct parley_tts_backend *backend;
+	char *name;
+} variants[MAX_VARIANTS];
+static size_t nvariants;
+
+static char summary[512];
+
+static bool safe_name(const char *s, size_t max, const char *extra)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || strchr(extra, c)))
+			return false;
+	}
+	return true;
+}
+
+static const struct entry *find_entry(const char *name, size_t len)
+{
+	for (size_t i = 0; i < nvoices; i++)
+		if (strlen(voices[i].name) == len && strncasecmp(voices[i].name, name, len) == 0)
+			return &voices[i];
+	return NULL;
+}
+
+static const struct variant *find_variant(const struct parley_tts_backend *b, const char *name)
+{
+	for (size_t i = 0; i < nvariants; i++)
+		if (variants[i].backend == b && strcasecmp(variants[i].name, name) == 0)
+			return &variants[i];
+	return NULL;
+}
+
+static void add_voice(void *arg, const char *name, const char *engine)
+{
+	const struct parley_tts_backend *b = arg;
+	if (!safe_name(name, PARLEY_TTS_NAME_MAX, ".") ||
+	    !safe_name(engine, PARLEY_TTS_NAME_MAX, "./")) {
+		PARLEY_DEBUG("tts: %s voice with an unusual name skipped", b->name);
+		return;
+	}
+	if (nvoices == MAX_VOICES || find_entry(name, strlen(name)))
+		return; /* names are unique: the first backend keeps it */
+	char *n = strdup(name), *e = strdup(engine);
+	if (!n || !e) {
+		free(n);
+		free(e);
+		return;
+	}
+	for (char *p = n; *p; p++) /* canonical parley names are lower case */
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	voices[nvoices++] = (struct entry){ b, n, e };
+}
+
+static void add_variant(void *arg, const char *name, const char *engine)
+{
+	const struct parley_tts_backend *b = arg;
+	(void)engine;
+	if (!safe_name(name, PARLEY_TTS_VARIANT_MAX, "") || nvariants == MAX_VARIANTS ||
+	    find_variant(b, name))
+		return;
+	char *n = strdup(name);
+	if (n)
+		variants[nvariants++] = (struct variant){ b, n };
+}
+
+static void build_summary(void)
+{
+	size_t o = 0;
+	const char *example = NULL;
+	for (size_t i = 0; i < nvoices && o < sizeof summary - 40; i++) {
+		/* flite's voices and espeak-ng's English ones: a readable sample */
+		if (voices[i].backend != &parley_tts_flite && strncmp(voices[i].name, "en", 2) != 0)
+			continue;
+		o += (size_t)snprintf(summary + o, sizeof summary - o, "%s%s", o ? " " : "",
+				      voices[i].name);
+	}
+	for (size_t i = 0; i < nvariants && !example; i++)
+		example = variants[i].name;
+	if (o < sizeof summary)
+		snprintf(summary + o, sizeof summary - o, " (%zu voices in all%s%s)", nvoices,
+			 example ? "; espeak-ng variants such as en-us+" : "", example ? example : "");
+}
+
 int parley_tts_init_all(void)
 {
 	int n = 0;
 	for (size_t i = 0; i < NREG; i++) {
 		usable[i] = registry[i]->global_init() == 0;
-		n += usable[i];
+		if (!usable[i])
+			continue;
+		n++;
+		registry[i]->list(add_voice, (void *)registry[i]);
+		if (registry[i]->list_variants)
+			registry[i]->list_variants(add_variant, (void *)registry[i]);
 	}
+	build_summary();
+	PARLEY_DEBUG("tts: %zu voices and %zu variants allowed", nvoices, nvariants);
 	return n;
 }
 
@@ -26,29 +146,35 @@ const struct parley_tts_backend *parley_tts_find(const char *name)
 	return NULL;
 }
 
-const struct parley_tts_backend *parley_tts_find_voice(const char *voice)
+int parley_tts_voice_lookup(const char *name, struct parley_tts_voice *out)
 {
-	for (size_t i = 0; i < NREG; i++)
-		if (usable[i] && registry[i]->has_voice(voice))
-			return registry[i];
-	return NULL;
+	size_t base = strcspn(name, "+");
+	const struct entry *e = find_entry(name, base);
+	if (!e)
+		return PARLEY_E_NOTFOUND;
+	const struct variant *v = NULL;
+	if (name[base] == '+' && !(v = find_variant(e->backend, name + base + 1)))
+		return PARLEY_E_NOTFOUND;
+	out->backend = e->backend;
+	out->engine = e->engine;
+	out->variant = v ? v->name : NULL;
+	snprintf(out->name, sizeof out->name, "%s%s%s", e->name, v ? "+" : "", v ? v->name : "");
+	return 0;
 }
 
 const char *parley_tts_all_voices(void)
 {
-	static char buf[512];
-	if (!buf[0])
-		snprintf(buf, sizeof buf, "flite: %s; espeak: %s", parley_tts_flite.voices(),
-			 parley_tts_espeak.voices());
-	return buf;
+	return summary;
 }
 
 void parley_tts_each_voice(void (*fn)(void *arg, const char *voice), void *arg)
 {
-	for (size_t i = 0; i < NREG; i++) {
-		if (!usable[i])
-			continue;
-		for (const char *const *n = registry[i]->names; *n; n++)
-			fn(arg, *n);
-	}
+	for (size_t i = 0; i < nvoices; i++)
+		fn(arg, voices[i].name);
+}
+
+void parley_tts_each_variant(void (*fn)(void *arg, const char *variant), void *arg)
+{
+	for (size_t i = 0; i < nvariants; i++)
+		fn(arg, variants[i].name);
 }

@@ -17,7 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_INPUTS 512
 #define MAX_SIZE 65536
-#define MUTATIONS 4000
+#ifndef MUTATIONS
+#define MUTATIONS 4000 /* a target may ask for fewer (-DMUTATIONS=n) */
+#endif
 
 static uint8_t *inputs[MAX_INPUTS];
 static size_t sizes[MAX_INPUTS];
