@@ -65,7 +65,8 @@ soak: build deps-test
 
 # Open-ended fuzzing with libFuzzer (clang), FUZZ_SECONDS per parser; new
 # inputs are added to tests/fuzz/corpus/.
-fuzz: deps-test
+fuzz:
+	@scripts/install-deps.sh --fuzz
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_LIBFUZZER=ON >/dev/null
 	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_path fuzz_access fuzz_tts
 	./build-fuzz/tests/fuzz_control -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/control

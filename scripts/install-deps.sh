@@ -6,6 +6,7 @@
 #
 #   scripts/install-deps.sh           build + run dependencies
 #   scripts/install-deps.sh --test    also test dependencies (incl. npm modules)
+#   scripts/install-deps.sh --fuzz    also clang, for libFuzzer (make fuzz)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,12 +28,15 @@ TEST_PKGS=(
   pocketsphinx-testdata sox chromium prometheus openssl
 )
 
+# Needed only by `make fuzz`: clang for libFuzzer.
+FUZZ_PKGS=(clang)
+
 want=("${RUN_PKGS[@]}")
 test_mode=0
-if [ "${1:-}" = "--test" ]; then
-  test_mode=1
-  want+=("${TEST_PKGS[@]}")
-fi
+case "${1:-}" in
+  --test) test_mode=1; want+=("${TEST_PKGS[@]}") ;;
+  --fuzz) test_mode=1; want+=("${TEST_PKGS[@]}" "${FUZZ_PKGS[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
