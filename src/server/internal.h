@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/bind.h"
 #include "server/peers.h"
 #include "session/session.h"
 #include "util/config.h"
@@ -61,6 +62,7 @@ struct parley_server {
 	struct lws_vhost *admin_vhost; /* --admin-port, or NULL */
 	int admin_port;                /* bound admin port, or -1 */
 	bool main_loopback, admin_loopback; /* bound to loopback: Host must be a loopback name */
+	struct parley_bind main_bind, admin_bind; /* --host, --admin-host as lws binds them */
 	lws_retry_bo_t idle_policy;    /* WebSocket ping and idle timeout, per vhost */
 	struct parley_peers *peers;    /* sessions per client address */
 	const struct parley_config *cfg;
