@@ -75,8 +75,8 @@ static void drain_wakes(struct parley_server *srv)
 
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = list[i]->transport;
-		if (c && c->wsi && !parley_ws_check_overflow(srv, c))
-			lws_callback_on_writable(c->wsi);
+		if (c && c->wsi)
+			parley_ws_woken(srv, c);
 		parley_session_unref(list[i]);
 	}
 	free(list);
@@ -85,13 +85,18 @@ static void drain_wakes(struct parley_server *srv)
 #define HOUSEKEEPING_US (250 * LWS_US_PER_MS)
 
 /* Loop thread, every 250 ms: listeners whose client went quiet mid-utterance
- * get a chance to end the turn (see parley_session_poke_listener). */
+ * get a chance to end the turn (see parley_session_poke_listener); clients
+ * that stopped reading, and sessions that asked to end, are closed (ws.c). */
 static void housekeeping(lws_sorted_usec_list_t *sul)
 {
 	struct parley_server *srv = lws_container_of(sul, struct parley_server, housekeeping);
-	for (struct conn *c = srv->conns; c; c = c->next)
-		if (c->session)
-			parley_session_poke_listener(c->session);
+	int64_t now = parley_now_ns();
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (!c->session)
+			continue;
+		parley_session_poke_listener(c->session);
+		parley_ws_housekeeping(srv, c, now);
+	}
 	if (!srv->stopping)
 		lws_sul_schedule(srv->ctx, 0, &srv->housekeeping, housekeeping, HOUSEKEEPING_US);
 }
