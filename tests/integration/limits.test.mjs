@@ -215,9 +215,10 @@ test('write progress: a client that never reads but sends a small message every 
   // A slow but honest reader: it reads for 100 ms every 1.5 s.
   const slow = await connectReady(srv.port);
   slow.ws._socket.pause();
+  let nudging = true;
   const nudge = setInterval(() => {
     slow.ws._socket.resume();
-    setTimeout(() => slow.ws._socket.pause(), 100);
+    setTimeout(() => { if (nudging) slow.ws._socket.pause(); }, 100);
   }, 1500);
   slow.sendJson({ type: 'text', content: 'the slow one' });
 
@@ -245,6 +246,7 @@ test('write progress: a client that never reads but sends a small message every 
   await c.waitClose(5000);
 
   // The slow reader gets its whole answer once it reads at full speed.
+  nudging = false;
   clearInterval(nudge);
   slow.ws._socket.resume();
   const fin = await slow.next('final_assistant_answer', 60000);
