@@ -102,12 +102,9 @@ static bool hostport_is_loopback(const char *s, size_t n)
 	return name_is_localhost(h) || ipv4_is_loopback(h);
 }
 
-bool parley_access_bind_is_loopback(const char *addr)
+bool parley_access_addr_is_loopback(const char *addr)
 {
-	if (!addr)
-		return false;
-	return strcasecmp(addr, "localhost") == 0 || ipv4_is_loopback(addr) ||
-	       ipv6_is_loopback(addr);
+	return addr && (ipv4_is_loopback(addr) || ipv6_is_loopback(addr));
 }
 
 bool parley_access_host_is_loopback(const char *host)

@@ -5,8 +5,8 @@
  * the headers from a request and applies these rules.
  *
  * The rules (docs/security.md, "Access control"):
- *  - A server bound to a loopback address (127.0.0.0/8, ::1, localhost)
- *    serves only requests whose Host is a loopback name: a page on another
+ *  - A server bound to a loopback address (127.0.0.0/8, ::1; see bind.h
+ *    for how a --host value is decided) serves only requests whose Host is a loopback name: a page on another
  *    site whose DNS name was rebound to 127.0.0.1 sends its own name.
  *  - A WebSocket upgrade with an Origin is accepted when the Origin is the
  *    page's own server (scheme://Host, https when TLS is on), a loopback
@@ -27,8 +27,9 @@
 /* The subprotocol prefix that carries the token from browsers. */
 #define PARLEY_TOKEN_SUBPROTOCOL_PREFIX "parley.token."
 
-/* True when addr (a --host value) is a loopback address or "localhost". */
-bool parley_access_bind_is_loopback(const char *addr);
+/* True when addr is a numeric loopback address: 127.0.0.0/8, ::1 or
+ * ::ffff:127.x.y.z. (What a --host value binds to is bind.h's question.) */
+bool parley_access_addr_is_loopback(const char *addr);
 
 /* True when a Host header value (name or address, optional :port) names
  * this machine's loopback: localhost, *.localhost, 127.x.y.z, [::1]. */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/bind.h"
 #include "server/peers.h"
 #include "session/session.h"
 #include "util/config.h"
@@ -44,6 +45,9 @@ struct conn {
 	bool ready_observed;
 	bool overflow_handled;
 	bool ending; /* a close was asked of lws: write nothing more */
+	bool end_armed; /* the session's end reason was seen: input ignored, kill timer armed */
+	bool stalled;   /* closing: nothing written for --write-timeout with messages waiting */
+	int64_t written_ns; /* last write to the socket, or last time the out-queue was seen empty */
 	struct parley_msg *reject; /* server_full, too_many_sessions: send this, then close */
 	const char *close_reason;  /* static text for that close */
 	int close_status;          /* nonzero: close with this status after draining */
@@ -61,6 +65,7 @@ struct parley_server {
 	struct lws_vhost *admin_vhost; /* --admin-port, or NULL */
 	int admin_port;                /* bound admin port, or -1 */
 	bool main_loopback, admin_loopback; /* bound to loopback: Host must be a loopback name */
+	struct parley_bind main_bind, admin_bind; /* --host, --admin-host as lws binds them */
 	lws_retry_bo_t idle_policy;    /* WebSocket ping and idle timeout, per vhost */
 	struct parley_peers *peers;    /* sessions per client address */
 	const struct parley_config *cfg;
@@ -116,9 +121,16 @@ bool parley_gate_token_given_ok(const struct parley_server *srv, struct lws *wsi
 int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
 		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
 
-/* ws.c: if the session's out-queue overflowed, closes the connection
- * (once) and returns true. */
-bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c);
+/* ws.c: the session's out-queue woke the loop: closes the connection if
+ * the queue overflowed, arms the kill timer if the session asked to end,
+ * else asks lws for a WRITEABLE callback. */
+void parley_ws_woken(struct parley_server *srv, struct conn *c);
+
+/* ws.c, from the 250 ms housekeeping timer: closes a connection whose
+ * out-queue has held messages for --write-timeout s with nothing written
+ * (a client that does not read; what it sends does not count), and arms
+ * the kill timer of a session that asked to end. */
+void parley_ws_housekeeping(struct parley_server *srv, struct conn *c, int64_t now_ns);
 
 /* ws.c: sends every session a fresh status message. */
 void parley_ws_broadcast_status(struct parley_server *srv);

@@ -8,7 +8,6 @@
 #include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
-#include "server/access.h"
 #include "server/internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -76,8 +75,8 @@ static void drain_wakes(struct parley_server *srv)
 
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = list[i]->transport;
-		if (c && c->wsi && !parley_ws_check_overflow(srv, c))
-			lws_callback_on_writable(c->wsi);
+		if (c && c->wsi)
+			parley_ws_woken(srv, c);
 		parley_session_unref(list[i]);
 	}
 	free(list);
@@ -86,13 +85,18 @@ static void drain_wakes(struct parley_server *srv)
 #define HOUSEKEEPING_US (250 * LWS_US_PER_MS)
 
 /* Loop thread, every 250 ms: listeners whose client went quiet mid-utterance
- * get a chance to end the turn (see parley_session_poke_listener). */
+ * get a chance to end the turn (see parley_session_poke_listener); clients
+ * that stopped reading, and sessions that asked to end, are closed (ws.c). */
 static void housekeeping(lws_sorted_usec_list_t *sul)
 {
 	struct parley_server *srv = lws_container_of(sul, struct parley_server, housekeeping);
-	for (struct conn *c = srv->conns; c; c = c->next)
-		if (c->session)
-			parley_session_poke_listener(c->session);
+	int64_t now = parley_now_ns();
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (!c->session)
+			continue;
+		parley_session_poke_listener(c->session);
+		parley_ws_housekeeping(srv, c, now);
+	}
 	if (!srv->stopping)
 		lws_sul_schedule(srv->ctx, 0, &srv->housekeeping, housekeeping, HOUSEKEEPING_US);
 }
@@ -255,6 +259,20 @@ static void vhost_common(struct parley_server *srv, struct lws_context_creation_
 	info->alpn = "http/1.1";
 }
 
+/* Decides what `flag`'s value host is bound to (bind.h) and says so when
+ * it is not plain: a resolved name, or nothing known. */
+static void bind_host(struct parley_bind *b, const char *flag, const char *host)
+{
+	parley_bind_resolve(host, b);
+	if (b->kind == PARLEY_BIND_NAME)
+		PARLEY_INFO("%s %s: listening on its address %s%s", flag, host, b->iface,
+			    b->loopback ? " (loopback)" : "");
+	else if (b->kind == PARLEY_BIND_UNKNOWN)
+		PARLEY_WARN("%s %s is neither an address, an interface nor a name that resolves; "
+			    "waiting for such an interface (the loopback Host check stays on)",
+			    flag, host);
+}
+
 /* The context with the main vhost (TLS when configured), then the admin
  * vhost when --admin-port is set. */
 static int create_context(struct parley_server *srv, const struct parley_config *cfg)
@@ -265,12 +283,16 @@ static int create_context(struct parley_server *srv, const struct parley_config 
 	memset(&info, 0, sizeof info);
 	vhost_common(srv, &info);
 	info.port = cfg->port;
-	info.iface = cfg->host;
+	bind_host(&srv->main_bind, "--host", cfg->host);
+	info.iface = srv->main_bind.iface; /* lws keeps the pointer */
 	info.user = srv;
 	/* No LWS_SERVER_OPTION_VALIDATE_UTF8: lws would close the connection
 	 * (1007); the JSON parser rejects bad UTF-8 with an error instead. */
 	info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-	if (!strchr(cfg->host, ':') && (cfg->admin_port < 0 || !strchr(cfg->admin_host, ':')))
+	if (cfg->admin_port >= 0)
+		bind_host(&srv->admin_bind, "--admin-host", cfg->admin_host);
+	if (!strchr(srv->main_bind.iface, ':') &&
+	    (cfg->admin_port < 0 || !strchr(srv->admin_bind.iface, ':')))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (cfg->tls_cert[0]) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -278,7 +300,7 @@ static int create_context(struct parley_server *srv, const struct parley_config 
 		info.ssl_private_key_filepath = cfg->tls_key;
 	}
 	info.vhost_name = "parley";
-	srv->main_loopback = parley_access_bind_is_loopback(cfg->host);
+	srv->main_loopback = srv->main_bind.loopback;
 
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx) {
@@ -298,10 +320,10 @@ static int create_context(struct parley_server *srv, const struct parley_config 
 	memset(&admin, 0, sizeof admin);
 	vhost_common(srv, &admin);
 	admin.port = cfg->admin_port;
-	admin.iface = cfg->admin_host;
+	admin.iface = srv->admin_bind.iface;
 	admin.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	admin.vhost_name = "parley-admin";
-	srv->admin_loopback = parley_access_bind_is_loopback(cfg->admin_host);
+	srv->admin_loopback = srv->admin_bind.loopback;
 	srv->admin_vhost = lws_create_vhost(srv->ctx, &admin);
 	if (!srv->admin_vhost) {
 		PARLEY_ERROR("cannot listen on %s:%d for the admin endpoints (address in use, or "

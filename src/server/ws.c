@@ -4,6 +4,15 @@
  * size caps, inbound traffic as proof of life for the idle timeout, and
  * the outbound write path (one message per WRITEABLE callback, re-armed
  * while more is queued). Access control happened before (gate.c).
+ *
+ * A client that does not read is closed however it behaves otherwise: its
+ * queue overflowing (per session or the server-wide budget) closes it at
+ * once; a queue that holds messages while nothing has been written for
+ * --write-timeout s closes it too (write progress, not inbound traffic,
+ * is what counts, so a client sending a tiny frame every second while
+ * never reading cannot keep its queued bytes). A session that asked to end
+ * (parley_session_end) is no longer heard, and is dropped after
+ * END_GRACE_S s if its queue has not drained by then.
  * Event-loop thread only.
  */
 #include <stdlib.h>
@@ -17,6 +26,7 @@
 #define RX_KEEP_BYTES 8192 /* reassembly buffers larger than this are freed after use */
 #define VALIDITY_EVERY_NS 1000000000LL /* inbound traffic resets the idle timer at most 1/s */
 #define PARLEY_CLOSE_TRY_AGAIN_LATER 1013 /* RFC 6455 registry; not in lws 4.1 */
+#define END_GRACE_S 5 /* a session that broke a limit: its queue may be sent this long */
 
 static void link_conn(struct parley_server *srv, struct conn *c)
 {
@@ -115,6 +125,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 	}
 	c->session->transport = c;
 	c->validity_ns = parley_now_ns();
+	c->written_ns = c->validity_ns;
 	parley_gauge_add(&srv->m_live, 1);
 	parley_counter_add(&srv->m_total, 1);
 
@@ -147,9 +158,25 @@ static void on_closed(struct parley_server *srv, struct conn *c)
 	parley_session_unref(s);
 }
 
+/* The session asked to end (it broke a limit): from now on nothing the
+ * client sends is heard; the connection closes once the queue is sent
+ * (on_writeable), and is dropped after END_GRACE_S s if the client does
+ * not drain it. Returns whether the session is ending. */
+static bool check_end(struct conn *c)
+{
+	if (!c->session || !parley_session_end_reason(c->session))
+		return false;
+	if (!c->end_armed && !c->ending && !c->overflow_handled && !c->stalled) {
+		c->end_armed = true;
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, END_GRACE_S);
+		lws_callback_on_writable(c->wsi);
+	}
+	return true;
+}
+
 static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t len)
 {
-	if (!c->session || parley_session_is_closing(c->session))
+	if (!c->session || parley_session_is_closing(c->session) || check_end(c))
 		return 0;
 
 	/* Any message proves the peer alive, like a pong: lws pings only after
@@ -198,6 +225,7 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 		parley_native_on_binary(c->session, msg, c->rx_len);
 	else
 		parley_native_on_text(c->session, (const char *)msg, c->rx_len);
+	check_end(c); /* this message may have broken a limit */
 
 	c->rx_len = 0;
 	c->rx_discarding = false;
@@ -209,7 +237,9 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 	return 0;
 }
 
-bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
+/* If the session's out-queue overflowed, closes the connection (once) and
+ * returns true. */
+static bool check_overflow(struct parley_server *srv, struct conn *c)
 {
 	if (!c->session || !parley_outq_overflowed(&c->session->outq))
 		return false;
@@ -224,6 +254,36 @@ bool parley_ws_check_overflow(struct parley_server *srv, struct conn *c)
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 	}
 	return true;
+}
+
+void parley_ws_woken(struct parley_server *srv, struct conn *c)
+{
+	if (check_overflow(srv, c))
+		return;
+	check_end(c);
+	lws_callback_on_writable(c->wsi);
+}
+
+void parley_ws_housekeeping(struct parley_server *srv, struct conn *c, int64_t now_ns)
+{
+	if (!c->session || c->ending || c->overflow_handled || c->stalled || check_end(c))
+		return;
+	if (parley_outq_length(&c->session->outq) == 0) {
+		c->written_ns = now_ns;
+		return;
+	}
+	int64_t quiet = now_ns - c->written_ns;
+	if (quiet < (int64_t)srv->cfg->write_timeout * 1000000000LL)
+		return;
+	c->stalled = true;
+	PARLEY_WARN("session %llu: closing: the client is not reading its messages (%zu waiting, "
+		    "nothing written for %.1f s, --write-timeout)",
+		    (unsigned long long)c->session->id, parley_outq_length(&c->session->outq),
+		    (double)quiet / 1e9);
+	parley_counter_add(&srv->m_overflows, 1);
+	/* Its socket is not writable (or it would have been written): drop it. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+	lws_callback_on_writable(c->wsi);
 }
 
 /* Asks lws to close with a status and reason; returns the -1 that does it.
@@ -246,6 +306,7 @@ static int write_msg(struct parley_server *srv, struct lws *wsi, struct conn *c,
 	parley_msg_free(m);
 	if (n < (int)len)
 		return -1;
+	c->written_ns = parley_now_ns();
 	parley_native_count_out(tag);
 	if (tag == PARLEY_OUT_STATUS && c->session && !c->ready_observed) {
 		c->ready_observed = true;
@@ -274,7 +335,9 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 				  c->close_reason ? c->close_reason : "refused");
 
 	struct parley_session *s = c->session;
-	if (parley_ws_check_overflow(srv, c))
+	if (c->stalled)
+		return close_with(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "not reading");
+	if (check_overflow(srv, c))
 		return close_with(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				  "too many unread messages");
 	bool more = false;

@@ -13,8 +13,10 @@
  * audio. With the defaults (300 tokens, 48 kHz base64, rate 1): 80 s of audio,
  * 10.2 MB, 11.3 MiB in all, a third of the former fixed 32 MiB, which stays
  * the ceiling. Messages: ten 100 ms chunks a second of that audio plus
- * PARLEY_OUTQ_TEXT_MSGS others (1824 with the defaults, at most 16384). A session.config that changes the rates
- * recomputes both.
+ * PARLEY_OUTQ_TEXT_MSGS others (1824 with the defaults, at most 16384). A
+ * session.config that changes the rates recomputes both; a lower bound
+ * waits for what is already queued (outq.h), so an answer being sent is
+ * never cut off by its own client's session.config.
  *
  * Answer text (per session): --llm-max-tokens tokens of at most
  * PARLEY_ANSWER_BYTES_PER_TOKEN bytes (English averages 4; a CJK token is

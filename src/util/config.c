@@ -361,6 +361,10 @@ static const struct option_def options[] = {
 	  "server-wide budget for messages queued to clients that have not read them, MiB "
 	  "(default 256)", OPT_INT,
 	  F(max_queued_mb), 0, 1, 1048576, NULL },
+	{ "write-timeout", "PARLEY_WRITE_TIMEOUT", "S",
+	  "close a WebSocket client that has messages waiting and has read nothing for this "
+	  "long; what it sends does not count (default 20)",
+	  OPT_INT, F(write_timeout), 0, 1, 3600, NULL },
 };
 #define NOPTIONS (sizeof options / sizeof options[0])
 
@@ -404,6 +408,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->ws_ping_interval = 20;
 	cfg->idle_timeout = 60;
 	cfg->max_queued_mb = 256;
+	cfg->write_timeout = 20;
 }
 
 static void print_help(FILE *out)

@@ -72,6 +72,7 @@ struct parley_config {
 	int ws_ping_interval;       /* seconds between WebSocket pings */
 	int idle_timeout;           /* seconds without any traffic (pongs count) */
 	int max_queued_mb;          /* server-wide cap on outbound queues, MiB */
+	int write_timeout;          /* seconds a queue may wait with nothing written */
 };
 
 enum parley_config_result {

@@ -50,10 +50,25 @@ static unsigned long code_point(const unsigned char *s, size_t n)
 	return cp;
 }
 
+/* C0 and C1 controls and DEL; the line and paragraph separators (a
+ * terminal or an editor may break the line there); every bidirectional
+ * control: the Arabic letter mark, LRM/RLM, the embeddings and overrides
+ * and the isolates (they reorder what follows them on screen). */
 static bool escaped_cp(unsigned long cp)
 {
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) ||
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c ||
+	       cp == 0x200e || cp == 0x200f || cp == 0x2028 || cp == 0x2029 ||
 	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+void parley_log_cut(char *s, size_t *len, size_t max)
+{
+	static const char more[] = "...";
+	if (*len < max)
+		return;
+	size_t keep = parley_utf8_cut(s, *len, max - sizeof more);
+	memcpy(s + keep, more, sizeof more); /* with its NUL */
+	*len = keep + sizeof more - 1;
 }
 
 size_t parley_log_escape(const char *str, size_t len, char *out, size_t cap)
@@ -105,22 +120,39 @@ void parley_log(enum parley_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 
-	char msg[LOG_MSG_MAX];
-	va_list ap;
+	/* The whole message is formatted and masked before it is cut: a cut
+	 * first could split a key and leave its prefix unrecognisable. */
+	char small[LOG_MSG_MAX];
+	char *msg = small;
+	va_list ap, again;
 	va_start(ap, fmt);
-	size_t mlen = parley_utf8_vformat(msg, sizeof msg, fmt, ap);
+	va_copy(again, ap);
+	int len = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
+	if (len >= (int)sizeof small) {
+		msg = malloc((size_t)len + 1);
+		if (msg)
+			vsnprintf(msg, (size_t)len + 1, fmt, again);
+	}
+	va_end(again);
 
 	char line[LOG_LINE_MAX];
 	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 			 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
-	char *masked = parley_redact(msg, mlen, 0, &mlen);
-	if (masked)
+	size_t mlen = 0;
+	char *masked = msg && len > 0 ? parley_redact(msg, (size_t)len, 0, &mlen) : NULL;
+	if (masked) {
+		parley_log_cut(masked, &mlen, LOG_MSG_MAX);
 		parley_log_escape(masked, mlen, line + n, sizeof line - (size_t)n);
-	else
+	} else if (len > 0) {
 		snprintf(line + n, sizeof line - (size_t)n,
 			 "(a log message was dropped: out of memory while masking it)");
+	} else {
+		line[n] = '\0'; /* empty message, or a format error */
+	}
 	free(masked);
+	if (msg != small)
+		free(msg);
 	fprintf(stderr, "%s\n", line);
 }

@@ -11,8 +11,8 @@
  * written: secrets are masked (util/redact.h), and control characters
  * (newline, ESC, ...), C1 and bidirectional controls and invalid UTF-8 are
  * escaped as \n, \r, \t, \xNN or \uNNNN, so one call is always exactly one
- * line and cannot move a terminal's cursor. Long messages are cut on a
- * character boundary and end in "...".
+ * line and cannot move a terminal's cursor. Long messages are masked
+ * whole, then cut on a character boundary (at 4095 bytes) and end in "...".
  */
 #ifndef PARLEY_UTIL_LOG_H
 #define PARLEY_UTIL_LOG_H
@@ -42,6 +42,13 @@ void parley_log(enum parley_log_level level, const char *fmt, ...)
  * cap >= 4); returns the length written. Exposed for tests.
  */
 size_t parley_log_escape(const char *s, size_t len, char *out, size_t cap);
+
+/*
+ * Cuts the masked message s (*len bytes, writable, max >= 4) so that it is
+ * shorter than max: on a character boundary, ending in "...", NUL-terminated;
+ * *len is updated. Unchanged when *len < max. Exposed for tests.
+ */
+void parley_log_cut(char *s, size_t *len, size_t max);
 
 #define PARLEY_ERROR(...) parley_log(PARLEY_LOG_ERROR, __VA_ARGS__)
 #define PARLEY_WARN(...) parley_log(PARLEY_LOG_WARN, __VA_ARGS__)

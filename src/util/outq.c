@@ -30,8 +30,8 @@ void parley_outq_init(struct parley_outq *q, size_t max_msgs, size_t max_bytes,
 	pthread_mutex_init(&q->lock, NULL);
 	q->head = q->tail = NULL;
 	q->nmsgs = q->nbytes = 0;
-	q->max_msgs = max_msgs;
-	q->max_bytes = max_bytes;
+	q->max_msgs = q->want_msgs = max_msgs;
+	q->max_bytes = q->want_bytes = max_bytes;
 	q->wake_pending = false;
 	q->overflowed = false;
 	q->over_budget = false;
@@ -48,11 +48,25 @@ void parley_outq_share_budget(struct parley_outq *q, struct parley_outq_budget *
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* The bound in force when `want` replaces `cur` while `queued` is queued:
+ * raised at once; lowered at most to what is queued plus a whole answer at
+ * the new size (what the rest of the answer being sent can need), and
+ * never above the old bound, under which the queued part was admitted. */
+static size_t lowered(size_t cur, size_t want, size_t queued)
+{
+	if (want >= cur)
+		return want;
+	size_t keep = queued + want < cur ? queued + want : cur;
+	return keep > want ? keep : want;
+}
+
 void parley_outq_set_bounds(struct parley_outq *q, size_t max_msgs, size_t max_bytes)
 {
 	pthread_mutex_lock(&q->lock);
-	q->max_msgs = max_msgs;
-	q->max_bytes = max_bytes;
+	q->want_msgs = max_msgs;
+	q->want_bytes = max_bytes;
+	q->max_msgs = lowered(q->max_msgs, max_msgs, q->nmsgs);
+	q->max_bytes = lowered(q->max_bytes, max_bytes, q->nbytes);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -149,8 +163,11 @@ struct parley_msg *parley_outq_pop(struct parley_outq *q, bool *more)
 		m->next = NULL;
 	}
 	bool left = q->head != NULL;
-	if (!left)
+	if (!left) {
 		q->wake_pending = false;
+		q->max_msgs = q->want_msgs; /* a lowering waits for an empty queue */
+		q->max_bytes = q->want_bytes;
+	}
 	pthread_mutex_unlock(&q->lock);
 	if (more)
 		*more = left;

@@ -11,7 +11,8 @@
  * not already known to be scheduled (the queue was drained since the last
  * wake). The consumer re-arms itself while pops leave messages behind.
  *
- * Bounds: at most max_msgs messages and max_bytes payload bytes. A push over
+ * Bounds: at most max_msgs messages and max_bytes payload bytes (lowering
+ * them waits for what is queued, see parley_outq_set_bounds). A push over
  * either bound fails with PARLEY_E_FULL, frees the message and marks the queue
  * overflowed (sticky); it still wakes the consumer, which is expected to close
  * the peer, because a peer that does not read cannot be helped by growing.
@@ -65,7 +66,8 @@ struct parley_outq {
 	pthread_mutex_t lock;
 	struct parley_msg *head, *tail;
 	size_t nmsgs, nbytes;
-	size_t max_msgs, max_bytes;
+	size_t max_msgs, max_bytes;   /* in force */
+	size_t want_msgs, want_bytes; /* configured; in force once the queue empties */
 	bool wake_pending; /* consumer is scheduled to drain */
 	bool overflowed;
 	bool over_budget; /* the overflow was the server-wide budget's */
@@ -84,7 +86,11 @@ void parley_outq_init(struct parley_outq *q, size_t max_msgs, size_t max_bytes,
  * first push. */
 void parley_outq_share_budget(struct parley_outq *q, struct parley_outq_budget *budget);
 
-/* Changes the bounds; a queue already above them fails its next push. */
+/* Changes the bounds. Raising takes effect at once. Lowering never takes a
+ * bound below what is queued plus the new bound (the rest of the answer
+ * being sent, at the new settings, needs at most that), nor above the old
+ * one; the new bounds apply in full once the queue has emptied. So a
+ * session.config during an answer never closes the client that sent it. */
 void parley_outq_set_bounds(struct parley_outq *q, size_t max_msgs, size_t max_bytes);
 
 /* Frees queued messages. No other thread may use q any more. */

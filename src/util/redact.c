@@ -71,18 +71,21 @@ static size_t url_end(const char *s, size_t len, size_t i)
 }
 
 /* Copies the URL s[i..end) with its userinfo masked; returns where the
- * authority ends (the rest is scanned like any text). */
+ * authority ends (the rest is scanned like any text). The userinfo is
+ * everything up to the last '@' before the path: a password may hold '#',
+ * '?' or ':' (it should be percent-encoded, but a hand-written URL is not
+ * always), and masking too much is the safe mistake. */
 static size_t put_url_authority(struct out *o, const char *s, size_t i, size_t end)
 {
 	size_t host = i;
 	while (s[host] != ':') /* url_end found "://" after the scheme */
 		host++;
 	host += 3;
-	size_t auth_end = host;
-	while (auth_end < end && s[auth_end] != '/' && s[auth_end] != '?' && s[auth_end] != '#')
-		auth_end++;
+	size_t path = host;
+	while (path < end && s[path] != '/')
+		path++;
 	size_t at = 0;
-	for (size_t k = host; k < auth_end; k++)
+	for (size_t k = host; k < path; k++)
 		if (s[k] == '@')
 			at = k;
 	put(o, s + i, host - i);
@@ -90,6 +93,9 @@ static size_t put_url_authority(struct out *o, const char *s, size_t i, size_t e
 		put(o, MASK "@", sizeof MASK);
 		host = at + 1;
 	}
+	size_t auth_end = host;
+	while (auth_end < end && s[auth_end] != '/' && s[auth_end] != '?' && s[auth_end] != '#')
+		auth_end++;
 	put(o, s + host, auth_end - host);
 	return auth_end;
 }
@@ -100,15 +106,21 @@ static bool word_at(const char *s, size_t len, size_t i, const char *w)
 	return i + n <= len && strncasecmp(s + i, w, n) == 0;
 }
 
-/* "Bearer <token>" / "Basic <token>": returns the end of the token or i. */
+/* "Bearer <token>" / "Basic <token>", also with a ':' or '=' after the
+ * scheme ("Bearer: <token>", "bearer=<token>"): returns the end of the
+ * token or i. */
 static size_t scheme_cred(struct out *o, const char *s, size_t len, size_t i)
 {
 	static const char *const words[] = { "bearer", "basic" };
 	for (size_t w = 0; w < 2; w++) {
 		size_t n = strlen(words[w]);
-		if (!word_at(s, len, i, words[w]) || i + n >= len || s[i + n] != ' ')
+		if (!word_at(s, len, i, words[w]))
 			continue;
 		size_t j = i + n;
+		if (j < len && (s[j] == ':' || s[j] == '='))
+			j++;
+		if (j == i + n && (j >= len || s[j] != ' '))
+			continue; /* "Bearers", "basically" */
 		while (j < len && s[j] == ' ')
 			j++;
 		size_t v = j;
@@ -162,17 +174,31 @@ static size_t named_value(struct out *o, const char *s, size_t len, size_t i)
 	return i;
 }
 
-/* sk-... keys and long random-looking runs: returns the end or i. */
-static size_t token(struct out *o, const char *s, size_t len, size_t i)
+static bool keychar(unsigned char c)
+{
+	return isalnum(c) || c == '_' || c == '-';
+}
+
+/* sk-... keys and long random-looking runs: returns the end or i. An sk-
+ * key ends at the first character keys do not use ('/', '=', '+'), so the
+ * rest of a URL path after it stays; in a URL (in_url) every run ends at
+ * '/', a path segment being checked on its own. */
+static size_t token(struct out *o, const char *s, size_t len, size_t i, bool in_url)
 {
 	size_t j = i;
-	while (j < len && tokchar((unsigned char)s[j]))
+	if (i + 3 <= len && memcmp(s + i, "sk-", 3) == 0) {
+		j = i + 3;
+		while (j < len && keychar((unsigned char)s[j]))
+			j++;
+		if (j - i >= 3 + SK_MIN) {
+			put(o, "sk-" MASK, 3 + sizeof MASK - 1);
+			return j;
+		}
+		j = i;
+	}
+	while (j < len && tokchar((unsigned char)s[j]) && !(in_url && s[j] == '/'))
 		j++;
 	size_t n = j - i;
-	if (n >= 3 + SK_MIN && memcmp(s + i, "sk-", 3) == 0) {
-		put(o, "sk-" MASK, 3 + sizeof MASK - 1);
-		return j;
-	}
 	bool hex = true, digit = false, lower = false, upper = false;
 	for (size_t k = i; k < j; k++) {
 		unsigned char c = (unsigned char)s[k];
@@ -193,7 +219,7 @@ char *parley_redact(const char *s, size_t len, unsigned flags, size_t *outlen)
 {
 	struct out o = { 0 };
 	put(&o, "", 0);
-	size_t i = 0;
+	size_t i = 0, url = 0; /* s[..url) is the URL being scanned */
 	while (i < len && !o.oom) {
 		unsigned char prev = i ? (unsigned char)s[i - 1] : ' ';
 		if (!isalnum(prev) && prev != '+' && prev != '.' && prev != '-') {
@@ -203,18 +229,23 @@ char *parley_redact(const char *s, size_t len, unsigned flags, size_t *outlen)
 					put(&o, "[URL]", 5);
 					i = u;
 				} else {
+					url = u;
 					i = put_url_authority(&o, s, i, u);
 				}
 				continue;
 			}
 		}
 		size_t j = i;
-		if (!tokchar(prev)) { /* a word starts here */
+		/* A word starts after a separator, and also after '/' and '='
+		 * (path segments, query values: .../keys/sk-..., ?x=sk-...),
+		 * which are token characters only for base64 runs, checked
+		 * whole at their start. */
+		if (!tokchar(prev) || prev == '/' || prev == '=') {
 			j = scheme_cred(&o, s, len, i);
 			if (j == i)
 				j = named_value(&o, s, len, i);
 			if (j == i)
-				j = token(&o, s, len, i);
+				j = token(&o, s, len, i, i < url);
 		}
 		if (j == i) /* plain text */
 			put(&o, s + i, (j = i + 1) - i);

@@ -8,8 +8,11 @@
  * log line (every log line goes through it, see log.c) or a client:
  *
  *   - userinfo in URLs:         http://user:pass@host    -> user:pass becomes ***
+ *                               (up to the last '@' before the path, so a
+ *                               password holding '#' or '?' is masked too)
  *   - OpenAI-style keys:        sk-proj-AbC123...        -> sk-***
  *   - bearer/basic credentials: Bearer eyJhbGciOi...     -> Bearer ***
+ *                               (also "Bearer: ...", "bearer=...")
  *   - named values:             api_key=..., "token": "...", password: ...
  *                               (api_key, api-key, apikey, x-api-key, key,
  *                               token, access_token, auth_token, secret,
@@ -17,6 +20,10 @@
  *   - long random-looking runs: 32+ hex digits, or 24+ characters of
  *                               [A-Za-z0-9_+/=-] mixing upper case, lower
  *                               case and digits                   -> ***
+ *
+ * Words start after spaces and punctuation, and also after '/' and '=', so
+ * a key in a URL path or a query value (https://h/v1/sk-..., ?k=...) is
+ * found like any other.
  *
  * With PARLEY_REDACT_URLS every URL is replaced by "[URL]" as a whole
  * (text for clients, who need no address of the LLM server).

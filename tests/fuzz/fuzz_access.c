@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   *auth = next_line(&p);
 
 	bool host_lo = parley_access_host_is_loopback(host);
-	(void)parley_access_bind_is_loopback(host);
+	(void)parley_access_addr_is_loopback(host);
 	bool origin_lo = parley_access_origin_is_loopback(origin);
 	if (origin_lo && !parley_access_origin_allowed(origin, "", false, ""))
 		abort(); /* loopback origins are always allowed */

@@ -176,6 +176,23 @@ test('loopback bind: a foreign Host is refused (403) for /ws and for every HTTP 
   assert.match(srv.stderr(), /refused HTTP request from 127\.0\.0\.1: Host 'evil\.example' is not a loopback name/);
 });
 
+test('a loopback bind spelt as an interface (lo) or a name (localhost, this machine\'s name) keeps the Host check on', async () => {
+  // lws binds interface names itself; names are resolved by parley (lws
+  // would listen on nothing). Each is loopback only here, so DNS rebinding
+  // must still be refused.
+  const names = ['lo', 'localhost'];
+  const me = os.hostname();
+  const mine = (() => { try { return execFileSync('getent', ['ahostsv4', me], { encoding: 'utf8' }); } catch { return ''; } })();
+  if (/^127\./.test(mine)) names.push(me); // Debian maps it to 127.0.1.1
+  for (const name of names) {
+    const srv = await server(['--host', name, '--port', '0', '--stt-warm', '0'], {}, { hostPort: false });
+    assert.equal((await getWithHost(srv.port, '/healthz', `evil.example:${srv.port}`)).status, 403, `--host ${name}: foreign Host`);
+    assert.equal((await upgrade(srv.port, { host: `evil.example:${srv.port}` })).status, 403, `--host ${name}: upgrade with foreign Host`);
+    assert.equal((await getWithHost(srv.port, '/healthz', `localhost:${srv.port}`)).status, 200, `--host ${name}: loopback Host`);
+    await srv.stop();
+  }
+});
+
 // ------------------------------------------------------------------ auth token
 
 test('auth token: missing or wrong → 401 in each form; right → 101 and a session in each form; never logged', async () => {

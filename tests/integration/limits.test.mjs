@@ -203,3 +203,90 @@ test('a tiny --max-queued-mb closes clients that never read; the server stays up
   assert.equal((await ok.next('final_assistant_answer', 10000)).content, 'Fine.');
   await ok.close();
 });
+
+// A long answer: about 2000 characters, well over 100 s of speech, 13 MB or
+// more of base64 audio at 48 kHz, more than loopback socket buffers hold.
+const LONG_ANSWER = Array.from({ length: 36 }, (_, i) => `Here is sentence number ${i} of a long answer, read slowly.`).join(' ');
+
+test('write progress: a client that never reads but sends a small message every second is closed after --write-timeout', async () => {
+  const fake = await startFakeOpenAI({ tokenDelayMs: 1, answer: LONG_ANSWER });
+  fakes.push(fake);
+  const srv = await server(['--llm-url', fake.url, '--write-timeout', '3', '--llm-max-tokens', '1000']);
+  // A slow but honest reader: it reads for 100 ms every 1.5 s.
+  const slow = await connectReady(srv.port);
+  slow.ws._socket.pause();
+  let nudging = true;
+  const nudge = setInterval(() => {
+    slow.ws._socket.resume();
+    setTimeout(() => { if (nudging) slow.ws._socket.pause(); }, 100);
+  }, 1500);
+  slow.sendJson({ type: 'text', content: 'the slow one' });
+
+  const c = await connectReady(srv.port);
+  c.ws._socket.pause(); // never reads again ...
+  c.sendJson({ type: 'text', content: 'talk for a long time' });
+  // ... but proves it is alive: the idle timeout would never fire.
+  const alive = setInterval(() => { if (c.isOpen) c.sendJson({ type: 'set_speed', speed: 50 }); }, 1000);
+  const t0 = Date.now();
+  let v;
+  try {
+    await waitForMetrics(srv.port, (x) => x.parley_outqueue_bytes > 0, { timeoutMs: 30000, intervalMs: 50, what: 'bytes queued' });
+    v = await waitForMetrics(srv.port, (x) => x.parley_outqueue_overflows_total >= 1,
+      { timeoutMs: 30000, intervalMs: 100, what: 'the non-reader closed' });
+  } finally {
+    clearInterval(alive);
+  }
+  const closedAfter = Date.now() - t0;
+  assert.match(srv.stderr(), /session \d+: closing: the client is not reading its messages \(\d+ waiting, nothing written for [3-9]\.\d s, --write-timeout\)/);
+  assert.equal(v.parley_outqueue_overflows_total, 1, 'only the non-reader');
+  assert.ok(slow.isOpen, 'the slow reader is still there');
+  assert.equal((await waitForMetrics(srv.port, (x) => x.parley_sessions_live === 1, { what: 'one session left' })).parley_sessions_live, 1);
+  console.log(`# non-reader closed ${closedAfter} ms after its turn (--write-timeout 3)`);
+  c.ws._socket.resume();
+  await c.waitClose(5000);
+
+  // The slow reader gets its whole answer once it reads at full speed.
+  nudging = false;
+  clearInterval(nudge);
+  slow.ws._socket.resume();
+  const fin = await slow.next('final_assistant_answer', 60000);
+  assert.equal(fin.content, LONG_ANSWER);
+  assert.ok(slow.isOpen);
+  await slow.close();
+});
+
+test('a session closed for flooding hears nothing more, and is dropped even when it does not read', async () => {
+  const fake = await startFakeOpenAI({ tokenDelayMs: 1, answer: (b, user) => (user === 'talk' ? LONG_ANSWER : `Answer to ${user}.`) });
+  fakes.push(fake);
+  // A write timeout far away: only the end of the session may close it.
+  const srv = await server(['--llm-url', fake.url, '--write-timeout', '600', '--llm-max-tokens', '1000']);
+  const c = await connectReady(srv.port);
+  c.ws._socket.pause(); // a blocked socket: the queue cannot drain
+  c.sendJson({ type: 'text', content: 'talk' });
+  await waitForMetrics(srv.port, (x) => x.parley_outqueue_bytes > 1000000, { timeoutMs: 30000, intervalMs: 50, what: 'a full queue' });
+  const inText = (x) => x['parley_ws_messages_in_total{kind="text"}'] ?? 0;
+  const textBefore = inText((await fetchMetrics(srv.port)).values);
+
+  // 20x real time until the session is ended for it.
+  const frame = Buffer.alloc(8 + 4096 * 2);
+  const t0 = Date.now();
+  while (!/closing it: audio faster than real time/.test(srv.stderr())) {
+    assert.ok(Date.now() - t0 < 20000, 'the flood was not stopped');
+    c.sendBinary(frame);
+    await sleep(4); // 4096 samples at 48 kHz are 85 ms
+  }
+  const ended = Date.now();
+  // Everything after the end is ignored: a typed turn, a session.config.
+  c.sendJson({ type: 'text', content: 'after the end' });
+  c.sendJson({ type: 'session.config', output_sample_rate: 16000 });
+  const v = await waitForMetrics(srv.port, (x) => x.parley_sessions_live === 0, { timeoutMs: 15000, intervalMs: 100, what: 'the ended session dropped' });
+  const droppedAfter = Date.now() - ended;
+  console.log(`# ended session with a blocked socket dropped ${droppedAfter} ms after its end`);
+  assert.ok(droppedAfter < 9000, `dropped after ${droppedAfter} ms`);
+  assert.equal(inText(v), textBefore, 'no text message was read after the end');
+  assert.equal(v['parley_ws_messages_in_total{kind="session.config"}'] ?? 0, 0);
+  await sleep(300);
+  assert.ok(!fake.chatRequests().some((r) => r.body.messages.at(-1).content === 'after the end'), 'the typed turn never reached the LLM');
+  c.ws._socket.resume();
+  await c.waitClose(5000);
+});

@@ -6,24 +6,87 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <cmocka.h>
 
 #include "server/access.h"
+#include "server/bind.h"
 #include "server/peers.h"
 #include "util/err.h"
 
-static void bind_loopback(void **state)
+static void addr_loopback(void **state)
 {
-	assert_true(parley_access_bind_is_loopback("127.0.0.1"));
-	assert_true(parley_access_bind_is_loopback("127.8.9.10"));
-	assert_true(parley_access_bind_is_loopback("::1"));
-	assert_true(parley_access_bind_is_loopback("::ffff:127.0.0.1"));
-	assert_true(parley_access_bind_is_loopback("localhost"));
-	assert_false(parley_access_bind_is_loopback("0.0.0.0"));
-	assert_false(parley_access_bind_is_loopback("::"));
-	assert_false(parley_access_bind_is_loopback("192.168.1.5"));
-	assert_false(parley_access_bind_is_loopback("128.0.0.1"));
-	assert_false(parley_access_bind_is_loopback(""));
+	assert_true(parley_access_addr_is_loopback("127.0.0.1"));
+	assert_true(parley_access_addr_is_loopback("127.8.9.10"));
+	assert_true(parley_access_addr_is_loopback("127.0.1.1"));
+	assert_true(parley_access_addr_is_loopback("::1"));
+	assert_true(parley_access_addr_is_loopback("::ffff:127.0.0.1"));
+	assert_false(parley_access_addr_is_loopback("localhost")); /* a name: bind.c resolves it */
+	assert_false(parley_access_addr_is_loopback("0.0.0.0"));
+	assert_false(parley_access_addr_is_loopback("::"));
+	assert_false(parley_access_addr_is_loopback("192.168.1.5"));
+	assert_false(parley_access_addr_is_loopback("128.0.0.1"));
+	assert_false(parley_access_addr_is_loopback(""));
+	assert_false(parley_access_addr_is_loopback(NULL));
+}
+
+static void bound(const char *host, enum parley_bind_kind kind, bool loopback)
+{
+	struct parley_bind b;
+	parley_bind_resolve(host, &b);
+	if (b.kind != kind || b.loopback != loopback)
+		fail_msg("bind '%s': kind %d loopback %d (iface '%s'), want kind %d loopback %d",
+			 host, b.kind, b.loopback, b.iface, kind, loopback);
+}
+
+/* What the listener is really bound to decides, not how --host is spelt. */
+static void bind_decision(void **state)
+{
+	struct parley_bind b;
+	/* numeric */
+	bound("127.0.0.1", PARLEY_BIND_ADDRESS, true);
+	bound("127.0.1.1", PARLEY_BIND_ADDRESS, true);
+	bound("::1", PARLEY_BIND_ADDRESS, true);
+	bound("0.0.0.0", PARLEY_BIND_ADDRESS, false);
+	bound("::", PARLEY_BIND_ADDRESS, false);
+	bound("", PARLEY_BIND_ADDRESS, false);
+	bound("192.0.2.7", PARLEY_BIND_ADDRESS, false);
+	/* a name is resolved to the address lws can bind */
+	parley_bind_resolve("localhost", &b);
+	assert_int_equal(b.kind, PARLEY_BIND_NAME);
+	assert_true(b.loopback);
+	assert_true(parley_access_addr_is_loopback(b.iface));
+	/* the machine's own name (127.0.1.1 on Debian): whatever it resolves
+	 * to, the verdict is that address's, and lws gets a numeric address */
+	char me[256];
+	assert_int_equal(gethostname(me, sizeof me), 0);
+	parley_bind_resolve(me, &b);
+	if (b.kind == PARLEY_BIND_NAME) {
+		assert_int_equal(b.loopback, parley_access_addr_is_loopback(b.iface));
+		struct in6_addr a;
+		assert_true(inet_pton(AF_INET, b.iface, &a) == 1 ||
+			    inet_pton(AF_INET6, b.iface, &a) == 1);
+	}
+	/* interfaces: lo is loopback; one with a non-loopback address is not */
+	bound("lo", PARLEY_BIND_INTERFACE, true);
+	struct ifaddrs *list = NULL;
+	assert_int_equal(getifaddrs(&list), 0);
+	for (struct ifaddrs *i = list; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    !(i->ifa_flags & IFF_LOOPBACK)) {
+			bound(i->ifa_name, PARLEY_BIND_INTERFACE, false);
+			break;
+		}
+	}
+	freeifaddrs(list);
+	/* nothing known: the Host check stays on, lws gets the name as is */
+	parley_bind_resolve("parley-no-such-name.invalid", &b);
+	assert_int_equal(b.kind, PARLEY_BIND_UNKNOWN);
+	assert_true(b.loopback);
+	assert_string_equal(b.iface, "parley-no-such-name.invalid");
 }
 
 static void host_loopback(void **state)
@@ -195,7 +258,8 @@ static void peers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(bind_loopback), cmocka_unit_test(host_loopback),
+		cmocka_unit_test(addr_loopback), cmocka_unit_test(bind_decision),
+		cmocka_unit_test(host_loopback),
 		cmocka_unit_test(origins),       cmocka_unit_test(tokens),
 		cmocka_unit_test(escape),        cmocka_unit_test(peers),
 	};

@@ -99,6 +99,54 @@ static void bounds_by_count_and_bytes(void **state)
 	parley_outq_destroy(&q);
 }
 
+static struct parley_msg *sized(size_t len);
+
+/* session.config during an answer: lowering the bounds (a lower output
+ * rate, a faster tts_rate) must not close the client on its next push. */
+static void lowering_bounds_waits_for_what_is_queued(void **state)
+{
+	struct parley_outq q;
+	bool more;
+	parley_outq_init(&q, 10, 1000, NULL, NULL);
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(parley_outq_push(&q, sized(100)), 0); /* 600 bytes, 6 msgs */
+	parley_outq_set_bounds(&q, 3, 300);
+	/* The rest of the answer, at the new size, still fits. */
+	assert_int_equal(parley_outq_push(&q, sized(100)), 0);
+	assert_int_equal(parley_outq_push(&q, sized(100)), 0);
+	assert_false(parley_outq_overflowed(&q));
+	/* Never more than the old bounds: 10 messages, 1000 bytes. */
+	assert_int_equal(parley_outq_push(&q, sized(250)), PARLEY_E_FULL);
+	assert_true(parley_outq_overflowed(&q));
+	parley_outq_destroy(&q);
+
+	/* A small queue keeps room for a whole answer at the new size. */
+	parley_outq_init(&q, 10, 1000, NULL, NULL);
+	assert_int_equal(parley_outq_push(&q, sized(100)), 0);
+	parley_outq_set_bounds(&q, 3, 300);
+	assert_int_equal(parley_outq_push(&q, sized(300)), 0); /* 100 + 300 */
+	assert_int_equal(parley_outq_push(&q, sized(1)), PARLEY_E_FULL);
+	parley_outq_destroy(&q);
+
+	/* Once the queue has emptied, the new bounds hold in full. */
+	parley_outq_init(&q, 10, 1000, NULL, NULL);
+	assert_int_equal(parley_outq_push(&q, sized(600)), 0);
+	parley_outq_set_bounds(&q, 3, 300);
+	parley_msg_free(parley_outq_pop(&q, &more));
+	assert_false(more);
+	assert_int_equal(parley_outq_push(&q, sized(300)), 0);
+	assert_int_equal(parley_outq_push(&q, sized(1)), PARLEY_E_FULL);
+	parley_outq_destroy(&q);
+
+	/* Raising takes effect at once, even with a full queue. */
+	parley_outq_init(&q, 10, 300, NULL, NULL);
+	assert_int_equal(parley_outq_push(&q, sized(300)), 0);
+	parley_outq_set_bounds(&q, 10, 2000);
+	assert_int_equal(parley_outq_push(&q, sized(1700)), 0);
+	assert_int_equal(parley_outq_push(&q, sized(1)), PARLEY_E_FULL);
+	parley_outq_destroy(&q);
+}
+
 static void close_drops_and_refuses(void **state)
 {
 	struct parley_outq q;
@@ -258,6 +306,7 @@ int main(void)
 		cmocka_unit_test(fifo_order_and_headroom),
 		cmocka_unit_test(wakes_coalesce_until_drained),
 		cmocka_unit_test(bounds_by_count_and_bytes),
+		cmocka_unit_test(lowering_bounds_waits_for_what_is_queued),
 		cmocka_unit_test(close_drops_and_refuses),
 		cmocka_unit_test(producer_consumer_loses_nothing),
 	};
