@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/buf.h"
+
 /* Code points after the first pass: plain ASCII marks keep their value;
  * these stand for classes that have no single ASCII spelling. */
 #define CP_PAUSE 0x1Fu /* a dash between words: read as a comma */
@@ -233,31 +235,6 @@ static void blank_links(char *t, size_t len)
 
 /* ---- pass 3: words ---------------------------------------------------- */
 
-struct out {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->oom)
-		return;
-	if (o->n + n + 1 > o->cap) {
-		size_t cap = o->cap * 2 + n + 1;
-		char *p = realloc(o->p, cap);
-		if (!p) {
-			o->oom = true;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->n, s, n);
-	o->n += n;
-	o->p[o->n] = '\0';
-}
-
 static size_t utf8_encode(uint32_t c, char *b)
 {
 	if (c < 0x80) {
@@ -285,7 +262,8 @@ static size_t utf8_encode(uint32_t c, char *b)
 enum kind { K_NONE, K_LETTER, K_DIGIT, K_MARK, K_JOINER, K_PREFIX, K_SUFFIX };
 
 struct words {
-	struct out *out;
+	struct parley_buf *out;
+	bool failed;   /* an append failed: the output is incomplete */
 	uint32_t *w; /* the word being built, as code points */
 	enum kind *k;
 	size_t wn;
@@ -305,6 +283,13 @@ static int strength(char c)
 	case ',': return 1;
 	default: return 0;
 	}
+}
+
+/* Appends to the output; after a failure nothing more is written. */
+static void put(struct words *ws, const char *s, size_t n)
+{
+	if (!ws->failed && parley_buf_append(ws->out, s, n) != 0)
+		ws->failed = true;
 }
 
 static void punct(struct words *ws, char c)
@@ -332,11 +317,11 @@ static void emit(struct words *ws, const uint32_t *w, size_t n)
 		return;
 	if (ws->any) {
 		if (ws->punct)
-			put(ws->out, &ws->punct, 1);
-		put(ws->out, " ", 1);
+			put(ws, &ws->punct, 1);
+		put(ws, " ", 1);
 	}
 	for (size_t i = 0; i < n; i++)
-		put(ws->out, b, utf8_encode(w[i], b));
+		put(ws, b, utf8_encode(w[i], b));
 	ws->any = true;
 	ws->punct = 0;
 }
@@ -470,7 +455,7 @@ static void build_words(struct words *ws, const uint32_t *c, size_t n)
 	}
 	flush(ws);
 	if (ws->any && ws->punct)
-		put(ws->out, &ws->punct, 1);
+		put(ws, &ws->punct, 1);
 }
 
 char *parley_speakable(const char *text, size_t len, size_t *out_len)
@@ -479,12 +464,14 @@ char *parley_speakable(const char *text, size_t len, size_t *out_len)
 	uint32_t *cps = malloc((len + 1) * sizeof *cps);
 	uint32_t *w = malloc((len + 1) * sizeof *w);
 	enum kind *k = malloc((len + 1) * sizeof *k);
-	struct out o = { .cap = len + 16 };
-	o.p = malloc(o.cap);
+	/* The documented bound, 2 * len + 1: every output byte but the spaces
+	 * is an input byte (mapping never lengthens a character), and each
+	 * space follows a word of at least one byte. */
+	struct parley_buf o;
+	parley_buf_init(&o, len <= (SIZE_MAX - 1) / 2 ? 2 * len + 1 : SIZE_MAX);
 	char *result = NULL;
-	if (!copy || !cps || !w || !k || !o.p)
-		goto out;
-	o.p[0] = '\0';
+	if (!copy || !cps || !w || !k || parley_buf_append(&o, "", 0) != 0)
+		goto out; /* the empty append allocates "", the result when nothing is speakable */
 	if (len)
 		memcpy(copy, text, len);
 	blank_fences(copy, len);
@@ -492,14 +479,14 @@ char *parley_speakable(const char *text, size_t len, size_t *out_len)
 	size_t n = decode_all(copy, len, cps);
 	struct words ws = { .out = &o, .w = w, .k = k };
 	build_words(&ws, cps, n);
-	if (o.oom)
+	if (ws.failed)
 		goto out;
-	result = o.p;
-	o.p = NULL;
+	result = o.data;
+	o.data = NULL;
 	if (out_len)
-		*out_len = o.n;
+		*out_len = o.len;
 out:
-	free(o.p);
+	parley_buf_free(&o);
 	free(k);
 	free(w);
 	free(cps);

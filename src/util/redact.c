@@ -2,10 +2,12 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/buf.h"
 #include "util/utf8.h"
 
 #define MASK "***"
@@ -13,32 +15,16 @@
 #define MIXED_MIN 24
 #define SK_MIN 8
 
-/* A growable output; on OOM it stops growing and remembers. */
+/* The output; once an append fails nothing more is written. */
 struct out {
-	char *p;
-	size_t len, cap;
-	bool oom;
+	struct parley_buf buf;
+	bool failed;
 };
 
 static void put(struct out *o, const char *s, size_t n)
 {
-	if (o->oom)
-		return;
-	if (o->len + n + 1 > o->cap) {
-		size_t cap = o->cap ? o->cap : 64;
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		char *p = realloc(o->p, cap);
-		if (!p) {
-			o->oom = true;
-			return;
-		}
-		o->p = p;
-		o->cap = cap;
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
+	if (!o->failed && parley_buf_append(&o->buf, s, n) != 0)
+		o->failed = true;
 }
 
 static bool tokchar(unsigned char c)
@@ -217,10 +203,11 @@ static size_t token(struct out *o, const char *s, size_t len, size_t i, bool in_
 
 char *parley_redact(const char *s, size_t len, unsigned flags, size_t *outlen)
 {
-	struct out o = { 0 };
-	put(&o, "", 0);
+	struct out o = { .failed = false };
+	parley_buf_init(&o.buf, SIZE_MAX);
+	put(&o, "", 0); /* allocates "", the result for empty input */
 	size_t i = 0, url = 0; /* s[..url) is the URL being scanned */
-	while (i < len && !o.oom) {
+	while (i < len && !o.failed) {
 		unsigned char prev = i ? (unsigned char)s[i - 1] : ' ';
 		if (!isalnum(prev) && prev != '+' && prev != '.' && prev != '-') {
 			size_t u = url_end(s, len, i);
@@ -251,13 +238,13 @@ char *parley_redact(const char *s, size_t len, unsigned flags, size_t *outlen)
 			put(&o, s + i, (j = i + 1) - i);
 		i = j;
 	}
-	if (o.oom) {
-		free(o.p);
+	if (o.failed) {
+		parley_buf_free(&o.buf);
 		return NULL;
 	}
 	if (outlen)
-		*outlen = o.len;
-	return o.p;
+		*outlen = o.buf.len;
+	return o.buf.data;
 }
 
 size_t parley_redact_cause(const char *s, size_t len, unsigned flags, size_t max, char *out,
