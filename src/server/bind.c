@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "server/access.h"
@@ -75,6 +76,20 @@ static bool resolve(const char *host, char *out, size_t size)
 	return ok;
 }
 
+/* "localhost", "x.localhost" (any case, a trailing dot allowed): names
+ * that are loopback by definition (RFC 6761 6.3), even on a machine whose
+ * resolver does not know them (no /etc/hosts, as in a minimal chroot). */
+static bool localhost_name(const char *host)
+{
+	size_t n = strlen(host);
+	if (n && host[n - 1] == '.')
+		n--;
+	static const char suffix[] = ".localhost";
+	size_t k = sizeof suffix - 1;
+	return (n == k - 1 && strncasecmp(host, suffix + 1, n) == 0) ||
+	       (n > k && strncasecmp(host + n - k, suffix, k) == 0);
+}
+
 void parley_bind_resolve(const char *host, struct parley_bind *out)
 {
 	if (!host)
@@ -88,6 +103,10 @@ void parley_bind_resolve(const char *host, struct parley_bind *out)
 	} else if (resolve(host, out->iface, sizeof out->iface)) {
 		out->kind = PARLEY_BIND_NAME;
 		out->loopback = parley_access_addr_is_loopback(out->iface);
+	} else if (localhost_name(host)) {
+		out->kind = PARLEY_BIND_NAME;
+		snprintf(out->iface, sizeof out->iface, "127.0.0.1");
+		out->loopback = true;
 	} else {
 		out->kind = PARLEY_BIND_UNKNOWN;
 		out->loopback = true;

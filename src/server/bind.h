@@ -17,7 +17,8 @@
  *   - a host name: resolved with getaddrinfo; lws is given its first IPv4
  *     address (else its first IPv6 one), and that address decides
  *     ("localhost" -> 127.0.0.1; Debian maps the machine's own name to
- *     127.0.1.1, also loopback);
+ *     127.0.1.1, also loopback); "localhost" and "*.localhost" that the
+ *     resolver does not know (no /etc/hosts) are 127.0.0.1 (RFC 6761);
  *   - none of these: lws waits for an interface of that name to appear;
  *     the listener's address is unknown, so it counts as loopback: the
  *     Host check stays on, the conservative answer.

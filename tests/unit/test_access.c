@@ -59,6 +59,11 @@ static void bind_decision(void **state)
 	assert_int_equal(b.kind, PARLEY_BIND_NAME);
 	assert_true(b.loopback);
 	assert_true(parley_access_addr_is_loopback(b.iface));
+	/* *.localhost is loopback even where no resolver knows it (RFC 6761);
+	 * a name that only contains "localhost" is not */
+	bound("app.LOCALHOST.", PARLEY_BIND_NAME, true);
+	parley_bind_resolve("localhost.example.invalid", &b);
+	assert_int_equal(b.kind, PARLEY_BIND_UNKNOWN);
 	/* the machine's own name (127.0.1.1 on Debian): whatever it resolves
 	 * to, the verdict is that address's, and lws gets a numeric address */
 	char me[256];
