@@ -350,12 +350,19 @@ function showStatus(c) {
   ui.echoBanner.hidden = !llm.warning;
   if (llm.warning) ui.echoText.textContent = llm.warning;
   if (Array.isArray(c.voices) && ui.voice.options.length <= 1) {
+    // English voices first (flite's, espeak-ng's en-*); espeak-ng's other
+    // languages in a group of their own: the recogniser hears English only.
+    const FLITE = ['slt', 'rms', 'awb', 'kal16'];
+    const english = (v) => FLITE.includes(v) || /^en(-|$)/.test(v);
+    const others = document.createElement('optgroup');
+    others.label = 'other languages (speech input is English)';
     for (const v of c.voices) {
       const o = document.createElement('option');
       o.value = v;
       o.textContent = v === c.default_voice ? `${v} (default)` : v;
-      ui.voice.append(o);
+      (english(v) ? ui.voice : others).append(o);
     }
+    if (others.children.length) ui.voice.append(others);
   }
 }
 

@@ -156,6 +156,10 @@ test('echo banner, server errors as notices, and reconnecting after a restart', 
   assert.match(await page.locator('#echo-banner').innerText(), /no language model|No LLM/i);
 
   // An error from the server appears as a readable notice.
+  // English voices are listed first; espeak-ng's other languages in a group.
+  assert.ok(await page.locator('#voice > option[value="rms"]').count() === 1, 'rms is a top-level choice');
+  assert.ok(await page.locator('#voice > option[value="en-gb"]').count() === 1, 'en-gb is a top-level choice');
+  assert.ok(await page.locator('#voice > optgroup option[value="de"]').count() === 1, 'German is under other languages');
   await page.selectOption('#voice', 'rms');
   await page.evaluate(() => { /* a voice the server does not have, as a stale page would send */
     const o = document.createElement('option'); o.value = 'retired-voice'; o.textContent = 'retired-voice';
