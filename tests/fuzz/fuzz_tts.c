@@ -34,6 +34,7 @@
 #include "text/speakable.h"
 #include "tts/tts.h"
 #include "util/log.h"
+#include "util/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,22 +73,6 @@ static void init_once(void)
 	parley_tts_each_voice(add_name, NULL);
 	parley_tts_each_variant(add_variant, NULL);
 	unhardened = getenv("PARLEY_FUZZ_UNHARDENED") != NULL;
-}
-
-static bool valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (!len || i + len > n)
-			return false;
-		for (size_t k = 1; k < len; k++)
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-		i += len;
-	}
-	return true;
 }
 
 static void check(bool ok, const char *what)
@@ -133,7 +118,7 @@ static void speak(const struct parley_tts_voice *v, const char *raw_voice, const
 	char *norm = parley_speakable(piece, strlen(piece), &len);
 	if (!norm)
 		return;
-	check(valid_utf8(norm, len), "normaliser output is not valid UTF-8");
+	check(parley_utf8_valid(norm, len), "normaliser output is not valid UTF-8");
 	for (size_t at = 0; at < len;) {
 		size_t cut = parley_speakable_cut(norm + at, len - at);
 		char saved = norm[at + cut];

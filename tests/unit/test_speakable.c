@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "text/speakable.h"
+#include "util/utf8.h"
 
 static char *norm(const char *text)
 {
@@ -26,22 +27,6 @@ static void expect(const char *text, const char *want)
 	if (strcmp(out, want) != 0)
 		fail_msg("normalised \"%s\"\n   got: \"%s\"\n  want: \"%s\"", text, out, want);
 	free(out);
-}
-
-static bool valid_utf8(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		unsigned char c = p[i];
-		size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (!len || i + len > n)
-			return false;
-		for (size_t k = 1; k < len; k++)
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-		i += len;
-	}
-	return true;
 }
 
 /* The longest run of bytes without a space. */
@@ -188,7 +173,7 @@ static void test_long_words_split_not_dropped(void **state)
 		strcat(u, "e\xcc\x81\xd0\xb6"); /* e + acute, zhe */
 	out = norm(u);
 	assert_true(longest_word(out) <= PARLEY_SPEAKABLE_WORD_MAX);
-	assert_true(valid_utf8(out, strlen(out)));
+	assert_true(parley_utf8_valid(out, strlen(out)));
 	assert_null(strstr(out, " \xcc\x81"));
 	free(out);
 	/* 51 bytes: cut at 40, the joiner at the cut goes */
@@ -277,7 +262,7 @@ static void test_random_input_properties(void **state)
 		char *out = parley_speakable(buf, n, &len);
 		assert_non_null(out);
 		assert_true(len <= 2 * n + 1);
-		assert_true(valid_utf8(out, len));
+		assert_true(parley_utf8_valid(out, len));
 		assert_true(longest_word(out) <= PARLEY_SPEAKABLE_WORD_MAX + 1); /* + a mark */
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)out[i];
