@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startServer, connectReady, getJson, sleep } from './harness.mjs';
+import { startServer, connectReady, getJson, sleep, waitReady } from './harness.mjs';
 
 const fatal = new TextDecoder('utf-8', { fatal: true });
 const SECRET_KEY = 'sk-abcdefghijklmnop0123456789';
@@ -92,7 +92,7 @@ before(async () => {
   // Credentials in the URL: they must reach neither a client nor the log.
   srv = await startServer(['--llm-url', `http://bob:${URL_PASSWORD}@127.0.0.1:${port}/v1`, '--log-level', 'debug', '--turns-per-minute', '1000'],
     { PARLEY_LLM_API_KEY: SECRET_KEY });
-  for (let i = 0; i < 200 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+  await waitReady(srv.port);
 });
 
 after(async () => {

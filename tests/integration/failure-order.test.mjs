@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startServer, connect, connectReady, getJson, fetchMetrics, waitForMetrics, httpGet, sleep } from './harness.mjs';
+import { startServer, connect, connectReady, getJson, fetchMetrics, waitForMetrics, httpGet, sleep, waitReady } from './harness.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
 // Long sentences, so synthesis of the pieces already received is still
@@ -19,13 +19,6 @@ const ANSWER = 'The quick brown fox jumps over the lazy dog, and then it runs fa
 
 let fake, srv;
 
-async function waitReady(port) {
-  for (let i = 0; i < 200; i++) {
-    if ((await getJson(port, '/readyz')).status === 200) return;
-    await sleep(50);
-  }
-  throw new Error('not ready');
-}
 
 before(async () => {
   fake = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs: 2 });

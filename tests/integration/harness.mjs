@@ -430,6 +430,18 @@ export function parseMetrics(text) {
 }
 
 /** GET /metrics; resolves {status, contentType, text, values}. */
+/** Waits until /readyz answers 200 (every shared engine warm); throws with
+ *  its last answer after timeoutMs. Resolves the 200 response. */
+export async function waitReady(port, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await getJson(port, '/readyz');
+    if (r.status === 200) return r;
+    if (Date.now() > deadline) throw new Error(`/readyz still ${r.status}: ${r.text}`);
+    await sleep(50);
+  }
+}
+
 export async function fetchMetrics(port) {
   const r = await httpGet(port, '/metrics');
   return { status: r.status, contentType: r.headers['content-type'] || '', text: r.text, values: parseMetrics(r.text) };

@@ -6,9 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import {
-  startServer, connectReady, getJson, fetchMetrics, waitForMetrics, sleep, sanitizerReports,
-} from './harness.mjs';
+import { startServer, connectReady, getJson, fetchMetrics, waitForMetrics, sleep, sanitizerReports, waitReady } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, wer } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
@@ -28,7 +26,7 @@ after(async () => {
 async function server(args, env = {}) {
   const s = await startServer(args, env);
   servers.push(s);
-  for (let i = 0; i < 200 && (await getJson(s.port, '/readyz')).status !== 200; i++) await sleep(50);
+  await waitReady(s.port);
   return s;
 }
 

@@ -4,19 +4,12 @@
 // leave other sessions alone, and the next turn works once the backend is ok.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, getJson, fetchMetrics, sleep } from './harness.mjs';
+import { startServer, connectReady, getJson, fetchMetrics, sleep, waitReady } from './harness.mjs';
 import { startFakeOpenAI, startFakeOllama } from '../fakes/fake-llm.mjs';
 
 const ANSWER = 'The quick brown fox jumps over the lazy dog.';
 let openai, ollama, srvO, srvL, cO, cL;
 
-async function waitReady(port) {
-  for (let i = 0; i < 200; i++) {
-    if ((await getJson(port, '/readyz')).status === 200) return;
-    await sleep(50);
-  }
-  throw new Error('not ready');
-}
 
 before(async () => {
   openai = await startFakeOpenAI({ answer: ANSWER, tokenDelayMs: 5 });

@@ -2,9 +2,7 @@
 // between sessions, fair sharing, cancellation, backend selection.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startServer, connectReady, getJson, fetchMetrics, waitForMetrics, sleep, withTimeout,
-} from './harness.mjs';
+import { startServer, connectReady, getJson, fetchMetrics, waitForMetrics, sleep, withTimeout, waitReady } from './harness.mjs';
 import { startFakeOpenAI, startFakeOllama } from '../fakes/fake-llm.mjs';
 
 const cleanups = [];
@@ -28,15 +26,6 @@ async function fakeOllama(opts) {
   return f;
 }
 
-async function waitReady(port, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await getJson(port, '/readyz');
-    if (r.status === 200) return r;
-    if (Date.now() > deadline) throw new Error(`/readyz still ${r.status}: ${r.text}`);
-    await sleep(50);
-  }
-}
 
 /** Sends a typed turn and resolves the final answer message. */
 async function ask(client, text, timeoutMs = 10000) {

@@ -4,13 +4,13 @@
 // five of at most 35%.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, getJson, sleep } from './harness.mjs';
+import { startServer, connectReady, getJson, sleep, waitReady } from './harness.mjs';
 import { librivoxClips, soxRaw, streamPcm, wordErrors } from './audio.mjs';
 
 test('librivox clips at real time: one final each, WER <= 35%', async () => {
   const srv = await startServer(['--llm-backend', 'echo', '--stt-warm', '1']);
   try {
-    for (let i = 0; i < 200 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+    await waitReady(srv.port);
     const c = await connectReady(srv.port);
     const clips = librivoxClips();
     assert.equal(clips.length, 5);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
-import { startServer, connectReady, getJson, fetchMetrics, sleep } from './harness.mjs';
+import { startServer, connectReady, getJson, fetchMetrics, sleep, waitReady } from './harness.mjs';
 import {
   librivoxClips, soxRaw, silence, whiteNoise, clickTrain, streamPcm, collectedAudio, wer, writeWav,
 } from './audio.mjs';
@@ -26,7 +26,7 @@ before(async () => {
     answer: (body, user) => (/table/.test(user) ? KNOWN : /long/.test(user) ? LONG_ANSWER : 'Okay.'),
   });
   srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2']);
-  for (let i = 0; i < 200 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+  await waitReady(srv.port);
 });
 
 after(async () => {
@@ -202,7 +202,7 @@ test('stage timings are logged per turn and exported as histograms', async () =>
 test('when every decoder is busy, the second speaker is told: overloaded', async () => {
   const small = await startServer(['--llm-backend', 'echo', '--stt-warm', '1', '--stt-max', '1']);
   try {
-    for (let i = 0; i < 200 && (await getJson(small.port, '/readyz')).status !== 200; i++) await sleep(50);
+    await waitReady(small.port);
     const [a, b] = await Promise.all([connectReady(small.port), connectReady(small.port)]);
     const speech = soxRaw(clip('0870').file, 48000, { padAfter: 1.5 });
     const first = streamPcm(a, speech, 48000);

@@ -5,7 +5,7 @@
 // up and keep serving other sessions.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, httpGet, getJson, sleep, sanitizerReports } from './harness.mjs';
+import { startServer, connectReady, httpGet, getJson, sleep, sanitizerReports, waitReady } from './harness.mjs';
 import { collectedAudio } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
@@ -30,7 +30,7 @@ before(async () => {
   });
   llm = await startServer(['--llm-url', fake.url]);
   for (const srv of [echo, llm]) {
-    for (let i = 0; i < 200 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+    await waitReady(srv.port);
   }
 });
 
