@@ -77,14 +77,14 @@ static int set_log_level(struct parley_config *cfg, const char *v, char *why, si
 
 static int set_backend(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	static const char *const names[] = { "auto", "openai", "ollama", "echo" };
-	for (size_t i = 0; i < 4; i++) {
+	static const char *const names[] = { "auto", "openai", "ollama", "bedrock", "echo" };
+	for (size_t i = 0; i < 5; i++) {
 		if (strcmp(v, names[i]) == 0) {
 			strcpy(cfg->llm_backend, v);
 			return 0;
 		}
 	}
-	snprintf(why, whylen, "'%s' is not one of auto, openai, ollama, echo", v);
+	snprintf(why, whylen, "'%s' is not one of auto, openai, ollama, bedrock, echo", v);
 	return -1;
 }
 
@@ -131,11 +131,59 @@ static int set_openai_url(struct parley_config *cfg, const char *v, char *why, s
 
 static int set_tts(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "flite") != 0 && strcmp(v, "espeak") != 0) {
-		snprintf(why, whylen, "'%s' is not one of flite, espeak", v);
+	if (strcmp(v, "flite") != 0 && strcmp(v, "espeak") != 0 && strcmp(v, "openai") != 0) {
+		snprintf(why, whylen, "'%s' is not one of flite, espeak, openai", v);
 		return -1;
 	}
 	strcpy(cfg->tts, v);
+	return 0;
+}
+
+static int set_stt(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "pocketsphinx") != 0 && strcmp(v, "openai") != 0) {
+		snprintf(why, whylen, "'%s' is not one of pocketsphinx, openai", v);
+		return -1;
+	}
+	strcpy(cfg->stt, v);
+	return 0;
+}
+
+static int set_stt_url(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_url(cfg->stt_url, sizeof cfg->stt_url, v, why, whylen);
+}
+
+static int set_tts_url(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	return set_url(cfg->tts_url, sizeof cfg->tts_url, v, why, whylen);
+}
+
+static int set_stt_path(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	size_t n = strlen(v);
+	if (n == 0 || v[0] != '/' || n >= sizeof cfg->stt_path) {
+		snprintf(why, whylen, "'%s' is not a path starting with /", v);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c <= ' ' || c >= 0x7f) {
+			snprintf(why, whylen, "the path has a space or control character");
+			return -1;
+		}
+	}
+	strcpy(cfg->stt_path, v);
+	return 0;
+}
+
+static int set_tts_format(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "pcm") != 0 && strcmp(v, "wav") != 0) {
+		snprintf(why, whylen, "'%s' is not one of pcm, wav", v);
+		return -1;
+	}
+	strcpy(cfg->tts_format, v);
 	return 0;
 }
 
@@ -296,8 +344,36 @@ static const struct option_def options[] = {
 	{ "openai-url", "PARLEY_OPENAI_URL", "URL",
 	  "OpenAI API used when only a key is set (default https://api.openai.com)", OPT_CUSTOM,
 	  0, 0, 0, 0, set_openai_url },
-	{ "stt-model", "PARLEY_STT_MODEL", "DIR", "pocketsphinx acoustic model directory",
-	  OPT_STR, F(stt_hmm), S(stt_hmm), 0, 0, NULL },
+	{ "stt", "PARLEY_STT", "NAME",
+	  "speech recogniser: pocketsphinx (embedded) or openai (an OpenAI-compatible "
+	  "transcription service; default pocketsphinx)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_stt },
+	{ "stt-url", "PARLEY_STT_URL", "URL",
+	  "transcription service base URL; a trailing /v1 is accepted", OPT_CUSTOM, 0, 0, 0, 0,
+	  set_stt_url },
+	{ "stt-model", "PARLEY_STT_MODEL", "NAME",
+	  "transcription model name (default whisper-1)", OPT_STR, F(stt_model), S(stt_model), 0,
+	  0, NULL },
+	{ "stt-path", "PARLEY_STT_PATH", "PATH",
+	  "transcription request path (default /v1/audio/transcriptions; whisper.cpp: /inference)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_stt_path },
+	{ "stt-language", "PARLEY_STT_LANGUAGE", "CODE",
+	  "language sent to the transcription service (default en)", OPT_STR, F(stt_language),
+	  S(stt_language), 0, 0, NULL },
+	{ "stt-partial-ms", "PARLEY_STT_PARTIAL_MS", "MS",
+	  "re-post the growing utterance for partial transcripts this often; 0 = off (default 0)",
+	  OPT_INT, F(stt_partial_ms), 0, 0, 60000, NULL },
+	{ "stt-timeout", "PARLEY_STT_TIMEOUT", "MS",
+	  "longest a transcription may take, waiting included (default 15000)", OPT_INT,
+	  F(stt_timeout_ms), 0, 100, 600000, NULL },
+	{ "stt-max-inflight", "PARLEY_STT_MAX_INFLIGHT", "N",
+	  "concurrent transcription requests (default 4)", OPT_INT, F(stt_max_inflight), 0, 1,
+	  1024, NULL },
+	{ "stt-max-queue", "PARLEY_STT_MAX_QUEUE", "N",
+	  "transcriptions waiting for a slot before the service counts as saturated (default 16)",
+	  OPT_INT, F(stt_max_queue), 0, 0, 100000, NULL },
+	{ "stt-hmm", "PARLEY_STT_HMM", "DIR", "pocketsphinx acoustic model directory", OPT_STR,
+	  F(stt_hmm), S(stt_hmm), 0, 0, NULL },
 	{ "stt-lm", "PARLEY_STT_LM", "FILE", "pocketsphinx language model", OPT_STR, F(stt_lm),
 	  S(stt_lm), 0, 0, NULL },
 	{ "stt-dict", "PARLEY_STT_DICT", "FILE", "pocketsphinx pronunciation dictionary", OPT_STR,
@@ -317,13 +393,35 @@ static const struct option_def options[] = {
 	{ "stt-max", "PARLEY_STT_MAX", "N",
 	  "most decoders at once = users speaking at the same moment (default 16)", OPT_INT,
 	  F(stt_max), 0, 1, 1024, NULL },
-	{ "tts", "PARLEY_TTS", "NAME", "default speech synthesiser: flite or espeak (default flite)",
+	{ "tts", "PARLEY_TTS", "NAME",
+	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
+	  "service; default flite)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_tts },
 	{ "tts-voice", "PARLEY_TTS_VOICE", "NAME",
 	  "default voice: flite slt rms awb kal16, espeak en-us en-gb ... (default slt / en-us)",
 	  OPT_STR, F(tts_voice), S(tts_voice), 0, 0, NULL },
 	{ "tts-rate", "PARLEY_TTS_RATE", "X", "speaking-rate multiplier 0.5..2 (default 1)",
 	  OPT_DOUBLE, F(tts_rate), 0, 0.5, 2.0, NULL },
+	{ "tts-url", "PARLEY_TTS_URL", "URL",
+	  "speech service base URL; a trailing /v1 is accepted", OPT_CUSTOM, 0, 0, 0, 0,
+	  set_tts_url },
+	{ "tts-model", "PARLEY_TTS_MODEL", "NAME", "speech model name (default tts-1)", OPT_STR,
+	  F(tts_model), S(tts_model), 0, 0, NULL },
+	{ "tts-format", "PARLEY_TTS_FORMAT", "FMT",
+	  "audio asked of the speech service: pcm (24 kHz) or wav (default pcm)", OPT_CUSTOM, 0,
+	  0, 0, 0, set_tts_format },
+	{ "tts-timeout", "PARLEY_TTS_TIMEOUT", "MS",
+	  "time allowed until a sentence's first audio (default 10000)", OPT_INT,
+	  F(tts_timeout_ms), 0, 100, 600000, NULL },
+	{ "tts-stall-timeout", "PARLEY_TTS_STALL_TIMEOUT", "MS",
+	  "longest silence inside a sentence's audio (default 5000)", OPT_INT,
+	  F(tts_stall_timeout_ms), 0, 100, 600000, NULL },
+	{ "tts-max-inflight", "PARLEY_TTS_MAX_INFLIGHT", "N",
+	  "concurrent synthesis jobs per engine (default: workers for embedded, 8 for openai)",
+	  OPT_INT, F(tts_max_inflight), 0, 1, 1024, NULL },
+	{ "tts-max-queue", "PARLEY_TTS_MAX_QUEUE", "N",
+	  "synthesis jobs waiting for a slot before the engine counts as saturated (default 64)",
+	  OPT_INT, F(tts_max_queue), 0, 0, 100000, NULL },
 	{ "allowed-origins", "PARLEY_ALLOWED_ORIGINS", "LIST",
 	  "comma-separated origins (https://host:port) allowed on /ws besides this server's own "
 	  "and loopback ones; * = any",
@@ -391,6 +489,12 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->history_tokens = 3000;
 	strcpy(cfg->ollama_url, "http://127.0.0.1:11434");
 	strcpy(cfg->openai_url, "https://api.openai.com");
+	strcpy(cfg->stt, "pocketsphinx");
+	strcpy(cfg->stt_model, "whisper-1");
+	strcpy(cfg->stt_language, "en");
+	cfg->stt_timeout_ms = 15000;
+	cfg->stt_max_inflight = 4;
+	cfg->stt_max_queue = 16;
 	strcpy(cfg->stt_hmm, "/usr/share/pocketsphinx/model/en-us/en-us");
 	strcpy(cfg->stt_lm, "/usr/share/pocketsphinx/model/en-us/en-us.lm.bin");
 	strcpy(cfg->stt_dict, "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict");
@@ -401,6 +505,12 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_max = 16;
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
+	strcpy(cfg->tts_model, "tts-1");
+	strcpy(cfg->tts_format, "pcm");
+	cfg->tts_timeout_ms = 10000;
+	cfg->tts_stall_timeout_ms = 5000;
+	cfg->tts_max_inflight = 0; /* 0: chosen per engine (see --help) */
+	cfg->tts_max_queue = 64;
 	strcpy(cfg->admin_host, "127.0.0.1");
 	cfg->admin_port = -1;
 	cfg->max_sessions_per_ip = 16;
@@ -418,7 +528,10 @@ static void print_help(FILE *out)
 		"usage: parley [options]\n\n"
 		"Every option can also be set with the environment variable shown;\n"
 		"a command-line flag overrides the variable. The LLM API key is read from\n"
-		"PARLEY_LLM_API_KEY or OPENAI_API_KEY only (never a flag: argv is public).\n\n",
+		"PARLEY_LLM_API_KEY or OPENAI_API_KEY only (never a flag: argv is public);\n"
+		"the speech services' keys from PARLEY_STT_API_KEY / PARLEY_TTS_API_KEY (else\n"
+		"OPENAI_API_KEY); Bedrock's from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
+		"AWS_SESSION_TOKEN or AWS_BEARER_TOKEN_BEDROCK, its region from AWS_REGION.\n\n",
 		PARLEY_VERSION);
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		char left[64];
@@ -498,11 +611,32 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 			return PARLEY_CONFIG_ERROR;
 		}
 	}
-	const char *key = getenv_fn ? getenv_fn("PARLEY_LLM_API_KEY") : NULL;
-	if (!key || !*key)
-		key = getenv_fn ? getenv_fn("OPENAI_API_KEY") : NULL;
-	if (key && strlen(key) < sizeof cfg->llm_api_key)
-		strcpy(cfg->llm_api_key, key);
+	/* Secrets: environment only (argv is public). The first variable set
+	 * and not empty wins; a value too long for its field is ignored. */
+	static const struct {
+		const char *env[2];
+		size_t offset, size;
+	} secrets[] = {
+		{ { "PARLEY_LLM_API_KEY", "OPENAI_API_KEY" }, F(llm_api_key), S(llm_api_key) },
+		{ { "PARLEY_STT_API_KEY", "OPENAI_API_KEY" }, F(stt_api_key), S(stt_api_key) },
+		{ { "PARLEY_TTS_API_KEY", "OPENAI_API_KEY" }, F(tts_api_key), S(tts_api_key) },
+		{ { "AWS_REGION", "AWS_DEFAULT_REGION" }, F(aws_region), S(aws_region) },
+		{ { "AWS_ACCESS_KEY_ID", NULL }, F(aws_access_key_id), S(aws_access_key_id) },
+		{ { "AWS_SECRET_ACCESS_KEY", NULL }, F(aws_secret_access_key),
+		  S(aws_secret_access_key) },
+		{ { "AWS_SESSION_TOKEN", NULL }, F(aws_session_token), S(aws_session_token) },
+		{ { "AWS_BEARER_TOKEN_BEDROCK", NULL }, F(aws_bearer_token), S(aws_bearer_token) },
+	};
+	for (size_t i = 0; getenv_fn && i < sizeof secrets / sizeof secrets[0]; i++) {
+		for (size_t k = 0; k < 2 && secrets[i].env[k]; k++) {
+			const char *v = getenv_fn(secrets[i].env[k]);
+			if (v && *v) {
+				if (strlen(v) < secrets[i].size)
+					strcpy((char *)cfg + secrets[i].offset, v);
+				break;
+			}
+		}
+	}
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -551,7 +685,7 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 	for (size_t i = 0; i < 2; i++) {
 		if (access(model_files[i], R_OK) != 0) {
 			fprintf(err, "parley: cannot read speech model file '%s' (install "
-				     "pocketsphinx-en-us, or see --stt-model/--stt-lm/--stt-dict)\n",
+				     "pocketsphinx-en-us, or see --stt-hmm/--stt-lm/--stt-dict)\n",
 				model_files[i]);
 			return PARLEY_CONFIG_ERROR;
 		}

@@ -28,7 +28,7 @@ struct parley_config {
 	enum parley_log_level log_level;
 
 	/* shared LLM engine */
-	char llm_backend[16];      /* auto, openai, ollama, echo */
+	char llm_backend[16];      /* auto, openai, ollama, bedrock, echo */
 	char llm_url[512];         /* base URL; "" = none given */
 	char llm_model[128];       /* "" = backend's choice */
 	char llm_api_key[256];     /* PARLEY_LLM_API_KEY or OPENAI_API_KEY; no flag */
@@ -45,7 +45,24 @@ struct parley_config {
 	char ollama_url[512];      /* where "auto" looks for Ollama */
 	char openai_url[512];      /* OpenAI's API when only a key is given */
 
-	/* speech */
+	/* AWS Bedrock (--llm-backend bedrock); environment only, never flags */
+	char aws_region[64];             /* AWS_REGION or AWS_DEFAULT_REGION */
+	char aws_access_key_id[128];     /* AWS_ACCESS_KEY_ID */
+	char aws_secret_access_key[256]; /* AWS_SECRET_ACCESS_KEY */
+	char aws_session_token[4096];    /* AWS_SESSION_TOKEN, optional */
+	char aws_bearer_token[4096];     /* AWS_BEARER_TOKEN_BEDROCK: a Bedrock API key */
+
+	/* speech: recognition */
+	char stt[16];              /* engine: pocketsphinx, openai */
+	char stt_url[512];         /* openai: base URL, trailing / and /v1 removed */
+	char stt_model[128];       /* openai: model name */
+	char stt_path[256];        /* openai: request path ("" = /v1/audio/transcriptions) */
+	char stt_language[16];     /* openai: language code sent with each request */
+	char stt_api_key[256];     /* PARLEY_STT_API_KEY or OPENAI_API_KEY; no flag */
+	int stt_partial_ms;        /* openai: re-post the growing utterance this often; 0 = off */
+	int stt_timeout_ms;        /* openai: whole request, queue wait included */
+	int stt_max_inflight;      /* concurrent recognition requests */
+	int stt_max_queue;         /* requests waiting beyond those */
 	char stt_hmm[1024];        /* pocketsphinx acoustic model */
 	char stt_lm[1024];
 	char stt_dict[1024];
@@ -54,9 +71,18 @@ struct parley_config {
 	int stt_bestpath;          /* 0/1 */
 	int stt_warm;              /* decoders kept ready */
 	int stt_max;               /* decoders at most (memory bound) */
-	char tts[16];              /* default backend: flite, espeak */
+	/* speech: synthesis */
+	char tts[16];              /* default backend: flite, espeak, openai */
 	char tts_voice[65];        /* default voice ("" = the backend's) */
 	double tts_rate;           /* speaking-rate multiplier */
+	char tts_url[512];         /* openai: base URL, trailing / and /v1 removed */
+	char tts_model[128];       /* openai: model name */
+	char tts_format[8];        /* openai: response_format asked for: pcm or wav */
+	char tts_api_key[256];     /* PARLEY_TTS_API_KEY or OPENAI_API_KEY; no flag */
+	int tts_timeout_ms;        /* openai: until the first audio byte */
+	int tts_stall_timeout_ms;  /* openai: longest silence inside a response */
+	int tts_max_inflight;      /* concurrent synthesis jobs per engine */
+	int tts_max_queue;         /* jobs waiting beyond those */
 
 	/* access control (docs/security.md) */
 	char allowed_origins[2048]; /* comma-separated extra Origins for /ws; "*" = any */

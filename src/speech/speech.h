@@ -1,0 +1,67 @@
+/*
+ * speech.h - what speech engines (stt/stt.h, tts/tts.h) have in common: how
+ * a job ends, why it failed, and how an engine reports its warm-up.
+ *
+ * A speech engine is an instance of a backend (an ops table): embedded
+ * engines (pocketsphinx, flite, espeak-ng) run their jobs on the worker
+ * pool, remote ones (OpenAI-compatible services) on the HTTP pool
+ * (net/http.h). Either way a job is started with a sink of callbacks and
+ * delivers its results asynchronously; every started job reports exactly
+ * one end, after which the engine never touches the sink again.
+ *
+ * Each engine admits at most its own number of jobs at once and queues a
+ * bounded number more, first come first served; beyond that start() fails
+ * with PARLEY_E_FULL and the caller tells its user the engine is saturated.
+ *
+ * Warm-up: at startup every configured engine runs one short job (a short
+ * synthesis, a short transcription) on a warm-up thread, retried with
+ * backoff while it fails; its state and measured time go to the log,
+ * /metrics (parley_speech_warmup_seconds{engine=...}), /readyz (component
+ * "stt" or "tts", with the reason) and the status message.
+ */
+#ifndef PARLEY_SPEECH_SPEECH_H
+#define PARLEY_SPEECH_SPEECH_H
+
+#include <stdbool.h>
+
+/* How a job ended. */
+enum parley_speech_end {
+	PARLEY_SPEECH_OK = 0,
+	PARLEY_SPEECH_CANCELLED, /* the caller cancelled it */
+	PARLEY_SPEECH_ERROR,
+};
+
+/* Why a job failed (PARLEY_SPEECH_ERROR). */
+enum parley_speech_cause {
+	PARLEY_SPEECH_CAUSE_NONE = 0,
+	PARLEY_SPEECH_CAUSE_BUSY,        /* engine saturated: its queue is full */
+	PARLEY_SPEECH_CAUSE_UNAVAILABLE, /* cannot connect, or not warmed */
+	PARLEY_SPEECH_CAUSE_TIMEOUT,     /* connect, first byte or stall timeout */
+	PARLEY_SPEECH_CAUSE_HTTP,        /* the service answered with an error status */
+	PARLEY_SPEECH_CAUSE_BROKEN,      /* connection died or the answer was garbled */
+	PARLEY_SPEECH_CAUSE_REFUSED,     /* the engine refused this input (text, voice) */
+	PARLEY_SPEECH_CAUSE_INTERNAL,    /* out of memory, engine failure */
+	PARLEY_SPEECH_CAUSE_COUNT
+};
+
+/* "busy", "unavailable", ...; never NULL. */
+const char *parley_speech_cause_name(enum parley_speech_cause c);
+
+enum parley_speech_state {
+	PARLEY_SPEECH_WARMING = 0,
+	PARLEY_SPEECH_READY,
+	PARLEY_SPEECH_UNAVAILABLE, /* warm-up failed; retrying */
+};
+
+/* An engine's warm-up, for the log, status and /readyz. Holds nothing a
+ * client must not see (no URL, no key). */
+struct parley_speech_info {
+	enum parley_speech_state state;
+	char engine[32];  /* "pocketsphinx", "flite", "openai" */
+	char model[128];  /* remote: the model name; "" for embedded */
+	char reason[256]; /* why not ready (keys masked) */
+	bool remote;
+	double warmup_ms; /* the warm-up job's time; < 0 until measured */
+};
+
+#endif
