@@ -5,7 +5,7 @@
 
 #include "llm/engine.h"
 #include "session/stages.h"
-#include "stt/stt.h"
+#include "stt/decoder.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
 #include "server/internal.h"
@@ -366,7 +366,7 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 
 	/* Speech: synthesisers first (cheap), then the decoder pool, which
 	 * fills in the background ("stt" readiness). */
-	if (parley_tts_init_all() == 0) {
+	if (parley_tts_init_all(cfg) == 0) {
 		PARLEY_ERROR("no speech synthesiser is usable (flite and espeak-ng failed)");
 		goto fail;
 	}

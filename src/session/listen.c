@@ -22,7 +22,7 @@
 #include "audio/resample.h"
 #include "audio/vad.h"
 #include "session/session.h"
-#include "stt/stt.h"
+#include "stt/decoder.h"
 #include "text/turn_rules.h"
 #include "util/log.h"
 

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stt/stt.h"
+#include "stt/decoder.h"
 #include "util/log.h"
 
 static int global_init(void)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "stt/stt.h"
+#include "stt/decoder.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/readiness.h"

@@ -121,8 +121,9 @@ static void build_summary(void)
 			 example ? "; espeak-ng variants such as en-us+" : "", example ? example : "");
 }
 
-int parley_tts_init_all(void)
+int parley_tts_init_all(const struct parley_config *cfg)
 {
+	(void)cfg; /* engines from the configuration: issue 9, step 1 */
 	int n = 0;
 	for (size_t i = 0; i < NREG; i++) {
 		usable[i] = registry[i]->global_init() == 0;

@@ -33,6 +33,7 @@
 #include "text/sentences.h"
 #include "text/speakable.h"
 #include "tts/tts.h"
+#include "util/config.h"
 #include "util/log.h"
 #include "util/utf8.h"
 
@@ -66,7 +67,9 @@ static void init_once(void)
 		return;
 	done = true;
 	parley_log_set_level(PARLEY_LOG_ERROR);
-	if (parley_tts_init_all() != 2 || parley_tts_voice_lookup("kal16", &kal16) != 0) {
+	static struct parley_config cfg;
+	parley_config_defaults(&cfg);
+	if (parley_tts_init_all(&cfg) != 2 || parley_tts_voice_lookup("kal16", &kal16) != 0) {
 		fprintf(stderr, "fuzz_tts: flite and espeak-ng must both be usable\n");
 		abort();
 	}

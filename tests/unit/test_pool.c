@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "stt/stt.h"
+#include "stt/decoder.h"
 #include "util/config.h"
 #include "util/readiness.h"
 
