@@ -228,7 +228,8 @@ int parley_control_parse(const char *json, size_t len, struct parley_control *ou
 		break;
 	case PARLEY_CTL_SET_SPEED:
 		v = need(root, type, "speed", err);
-		if (v && get_number(v, type, "speed", 0, 100, &out->u.speed, err) == 0)
+		if (v && get_number(v, type, "speed", PARLEY_SPEED_MIN, PARLEY_SPEED_MAX, &out->u.speed,
+					   err) == 0)
 			rc = 0;
 		break;
 	case PARLEY_CTL_SESSION_CONFIG:

@@ -4,7 +4,8 @@
  *
  * parley_control_parse() turns one text frame into a typed struct or a
  * protocol error (code + human message). It knows nothing about sessions:
- * applying a message is the session's job. Pure, any thread.
+ * native.c turns a parsed message into the session's small calls. Pure,
+ * any thread.
  */
 #ifndef PARLEY_PROTOCOL_CONTROL_H
 #define PARLEY_PROTOCOL_CONTROL_H
@@ -13,14 +14,10 @@
 #include <stdint.h>
 
 #include "protocol/errcode.h"
+#include "session/settings.h" /* the ranges a session accepts */
 
 #define PARLEY_TEXT_MSG_MAX_BYTES 16384 /* whole text frame */
 #define PARLEY_TEXT_TURN_MAX_BYTES 4000 /* `text` content */
-#define PARLEY_RATE_MIN 8000
-#define PARLEY_RATE_MAX 96000
-#define PARLEY_TTS_RATE_MIN 0.5
-#define PARLEY_TTS_RATE_MAX 2.0
-#define PARLEY_VOICE_MAX 64
 #define PARLEY_PLAYED_MS_MAX 86400000LL
 
 enum parley_ctl_type {
@@ -37,11 +34,7 @@ enum parley_ctl_type {
 /* The wire name of a control type ("tts_start", ...). */
 const char *parley_ctl_type_name(enum parley_ctl_type t);
 
-enum parley_audio_out {
-	PARLEY_AUDIO_OUT_BASE64 = 0,
-	PARLEY_AUDIO_OUT_BINARY,
-};
-
+/* The wire name of an audio_out setting ("base64", "binary"). */
 const char *parley_audio_out_name(enum parley_audio_out a);
 
 /* Which fields of a session.config message were present. */

@@ -41,6 +41,7 @@
 #include "session/pace.h"
 #include "text/sentences.h"
 #include "protocol/control.h"
+#include "session/settings.h"
 #include "protocol/errcode.h"
 #include "util/buf.h"
 #include "util/outq.h"
@@ -61,16 +62,6 @@ struct parley_speech {
 	struct parley_stt_pool *stt;           /* decoders leased per utterance */
 	char default_voice[PARLEY_VOICE_MAX + 1]; /* for voice "default" */
 	double default_rate;                   /* speaking-rate multiplier */
-};
-
-/* A session's effective configuration. */
-struct parley_settings {
-	int input_sample_rate;
-	int output_sample_rate;
-	enum parley_audio_out audio_out;
-	char voice[PARLEY_VOICE_MAX + 1];
-	double tts_rate;
-	double speed; /* turn-taking patience 0..100 */
 };
 
 /*
@@ -174,9 +165,6 @@ struct parley_session_params {
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
 };
-
-/* Built-in defaults for a new session's settings. */
-void parley_settings_defaults(struct parley_settings *st);
 
 /* Returns a session holding one reference (the caller's), or NULL on OOM. */
 struct parley_session *parley_session_create(const struct parley_session_params *p);
