@@ -2,11 +2,13 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audio/frame.h"
 #include "llm/engine.h"
+#include "protocol/control.h"
 #include "tts/tts.h"
 #include "util/base64.h"
 #include "util/err.h"
@@ -117,7 +119,7 @@ static void push(struct parley_session *s, struct parley_msg *m)
 {
 	if (!m) {
 		PARLEY_ERROR("session %llu: out of memory encoding a message",
-			     (unsigned long long)s->id);
+			     (unsigned long long)parley_session_id(s));
 		return;
 	}
 	/* A full queue closes the connection (ws.c logs it); nothing to add. */
@@ -173,18 +175,19 @@ static void ev_status(struct parley_session *s)
 	parley_session_get_settings(s, &st);
 	json_t *c = settings_json(&st);
 	bool ready = true;
+	struct parley_llm_engine *llm = parley_session_llm(s);
+	const struct parley_speech *speech = parley_session_speech(s);
 	if (c) {
-		if (s->llm)
-			json_object_set_new(c, "llm", llm_json(s->llm, &ready));
+		if (llm)
+			json_object_set_new(c, "llm", llm_json(llm, &ready));
 		json_object_set_new(c, "state", json_string(ready ? "ready" : "initializing"));
-		json_object_set_new(c, "session_id", json_integer((json_int_t)s->id));
+		json_object_set_new(c, "session_id", json_integer((json_int_t)parley_session_id(s)));
 		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
-		if (s->speech) {
+		if (speech) {
 			json_t *voices = json_array();
 			parley_tts_each_voice(add_voice, voices);
 			json_object_set_new(c, "voices", voices);
-			json_object_set_new(c, "default_voice",
-					    cstr_json(s->speech->default_voice));
+			json_object_set_new(c, "default_voice", cstr_json(speech->default_voice));
 		}
 	}
 	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);
@@ -213,14 +216,64 @@ struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const c
 	return c ? encode(PARLEY_OUT_ERROR, c) : NULL;
 }
 
-static void ev_error(struct parley_session *s, enum parley_proto_error code, const char *message)
+enum parley_proto_error parley_native_error_code(enum parley_session_problem p)
+{
+	/* No default: a new problem without a code here fails to build. */
+	switch (p) {
+	case PARLEY_SESSION_AUDIO_OVERFLOW: return PARLEY_PE_AUDIO_OVERFLOW;
+	case PARLEY_SESSION_AUDIO_TOO_FAST: return PARLEY_PE_AUDIO_TOO_FAST;
+	case PARLEY_SESSION_RATE_LIMITED: return PARLEY_PE_RATE_LIMITED;
+	case PARLEY_SESSION_LLM_BUSY: return PARLEY_PE_LLM_BUSY;
+	case PARLEY_SESSION_LLM_UNAVAILABLE: return PARLEY_PE_LLM_UNAVAILABLE;
+	case PARLEY_SESSION_LLM_ERROR: return PARLEY_PE_LLM_ERROR;
+	case PARLEY_SESSION_LLM_TIMEOUT: return PARLEY_PE_LLM_TIMEOUT;
+	case PARLEY_SESSION_OVERLOADED: return PARLEY_PE_OVERLOADED;
+	case PARLEY_SESSION_STT_BUSY: return PARLEY_PE_STT_BUSY;
+	case PARLEY_SESSION_STT_UNAVAILABLE: return PARLEY_PE_STT_UNAVAILABLE;
+	case PARLEY_SESSION_STT_TIMEOUT: return PARLEY_PE_STT_TIMEOUT;
+	case PARLEY_SESSION_STT_ERROR: return PARLEY_PE_STT_ERROR;
+	case PARLEY_SESSION_TTS_BUSY: return PARLEY_PE_TTS_BUSY;
+	case PARLEY_SESSION_TTS_UNAVAILABLE: return PARLEY_PE_TTS_UNAVAILABLE;
+	case PARLEY_SESSION_TTS_TIMEOUT: return PARLEY_PE_TTS_TIMEOUT;
+	case PARLEY_SESSION_TTS_ERROR: return PARLEY_PE_TTS_ERROR;
+	case PARLEY_SESSION_INTERNAL: return PARLEY_PE_INTERNAL;
+	case PARLEY_SESSION_PROBLEM_COUNT: break;
+	}
+	return PARLEY_PE_INTERNAL;
+}
+
+static void send_error(struct parley_session *s, enum parley_proto_error code, const char *message)
 {
 	if ((unsigned)code < PARLEY_PE_COUNT)
 		parley_counter_add(&m_errors[code], 1);
 	push(s, parley_native_error_msg(code, message));
 }
 
-static void ev_configured(struct parley_session *s)
+static void ev_error(struct parley_session *s, enum parley_session_problem problem,
+		     const char *message)
+{
+	send_error(s, parley_native_error_code(problem), message);
+}
+
+/* An error of the wire itself (the session never sees it). */
+static void wire_error(struct parley_session *s, enum parley_proto_error code, const char *fmt,
+		       ...) __attribute__((format(printf, 3, 4)));
+
+static void wire_error(struct parley_session *s, enum parley_proto_error code, const char *fmt,
+		       ...)
+{
+	char message[256];
+	va_list ap;
+	va_start(ap, fmt);
+	parley_utf8_vformat(message, sizeof message, fmt, ap); /* cut on a character */
+	va_end(ap);
+	PARLEY_DEBUG("session %llu: error %s: %s", (unsigned long long)parley_session_id(s),
+		     parley_proto_error_code(code), message);
+	send_error(s, code, message);
+}
+
+/* The reply to session.config: the settings now in force. */
+static void send_configured(struct parley_session *s)
 {
 	struct parley_settings st;
 	parley_session_get_settings(s, &st);
@@ -248,11 +301,12 @@ static void put_le16(unsigned char *dst, const int16_t *pcm, size_t n)
 	}
 }
 
-/* Called with s->lock held (see session.h): reads the setting directly. */
+/* Called with the session lock held (see session.h): reads the setting
+ * through parley_session_settings_locked. */
 static void ev_audio(struct parley_session *s, const int16_t *pcm, size_t n)
 {
 	size_t bytes = n * 2;
-	if (s->settings.audio_out == PARLEY_AUDIO_OUT_BINARY) {
+	if (parley_session_settings_locked(s)->audio_out == PARLEY_AUDIO_OUT_BINARY) {
 		struct parley_msg *m = parley_msg_new(bytes, true, PARLEY_OUT_AUDIO);
 		if (m)
 			put_le16(m->data, pcm, n);
@@ -293,7 +347,6 @@ static void ev_tts_interruption(struct parley_session *s)
 const struct parley_session_events parley_native_events = {
 	.status = ev_status,
 	.error = ev_error,
-	.configured = ev_configured,
 	.answer_partial = ev_answer_partial,
 	.answer_final = ev_answer_final,
 	.user_partial = ev_user_partial,
@@ -303,17 +356,76 @@ const struct parley_session_events parley_native_events = {
 	.tts_interruption = ev_tts_interruption,
 };
 
+/* session.config: all or nothing. The voice is the one field the parser
+ * cannot check (the allow-list is the session's), so it goes first; the
+ * rest was range-checked by the parser against the session's ranges. */
+static void configure(struct parley_session *s, const struct parley_config_update *cu)
+{
+	if ((cu->has & PARLEY_CFG_VOICE) && parley_session_set_voice(s, cu->voice) != 0) {
+		wire_error(s, PARLEY_PE_INVALID_FIELD,
+			   "session.config: unknown voice '%s' (voices: %s)", cu->voice,
+			   parley_tts_all_voices());
+		return;
+	}
+	int rc = 0;
+	if (cu->has & PARLEY_CFG_INPUT_RATE)
+		rc = rc ? rc : parley_session_set_input_rate(s, cu->input_sample_rate);
+	if (cu->has & PARLEY_CFG_OUTPUT_RATE)
+		rc = rc ? rc : parley_session_set_output_rate(s, cu->output_sample_rate);
+	if (cu->has & PARLEY_CFG_AUDIO_OUT)
+		rc = rc ? rc : parley_session_set_audio_out(s, cu->audio_out);
+	if (cu->has & PARLEY_CFG_TTS_RATE)
+		rc = rc ? rc : parley_session_set_tts_rate(s, cu->tts_rate);
+	if (rc != 0) { /* the parser and the session disagree on a range: a bug */
+		wire_error(s, PARLEY_PE_INTERNAL, "session.config: %s", parley_strerror(rc));
+		return;
+	}
+	PARLEY_DEBUG("session %llu configured", (unsigned long long)parley_session_id(s));
+	send_configured(s);
+}
+
+/* A parsed control message as the session's small calls. */
+static void apply(struct parley_session *s, const struct parley_control *c)
+{
+	switch (c->type) {
+	case PARLEY_CTL_TTS_START:
+		parley_session_playback_started(s);
+		break;
+	case PARLEY_CTL_TTS_STOP:
+		parley_session_playback_stopped(s);
+		break;
+	case PARLEY_CTL_CLEAR_HISTORY:
+		parley_session_clear_history(s);
+		break;
+	case PARLEY_CTL_SET_SPEED:
+		if (parley_session_set_speed(s, c->u.speed) != 0)
+			wire_error(s, PARLEY_PE_INTERNAL, "set_speed: rejected");
+		break;
+	case PARLEY_CTL_SESSION_CONFIG:
+		configure(s, &c->u.config);
+		break;
+	case PARLEY_CTL_TEXT:
+		parley_session_user_turn(s, c->u.text, strlen(c->u.text));
+		break;
+	case PARLEY_CTL_PLAYBACK:
+		parley_session_playback_played(s, c->u.played_ms);
+		break;
+	case PARLEY_CTL_COUNT:
+		break;
+	}
+}
+
 void parley_native_on_text(struct parley_session *s, const char *data, size_t len)
 {
 	struct parley_control c;
 	struct parley_proto_err err;
 	if (parley_control_parse(data, len, &c, &err) != 0) {
 		parley_counter_add(&m_in[IN_INVALID], 1);
-		parley_session_error(s, err.code, "%s", err.message);
+		wire_error(s, err.code, "%s", err.message);
 		return;
 	}
 	parley_counter_add(&m_in[c.type], 1);
-	parley_session_apply(s, &c);
+	apply(s, &c);
 	parley_control_clear(&c);
 }
 
@@ -323,29 +435,27 @@ void parley_native_on_binary(struct parley_session *s, const uint8_t *data, size
 	enum parley_frame_status st = parley_frame_decode(data, len, PARLEY_FRAME_MAX_SAMPLES, &f);
 	if (st != PARLEY_FRAME_OK) {
 		parley_counter_add(&m_in[IN_INVALID], 1);
-		parley_session_error(s,
-				     st == PARLEY_FRAME_TOO_BIG ? PARLEY_PE_FRAME_TOO_LARGE
-								: PARLEY_PE_INVALID_FRAME,
-				     "%s (%zu bytes)", parley_frame_status_str(st), len);
+		wire_error(s, st == PARLEY_FRAME_TOO_BIG ? PARLEY_PE_FRAME_TOO_LARGE
+							  : PARLEY_PE_INVALID_FRAME,
+			   "%s (%zu bytes)", parley_frame_status_str(st), len);
 		return;
 	}
 	parley_counter_add(&m_in[IN_AUDIO], 1);
 	int16_t pcm[PARLEY_FRAME_MAX_SAMPLES];
 	parley_frame_samples(&f, pcm);
-	parley_session_audio_in(s, pcm, f.nsamples, f.flags);
+	parley_session_audio_in(s, pcm, f.nsamples, (f.flags & PARLEY_FRAME_FLAG_PLAYING) != 0);
 }
 
 void parley_native_on_oversize(struct parley_session *s, bool binary, size_t len)
 {
 	parley_counter_add(&m_in[IN_INVALID], 1);
 	if (binary)
-		parley_session_error(s, PARLEY_PE_FRAME_TOO_LARGE,
-				     "audio frame of %zu bytes exceeds %d samples", len,
-				     PARLEY_FRAME_MAX_SAMPLES);
+		wire_error(s, PARLEY_PE_FRAME_TOO_LARGE, "audio frame of %zu bytes exceeds %d samples",
+			   len, PARLEY_FRAME_MAX_SAMPLES);
 	else
-		parley_session_error(s, PARLEY_PE_MESSAGE_TOO_LARGE,
-				     "text message of %zu bytes exceeds the %d-byte limit", len,
-				     PARLEY_TEXT_MSG_MAX_BYTES);
+		wire_error(s, PARLEY_PE_MESSAGE_TOO_LARGE,
+			   "text message of %zu bytes exceeds the %d-byte limit", len,
+			   PARLEY_TEXT_MSG_MAX_BYTES);
 }
 
 size_t parley_native_max_frame(bool binary)

@@ -1,14 +1,20 @@
 /*
  * native.h - the native WebSocket protocol (docs/protocol.md) on top of a
- * session: decodes client frames into session calls and encodes the
- * session's events as {"type": ..., "content": ...} messages.
+ * session: decodes client frames (control.c parses the JSON ones) into the
+ * session's small calls (session.h), and encodes the session's events as
+ * {"type": ..., "content": ...} messages; the session's problems become
+ * `error` messages with this protocol's codes (errcode.h).
+ *
+ * Errors of the wire itself (bad JSON, a bad frame, an unknown voice in
+ * session.config) are this file's: the session never sees them. Replies to
+ * a client message (session.configured) are this file's too.
  *
  * A second protocol (for example an OpenAI Realtime-compatible one) would be
- * a sibling of this file with its own events table; the session core does
- * not change.
+ * a sibling of this file with its own parser and events table; the session
+ * core does not change.
  *
  * Threads: the on_* functions run on the event-loop thread (they only parse,
- * apply and queue). The events may be raised from any thread.
+ * call the session and queue). The events may be raised from any thread.
  */
 #ifndef PARLEY_PROTOCOL_NATIVE_H
 #define PARLEY_PROTOCOL_NATIVE_H
@@ -17,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/errcode.h"
 #include "session/session.h"
 
 /* Message kinds the server sends; used as parley_msg tags for metrics. */
@@ -51,6 +58,9 @@ void parley_native_on_oversize(struct parley_session *s, bool binary, size_t len
 
 /* The largest frame worth buffering, by frame type. */
 size_t parley_native_max_frame(bool binary);
+
+/* The wire code of a session problem; never PARLEY_PE_COUNT. Pure. */
+enum parley_proto_error parley_native_error_code(enum parley_session_problem p);
 
 /* Encodes an error message with no session (e.g. server_full). NULL on OOM. */
 struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const char *message);

@@ -15,6 +15,7 @@
 
 #include "server/bind.h"
 #include "server/peers.h"
+#include "session/limits.h"
 #include "session/session.h"
 #include "util/config.h"
 #include "util/metrics.h"

@@ -38,7 +38,7 @@ static void lws_log_emit(int level, const char *line)
 void parley_server_wake(void *arg)
 {
 	struct parley_session *s = arg;
-	struct parley_server *srv = s->owner;
+	struct parley_server *srv = parley_session_owner(s);
 	bool ok = true;
 
 	pthread_mutex_lock(&srv->wake_lock);
@@ -59,7 +59,7 @@ void parley_server_wake(void *arg)
 	pthread_mutex_unlock(&srv->wake_lock);
 	if (!ok)
 		PARLEY_ERROR("session %llu: out of memory queueing a wake-up",
-			     (unsigned long long)s->id);
+			     (unsigned long long)parley_session_id(s));
 	lws_cancel_service(srv->ctx);
 }
 
@@ -74,7 +74,7 @@ static void drain_wakes(struct parley_server *srv)
 	pthread_mutex_unlock(&srv->wake_lock);
 
 	for (size_t i = 0; i < n; i++) {
-		struct conn *c = list[i]->transport;
+		struct conn *c = parley_session_transport(list[i]);
 		if (c && c->wsi)
 			parley_ws_woken(srv, c);
 		parley_session_unref(list[i]);

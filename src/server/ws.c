@@ -52,7 +52,7 @@ void parley_ws_broadcast_status(struct parley_server *srv)
 {
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (c->session)
-			c->session->events->status(c->session);
+			parley_session_report_status(c->session);
 	}
 }
 
@@ -123,15 +123,15 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		PARLEY_ERROR("out of memory creating a session");
 		return -1; /* CLOSED follows and releases the address count */
 	}
-	c->session->transport = c;
+	parley_session_set_transport(c->session, c);
 	c->validity_ns = parley_now_ns();
 	c->written_ns = c->validity_ns;
 	parley_gauge_add(&srv->m_live, 1);
 	parley_counter_add(&srv->m_total, 1);
 
 	PARLEY_INFO("client connected from %s (session %llu)", peer,
-		    (unsigned long long)c->session->id);
-	c->session->events->status(c->session);
+		    (unsigned long long)parley_session_id(c->session));
+	parley_session_report_status(c->session);
 	return 0;
 }
 
@@ -150,11 +150,11 @@ static void on_closed(struct parley_server *srv, struct conn *c)
 		return;
 	struct parley_session *s = c->session;
 	c->session = NULL;
-	s->transport = NULL;
+	parley_session_set_transport(s, NULL);
 	parley_session_close(s);
 	parley_gauge_add(&srv->m_live, -1);
-	PARLEY_INFO("session %llu closed after %.1f s", (unsigned long long)s->id,
-		    (double)(parley_now_ns() - s->created_ns) / 1e9);
+	PARLEY_INFO("session %llu closed after %.1f s", (unsigned long long)parley_session_id(s),
+		    (double)(parley_now_ns() - parley_session_created_ns(s)) / 1e9);
 	parley_session_unref(s);
 }
 
@@ -241,14 +241,13 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
  * returns true. */
 static bool check_overflow(struct parley_server *srv, struct conn *c)
 {
-	if (!c->session || !parley_outq_overflowed(&c->session->outq))
+	char why[160];
+	if (!c->session || !parley_session_overflowed(c->session, why, sizeof why))
 		return false;
 	if (!c->overflow_handled) {
 		c->overflow_handled = true;
-		char why[160];
-		parley_outq_overflow_reason(&c->session->outq, why, sizeof why);
 		PARLEY_WARN("session %llu: closing: the client is not reading its messages (%s)",
-			    (unsigned long long)c->session->id, why);
+			    (unsigned long long)parley_session_id(c->session), why);
 		parley_counter_add(&srv->m_overflows, 1);
 		/* The socket may never become writable again: close without it. */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
@@ -268,7 +267,7 @@ void parley_ws_housekeeping(struct parley_server *srv, struct conn *c, int64_t n
 {
 	if (!c->session || c->ending || c->overflow_handled || c->stalled || check_end(c))
 		return;
-	if (parley_outq_length(&c->session->outq) == 0) {
+	if (parley_session_queued(c->session) == 0) {
 		c->written_ns = now_ns;
 		return;
 	}
@@ -278,7 +277,7 @@ void parley_ws_housekeeping(struct parley_server *srv, struct conn *c, int64_t n
 	c->stalled = true;
 	PARLEY_WARN("session %llu: closing: the client is not reading its messages (%zu waiting, "
 		    "nothing written for %.1f s, --write-timeout)",
-		    (unsigned long long)c->session->id, parley_outq_length(&c->session->outq),
+		    (unsigned long long)parley_session_id(c->session), parley_session_queued(c->session),
 		    (double)quiet / 1e9);
 	parley_counter_add(&srv->m_overflows, 1);
 	/* Its socket is not writable (or it would have been written): drop it. */
@@ -311,7 +310,8 @@ static int write_msg(struct parley_server *srv, struct lws *wsi, struct conn *c,
 	if (tag == PARLEY_OUT_STATUS && c->session && !c->ready_observed) {
 		c->ready_observed = true;
 		parley_histogram_observe(&srv->m_ready_latency,
-					 (double)(parley_now_ns() - c->session->created_ns) / 1e9);
+					 (double)(parley_now_ns() -
+						  parley_session_created_ns(c->session)) / 1e9);
 	}
 	return 0;
 }
@@ -341,7 +341,7 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 		return close_with(c, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				  "too many unread messages");
 	bool more = false;
-	struct parley_msg *m = parley_outq_pop(&s->outq, &more);
+	struct parley_msg *m = parley_session_pop(s, &more);
 	if (m && write_msg(srv, wsi, c, m))
 		return -1;
 	/* The session broke a limit: close once what it queued is sent. */

@@ -1,6 +1,6 @@
 #include "session/limits.h"
 
-#include "session/session.h"
+#include "session/settings.h"
 
 void parley_session_limits_init(struct parley_session_limits *l, const struct parley_config *cfg)
 {

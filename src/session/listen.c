@@ -21,7 +21,7 @@
 
 #include "audio/resample.h"
 #include "audio/vad.h"
-#include "session/session.h"
+#include "session/internal.h"
 #include "stt/decoder.h"
 #include "text/turn_rules.h"
 #include "util/log.h"
@@ -104,7 +104,7 @@ static void overloaded(struct parley_listen *l, struct parley_session *s, const 
 		return;
 	l->overloaded = true;
 	PARLEY_WARN("session %llu: overloaded: %s", (unsigned long long)s->id, why);
-	parley_session_error(s, PARLEY_PE_OVERLOADED, "%s", why);
+	parley_session_error(s, PARLEY_SESSION_OVERLOADED, "%s", why);
 }
 
 static void begin(struct parley_listen *l, struct parley_session *s)

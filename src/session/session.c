@@ -1,4 +1,4 @@
-#include "session/session.h"
+#include "session/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "audio/frame.h"
 #include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -17,6 +16,31 @@ int64_t parley_now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *const problem_names[PARLEY_SESSION_PROBLEM_COUNT] = {
+	[PARLEY_SESSION_AUDIO_OVERFLOW] = "audio_overflow",
+	[PARLEY_SESSION_AUDIO_TOO_FAST] = "audio_too_fast",
+	[PARLEY_SESSION_RATE_LIMITED] = "rate_limited",
+	[PARLEY_SESSION_LLM_BUSY] = "llm_busy",
+	[PARLEY_SESSION_LLM_UNAVAILABLE] = "llm_unavailable",
+	[PARLEY_SESSION_LLM_ERROR] = "llm_error",
+	[PARLEY_SESSION_LLM_TIMEOUT] = "llm_timeout",
+	[PARLEY_SESSION_OVERLOADED] = "overloaded",
+	[PARLEY_SESSION_STT_BUSY] = "stt_busy",
+	[PARLEY_SESSION_STT_UNAVAILABLE] = "stt_unavailable",
+	[PARLEY_SESSION_STT_TIMEOUT] = "stt_timeout",
+	[PARLEY_SESSION_STT_ERROR] = "stt_error",
+	[PARLEY_SESSION_TTS_BUSY] = "tts_busy",
+	[PARLEY_SESSION_TTS_UNAVAILABLE] = "tts_unavailable",
+	[PARLEY_SESSION_TTS_TIMEOUT] = "tts_timeout",
+	[PARLEY_SESSION_TTS_ERROR] = "tts_error",
+	[PARLEY_SESSION_INTERNAL] = "internal",
+};
+
+const char *parley_session_problem_name(enum parley_session_problem p)
+{
+	return (unsigned)p < PARLEY_SESSION_PROBLEM_COUNT ? problem_names[p] : "internal";
 }
 
 void parley_settings_defaults(struct parley_settings *st)
@@ -115,6 +139,56 @@ void parley_session_close(struct parley_session *s)
 	parley_outq_close(&s->outq);
 }
 
+bool parley_session_is_closing(struct parley_session *s)
+{
+	return atomic_load(&s->closing);
+}
+
+const char *parley_session_end_reason(struct parley_session *s)
+{
+	return atomic_load(&s->end_reason);
+}
+
+uint64_t parley_session_id(const struct parley_session *s)
+{
+	return s->id;
+}
+
+int64_t parley_session_created_ns(const struct parley_session *s)
+{
+	return s->created_ns;
+}
+
+void *parley_session_owner(const struct parley_session *s)
+{
+	return s->owner;
+}
+
+struct parley_llm_engine *parley_session_llm(const struct parley_session *s)
+{
+	return s->llm;
+}
+
+const struct parley_speech *parley_session_speech(const struct parley_session *s)
+{
+	return s->speech;
+}
+
+void *parley_session_transport(const struct parley_session *s)
+{
+	return s->transport;
+}
+
+void parley_session_set_transport(struct parley_session *s, void *transport)
+{
+	s->transport = transport;
+}
+
+void parley_session_report_status(struct parley_session *s)
+{
+	s->events->status(s);
+}
+
 void parley_session_get_settings(struct parley_session *s, struct parley_settings *out)
 {
 	pthread_mutex_lock(&s->lock);
@@ -122,75 +196,117 @@ void parley_session_get_settings(struct parley_session *s, struct parley_setting
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void apply_config(struct parley_session *s, const struct parley_config_update *cu)
+const struct parley_settings *parley_session_settings_locked(const struct parley_session *s)
+{
+	return &s->settings;
+}
+
+/* Caller holds s->lock: the out-queue bounds follow the settings. */
+static void rebound_locked(struct parley_session *s)
+{
+	size_t max_msgs, max_bytes;
+	parley_session_outq_bounds(s->limits, &s->settings, &max_msgs, &max_bytes);
+	parley_outq_set_bounds(&s->outq, max_msgs, max_bytes);
+}
+
+static bool rate_ok(int hz)
+{
+	return hz >= PARLEY_RATE_MIN && hz <= PARLEY_RATE_MAX;
+}
+
+int parley_session_set_input_rate(struct parley_session *s, int hz)
+{
+	if (!rate_ok(hz))
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	if (s->settings.input_sample_rate != hz)
+		parley_ring_clear(&s->audio); /* old samples are at the old rate */
+	s->settings.input_sample_rate = hz;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int parley_session_set_output_rate(struct parley_session *s, int hz)
+{
+	if (!rate_ok(hz))
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	s->settings.output_sample_rate = hz;
+	rebound_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int parley_session_set_audio_out(struct parley_session *s, enum parley_audio_out out)
+{
+	if (out != PARLEY_AUDIO_OUT_BASE64 && out != PARLEY_AUDIO_OUT_BINARY)
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	s->settings.audio_out = out;
+	rebound_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int parley_session_set_voice(struct parley_session *s, const char *voice)
 {
 	/* The voice is kept as the allow-list spells it, so only list strings
 	 * ever reach an engine (tts/tts.h). */
 	struct parley_tts_voice v = { 0 };
-	if ((cu->has & PARLEY_CFG_VOICE) && strcmp(cu->voice, "default") != 0 &&
-	    parley_tts_voice_lookup(cu->voice, &v) != 0) {
-		parley_session_error(s, PARLEY_PE_INVALID_FIELD,
-				     "session.config: unknown voice '%s' (voices: %s)", cu->voice,
-				     parley_tts_all_voices());
-		return;
-	}
+	bool dflt = strcmp(voice, "default") == 0;
+	if (!dflt && parley_tts_voice_lookup(voice, &v) != 0)
+		return PARLEY_E_NOTFOUND;
 	pthread_mutex_lock(&s->lock);
-	struct parley_settings *st = &s->settings;
-	if (cu->has & PARLEY_CFG_INPUT_RATE) {
-		if (st->input_sample_rate != cu->input_sample_rate)
-			parley_ring_clear(&s->audio); /* old samples are at the old rate */
-		st->input_sample_rate = cu->input_sample_rate;
-	}
-	if (cu->has & PARLEY_CFG_OUTPUT_RATE)
-		st->output_sample_rate = cu->output_sample_rate;
-	if (cu->has & PARLEY_CFG_AUDIO_OUT)
-		st->audio_out = cu->audio_out;
-	if (cu->has & PARLEY_CFG_VOICE)
-		snprintf(st->voice, sizeof st->voice, "%s",
-			 strcmp(cu->voice, "default") == 0 ? "default" : v.name);
-	if (cu->has & PARLEY_CFG_TTS_RATE)
-		st->tts_rate = cu->tts_rate;
-	size_t max_msgs, max_bytes;
-	parley_session_outq_bounds(s->limits, st, &max_msgs, &max_bytes);
-	parley_outq_set_bounds(&s->outq, max_msgs, max_bytes);
+	snprintf(s->settings.voice, sizeof s->settings.voice, "%s", dflt ? "default" : v.name);
 	pthread_mutex_unlock(&s->lock);
-	PARLEY_DEBUG("session %llu configured", (unsigned long long)s->id);
-	s->events->configured(s);
+	return 0;
 }
 
-void parley_session_apply(struct parley_session *s, const struct parley_control *c)
+int parley_session_set_tts_rate(struct parley_session *s, double rate)
 {
-	switch (c->type) {
-	case PARLEY_CTL_TTS_START:
-	case PARLEY_CTL_TTS_STOP:
-		pthread_mutex_lock(&s->lock);
-		s->tts_playing = c->type == PARLEY_CTL_TTS_START;
-		if (s->tts_playing && !s->playback_start_ns)
-			s->playback_start_ns = parley_now_ns();
-		pthread_mutex_unlock(&s->lock);
-		break;
-	case PARLEY_CTL_CLEAR_HISTORY:
-		parley_session_clear_history(s);
-		break;
-	case PARLEY_CTL_SET_SPEED:
-		pthread_mutex_lock(&s->lock);
-		s->settings.speed = c->u.speed;
-		pthread_mutex_unlock(&s->lock);
-		break;
-	case PARLEY_CTL_SESSION_CONFIG:
-		apply_config(s, &c->u.config);
-		break;
-	case PARLEY_CTL_TEXT:
-		parley_session_user_turn(s, c->u.text, strlen(c->u.text));
-		break;
-	case PARLEY_CTL_PLAYBACK:
-		pthread_mutex_lock(&s->lock);
-		s->played_ms = c->u.played_ms;
-		pthread_mutex_unlock(&s->lock);
-		break;
-	case PARLEY_CTL_COUNT:
-		break;
-	}
+	if (!(rate >= PARLEY_TTS_RATE_MIN && rate <= PARLEY_TTS_RATE_MAX))
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	s->settings.tts_rate = rate;
+	rebound_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int parley_session_set_speed(struct parley_session *s, double speed)
+{
+	if (!(speed >= PARLEY_SPEED_MIN && speed <= PARLEY_SPEED_MAX))
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	s->settings.speed = speed;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void set_playing(struct parley_session *s, bool playing)
+{
+	pthread_mutex_lock(&s->lock);
+	s->tts_playing = playing;
+	if (s->tts_playing && !s->playback_start_ns)
+		s->playback_start_ns = parley_now_ns();
+	pthread_mutex_unlock(&s->lock);
+}
+
+void parley_session_playback_started(struct parley_session *s)
+{
+	set_playing(s, true);
+}
+
+void parley_session_playback_stopped(struct parley_session *s)
+{
+	set_playing(s, false);
+}
+
+void parley_session_playback_played(struct parley_session *s, int64_t played_ms)
+{
+	pthread_mutex_lock(&s->lock);
+	s->played_ms = played_ms;
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* The caller set audio_job_queued under the lock; queue the listen job, or
@@ -226,7 +342,7 @@ void parley_session_end(struct parley_session *s, const char *reason)
 }
 
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
-			     uint32_t flags)
+			     bool playing)
 {
 	bool report = false;
 	size_t cap;
@@ -244,7 +360,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		if (verdict == PARLEY_PACE_DROP_REPORT) {
 			PARLEY_WARN("session %llu: audio arrives faster than real time; dropping "
 				    "the excess", (unsigned long long)s->id);
-			parley_session_error(s, PARLEY_PE_AUDIO_TOO_FAST,
+			parley_session_error(s, PARLEY_SESSION_AUDIO_TOO_FAST,
 					     "audio is arriving faster than real time (more than "
 					     "%.0f s ahead of the clock at the declared %d Hz); "
 					     "the excess is dropped, and the session is closed if "
@@ -257,7 +373,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		}
 		return;
 	}
-	s->frame_playing = (flags & PARLEY_FRAME_FLAG_PLAYING) != 0;
+	s->frame_playing = playing;
 	s->last_audio_ns = parley_now_ns();
 	/* The buffer holds PARLEY_SESSION_AUDIO_SECONDS at the input rate. */
 	cap = (size_t)rate * PARLEY_SESSION_AUDIO_SECONDS;
@@ -288,7 +404,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	if (schedule)
 		submit_listen_job(s);
 	if (report)
-		parley_session_error(s, PARLEY_PE_AUDIO_OVERFLOW,
+		parley_session_error(s, PARLEY_SESSION_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",
 				     PARLEY_SESSION_AUDIO_SECONDS);
 }
@@ -303,7 +419,7 @@ bool parley_session_turn_admit(struct parley_session *s)
 	if (!ok) {
 		PARLEY_INFO("session %llu: turn refused: over %.0f turns a minute",
 			    (unsigned long long)s->id, s->limits->turns_per_minute);
-		parley_session_error(s, PARLEY_PE_RATE_LIMITED,
+		parley_session_error(s, PARLEY_SESSION_RATE_LIMITED,
 				     "too many turns: at most %.0f a minute (%.0f at once); this "
 				     "one was not answered, try again in %.1f s",
 				     s->limits->turns_per_minute, s->limits->turn_burst, wait);
@@ -340,7 +456,7 @@ size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t 
 	return got;
 }
 
-void parley_session_error(struct parley_session *s, enum parley_proto_error code,
+void parley_session_error(struct parley_session *s, enum parley_session_problem problem,
 			  const char *fmt, ...)
 {
 	char message[256];
@@ -349,8 +465,8 @@ void parley_session_error(struct parley_session *s, enum parley_proto_error code
 	parley_utf8_vformat(message, sizeof message, fmt, ap); /* cut on a character */
 	va_end(ap);
 	PARLEY_DEBUG("session %llu: error %s: %s", (unsigned long long)s->id,
-		     parley_proto_error_code(code), message);
-	s->events->error(s, code, message);
+		     parley_session_problem_name(problem), message);
+	s->events->error(s, problem, message);
 }
 
 int parley_session_push(struct parley_session *s, struct parley_msg *m)
@@ -360,4 +476,23 @@ int parley_session_push(struct parley_session *s, struct parley_msg *m)
 		return PARLEY_E_CLOSED;
 	}
 	return parley_outq_push(&s->outq, m);
+}
+
+struct parley_msg *parley_session_pop(struct parley_session *s, bool *more)
+{
+	return parley_outq_pop(&s->outq, more);
+}
+
+size_t parley_session_queued(struct parley_session *s)
+{
+	return parley_outq_length(&s->outq);
+}
+
+bool parley_session_overflowed(struct parley_session *s, char *why, size_t whylen)
+{
+	if (!parley_outq_overflowed(&s->outq))
+		return false;
+	if (why && whylen)
+		parley_outq_overflow_reason(&s->outq, why, whylen);
+	return true;
 }

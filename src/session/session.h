@@ -1,12 +1,22 @@
 /*
  * session.h - one conversation: its settings, its audio input, its outbound
- * queue and its serial work strand. Independent of any wire format.
+ * queue and its serial work strands. Independent of any wire format.
  *
- * A session is created by a transport (the WebSocket layer) when a client
- * connects. It reports what it has to say through an events table supplied
- * by the wire protocol (parley_session_events), which encodes messages and
- * pushes them on the session's out-queue; the out-queue's wake callback
- * tells the transport to write.
+ * A session is an opaque handle. A transport (the WebSocket layer) creates
+ * one when a client connects and drives it with the small calls below; a
+ * wire protocol (protocol/native.c for /ws) parses what the client sends
+ * and turns each message into those calls (set a rate, a voice, a text
+ * turn, a playback report, microphone audio). What the session has to say
+ * comes back through the events table the protocol supplies
+ * (parley_session_events): answers, transcripts, audio, barge-in and
+ * problems, the latter in the session's own vocabulary
+ * (enum parley_session_problem) that each protocol maps to its own error
+ * codes. The events encode messages and push them on the session's
+ * out-queue, whose wake callback tells the transport to write; the
+ * transport pops them (parley_session_pop). So a second protocol (an OpenAI
+ * Realtime-compatible one) drives the same sessions with its own parser and
+ * events table. The fields and the listen/speak/turn machinery are
+ * private to src/session/ (session/internal.h).
  *
  * Lifetime: reference-counted. The transport holds one reference while the
  * connection is open; the worker pool holds one while the session has jobs
@@ -17,45 +27,30 @@
  *
  * Limits (session/limits.h, session/pace.h): the out-queue and the answer
  * text are sized from the configuration; microphone audio faster than real
- * time beyond a burst is dropped (audio_too_fast) and, if it persists, the
- * session asks its transport to close it (parley_session_end); turns beyond
- * --turns-per-minute are refused (rate_limited).
+ * time beyond a burst is dropped (PARLEY_SESSION_AUDIO_TOO_FAST) and, if it
+ * persists, the session asks its transport to close it
+ * (parley_session_end_reason); turns beyond --turns-per-minute are refused
+ * (PARLEY_SESSION_RATE_LIMITED).
  *
- * Threads: `id`, `created_ns`, `events`, `outq`, `strand` and `limits` are
- * set at creation and then read-only (the queue and strand lock
- * themselves). `lock` guards settings, the audio ring, the limiters and the
- * playback fields. `end_reason` is atomic. `transport` is touched only by
- * the event-loop thread.
+ * Threads: unless a prototype says otherwise, every call is safe from any
+ * thread (the session locks itself). The transport pointer belongs to the
+ * event-loop thread.
  */
 #ifndef PARLEY_SESSION_SESSION_H
 #define PARLEY_SESSION_SESSION_H
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "audio/ring.h"
-#include "session/history.h"
-#include "session/limits.h"
-#include "session/pace.h"
-#include "text/sentences.h"
-#include "protocol/control.h"
 #include "session/settings.h"
-#include "protocol/errcode.h"
-#include "util/buf.h"
 #include "util/outq.h"
-#include "util/ratelimit.h"
-#include "util/workers.h"
-
-#define PARLEY_SESSION_AUDIO_SECONDS 10
-#define PARLEY_SESSION_MAX_JOBS 256
 
 struct parley_session;
 struct parley_llm_engine;
 struct parley_stt_pool;
-struct parley_tts_backend;
-struct parley_listen;
+struct parley_workers;
+struct parley_session_limits;
 
 /* Server-wide speech setup shared (read-only) by every session. */
 struct parley_speech {
@@ -65,16 +60,48 @@ struct parley_speech {
 };
 
 /*
+ * What went wrong, in the session's words; each wire protocol maps these
+ * to its own error codes (native: docs/protocol.md's `error` codes).
+ */
+enum parley_session_problem {
+	PARLEY_SESSION_AUDIO_OVERFLOW = 0, /* input buffer full: oldest audio dropped */
+	PARLEY_SESSION_AUDIO_TOO_FAST,     /* audio ahead of real time: the excess dropped */
+	PARLEY_SESSION_RATE_LIMITED,       /* over --turns-per-minute: turn not answered */
+	PARLEY_SESSION_LLM_BUSY,           /* the LLM's queue is full */
+	PARLEY_SESSION_LLM_UNAVAILABLE,    /* the LLM is down or not warmed up */
+	PARLEY_SESSION_LLM_ERROR,          /* the LLM failed this answer */
+	PARLEY_SESSION_LLM_TIMEOUT,        /* the LLM did not answer in time */
+	PARLEY_SESSION_OVERLOADED,         /* the server cannot keep up with the user's audio */
+	PARLEY_SESSION_STT_BUSY,           /* speech-to-text saturated */
+	PARLEY_SESSION_STT_UNAVAILABLE,    /* speech-to-text down or not warmed up */
+	PARLEY_SESSION_STT_TIMEOUT,        /* speech-to-text did not answer in time */
+	PARLEY_SESSION_STT_ERROR,          /* speech-to-text failed this utterance */
+	PARLEY_SESSION_TTS_BUSY,           /* text-to-speech saturated */
+	PARLEY_SESSION_TTS_UNAVAILABLE,    /* text-to-speech down or not warmed up */
+	PARLEY_SESSION_TTS_TIMEOUT,        /* text-to-speech did not answer in time */
+	PARLEY_SESSION_TTS_ERROR,          /* text-to-speech failed this piece */
+	PARLEY_SESSION_INTERNAL,           /* out of memory, a bug */
+	PARLEY_SESSION_PROBLEM_COUNT
+};
+
+/* "audio_overflow", ... (for logs); never NULL. */
+const char *parley_session_problem_name(enum parley_session_problem p);
+
+/*
  * What a session says, encoded by a wire protocol. Every slot is required and
- * may be called from any thread; implementations push onto s->outq.
- * answer_partial, answer_final, audio, stop_tts and tts_interruption are
- * called with s->lock held (so their order is the session's order): they
- * must not take it, and may read s->settings directly.
+ * may be called from any thread; implementations encode a message and push
+ * it with parley_session_push(). answer_partial, answer_final, audio,
+ * stop_tts and tts_interruption are called with the session lock held (so
+ * their order is the session's order): they must not call anything that
+ * takes it, and read the settings with parley_session_settings_locked().
  */
 struct parley_session_events {
+	/* The session's state and settings, asked for by the transport
+	 * (parley_session_report_status). */
 	void (*status)(struct parley_session *s);
-	void (*error)(struct parley_session *s, enum parley_proto_error code, const char *message);
-	void (*configured)(struct parley_session *s);
+	/* Something the user should know went wrong (message borrowed). */
+	void (*error)(struct parley_session *s, enum parley_session_problem problem,
+		      const char *message);
 	/* The assistant's answer so far (text borrowed for the call). */
 	void (*answer_partial)(struct parley_session *s, const char *text, size_t len);
 	/* The answer is over: complete, or cut short (interrupted). */
@@ -90,195 +117,141 @@ struct parley_session_events {
 	void (*tts_interruption)(struct parley_session *s);
 };
 
-/* A piece of the answer that was sent as audio. */
-struct parley_spoken {
-	char *text;
-	int64_t ms;
-};
-
-/* Stage timestamps of the current turn (CLOCK_MONOTONIC ns, 0 = not yet). */
-struct parley_turn_times {
-	int64_t speech_end;  /* last loud frame of the user's turn */
-	int64_t final;       /* final transcript (or typed turn received) */
-	int64_t first_token;
-	int64_t first_audio;
-};
-
-struct parley_session {
-	atomic_int refs;
-	atomic_bool closing;
-	uint64_t id;
-	int64_t created_ns; /* CLOCK_MONOTONIC */
-	const struct parley_session_events *events;
-	struct parley_outq outq;
-	struct parley_strand strand;
-	struct parley_workers *workers; /* borrowed; outlives every session */
-	void *owner;                    /* borrowed: the transport's server object */
-	struct parley_llm_engine *llm;  /* borrowed: the shared engine */
-	const struct parley_speech *speech; /* borrowed; NULL: text only */
-	struct parley_strand tts_strand;    /* synthesis jobs, in order */
-	struct parley_listen *listen;       /* only jobs on `strand` touch it */
-	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
-	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
-
-	pthread_mutex_t lock;
-	struct parley_settings settings;     /* guarded by lock */
-	struct parley_ring audio;            /* guarded by lock; input-rate samples */
-	bool audio_overflowing;              /* guarded by lock: inside an overflow episode */
-	bool tts_playing;                    /* guarded by lock: between tts_start and tts_stop */
-	bool frame_playing;                  /* guarded by lock: flag bit 0 of the last frame */
-	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
-	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
-						empty since then (0: it is empty) */
-	size_t audio_taken_waiting;          /* guarded by lock: samples the listener took
-						since audio_waiting_since_ns */
-	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
-	struct parley_history history;       /* guarded by lock */
-	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
-	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
-	uint64_t ended_gen;                  /* guarded by lock: the last answer generation that ended */
-	int64_t last_audio_ns;               /* guarded by lock: when mic audio last arrived */
-	struct parley_pace pace;             /* guarded by lock: audio vs real time */
-	struct parley_bucket turns;          /* guarded by lock: turns per minute */
-	bool utterance_open;                 /* guarded by lock: a decoder is leased for the user */
-	struct parley_buf answer;            /* guarded by lock: current answer text */
-	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
-	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
-	struct parley_spoken *spoken;        /* guarded by lock: pieces sent as audio, in order */
-	struct parley_buf said;              /* guarded by lock: their text, joined */
-	size_t nspoken, spoken_cap;
-	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
-	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
-	struct parley_turn_times times;      /* guarded by lock */
-
-	void *transport; /* event-loop thread only: the connection, NULL once closed */
-};
-
 struct parley_session_params {
 	uint64_t id;
 	const struct parley_session_events *events; /* borrowed, static */
 	struct parley_workers *workers;             /* borrowed */
 	parley_wake_fn wake; /* out-queue wake, see outq.h; called with the session */
-	void *owner;         /* borrowed, stored in s->owner for the wake callback */
+	void *owner;         /* borrowed, returned by parley_session_owner() */
 	struct parley_llm_engine *llm; /* borrowed shared engine */
 	size_t history_chars;          /* conversation budget */
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
 };
 
-/* Returns a session holding one reference (the caller's), or NULL on OOM. */
+/* --- lifetime --- */
+
+/* Returns a session holding one reference (the caller's), or NULL on OOM.
+ * p and what it points to are borrowed as each field says. */
 struct parley_session *parley_session_create(const struct parley_session_params *p);
 
 void parley_session_ref(struct parley_session *s);
 void parley_session_unref(struct parley_session *s); /* accepts NULL */
 
-/* Marks the session closing: output dropped, queued jobs cancelled.
- * Idempotent, any thread. */
+/* Marks the session closing: output dropped, queued jobs cancelled, the
+ * answer in flight cancelled. Idempotent, any thread. */
 void parley_session_close(struct parley_session *s);
 
-static inline bool parley_session_is_closing(struct parley_session *s)
-{
-	return atomic_load(&s->closing);
-}
+/* Any thread. */
+bool parley_session_is_closing(struct parley_session *s);
 
-/* Copies the settings under the lock. */
+/* The reason the session asked its transport to close it because the
+ * client broke a limit (a static string of at most 120 bytes: WebSocket
+ * closes with 1008 and this text once the queue is sent), or NULL. From
+ * then on the transport should not feed it input. Any thread. */
+const char *parley_session_end_reason(struct parley_session *s);
+
+/* --- facts (any thread; the values are fixed at creation) --- */
+
+uint64_t parley_session_id(const struct parley_session *s);
+int64_t parley_session_created_ns(const struct parley_session *s); /* CLOCK_MONOTONIC */
+/* The params' owner (borrowed), e.g. for the wake callback. */
+void *parley_session_owner(const struct parley_session *s);
+/* The shared LLM engine (borrowed; outlives every session), NULL if none. */
+struct parley_llm_engine *parley_session_llm(const struct parley_session *s);
+/* The server-wide speech setup (borrowed, read-only), NULL for text only. */
+const struct parley_speech *parley_session_speech(const struct parley_session *s);
+
+/* --- the transport's side (event-loop thread only) --- */
+
+/* The transport's connection object, NULL once it is gone. Borrowed; the
+ * session never dereferences it. */
+void *parley_session_transport(const struct parley_session *s);
+void parley_session_set_transport(struct parley_session *s, void *transport);
+
+/* Asks the protocol to encode the session's status (events->status). Any
+ * thread. */
+void parley_session_report_status(struct parley_session *s);
+
+/* --- settings --- */
+
+/* Copies the settings under the lock. Any thread. */
 void parley_session_get_settings(struct parley_session *s, struct parley_settings *out);
 
-/* Applies a validated control message (the wire layer parsed it). */
-void parley_session_apply(struct parley_session *s, const struct parley_control *c);
+/* The settings, for an event called with the session lock held (see
+ * parley_session_events); the pointer is valid only during that call. */
+const struct parley_settings *parley_session_settings_locked(const struct parley_session *s);
 
 /*
- * Accepts n input-rate samples (borrowed) with the frame's flags. When the
- * buffer overflows, the oldest audio is dropped and, once per overflow
- * episode, an audio_overflow error is reported.
+ * Setters: each checks its value against settings.h's ranges and returns 0,
+ * or PARLEY_E_RANGE (PARLEY_E_NOTFOUND: a voice not in the allow-list)
+ * leaving the settings unchanged. They report nothing to the client: the
+ * protocol that called answers in its own dialect. Any thread.
+ */
+/* A new input rate discards buffered audio (it was at the old rate). */
+int parley_session_set_input_rate(struct parley_session *s, int hz);
+int parley_session_set_output_rate(struct parley_session *s, int hz);
+int parley_session_set_audio_out(struct parley_session *s, enum parley_audio_out out);
+/* "default" (the server's default voice), or a name of the voice
+ * allow-list (tts/tts.h), kept as the list spells it (only list strings
+ * ever reach an engine). voice is borrowed. */
+int parley_session_set_voice(struct parley_session *s, const char *voice);
+int parley_session_set_tts_rate(struct parley_session *s, double rate);
+/* Turn-taking patience, 0 (quick) .. 100 (patient). */
+int parley_session_set_speed(struct parley_session *s, double speed);
+
+/* --- what the client says and reports --- */
+
+/*
+ * Accepts n input-rate samples (borrowed); playing says the client was
+ * playing assistant audio when it captured them. Audio faster than real
+ * time is dropped (AUDIO_TOO_FAST, and the session asks to be closed if it
+ * persists); when the buffer overflows, the oldest audio is dropped and,
+ * once per overflow episode, AUDIO_OVERFLOW is reported. Any thread.
  */
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
-			     uint32_t flags);
+			     bool playing);
 
-/*
- * Asks the transport to end the session because the client broke a limit:
- * the answer in flight is cancelled, further input is ignored, and the
- * transport sends what is already queued, then closes (WebSocket: status
- * 1008, policy violation, with reason as its text). reason is a static
- * string of at most 120 bytes. The first reason wins. Any thread.
- */
-void parley_session_end(struct parley_session *s, const char *reason);
+/* A typed user turn (text borrowed). Cancels the answer in flight (kept in
+ * the history as interrupted), adds the turn to the history and asks the
+ * shared LLM. Problems are reported through the events. Any thread. */
+void parley_session_user_turn(struct parley_session *s, const char *text, size_t len);
 
-/* The reason the session asked to be closed, or NULL. Any thread. */
-static inline const char *parley_session_end_reason(struct parley_session *s)
-{
-	return atomic_load(&s->end_reason);
-}
+/* Forgets the conversation and buffered audio, and cancels the answer in
+ * flight. Any thread. */
+void parley_session_clear_history(struct parley_session *s);
 
-/*
- * turn.c calls this at the start of every user turn, typed or spoken:
- * true if the turn may go to the LLM; false if it is over
- * --turns-per-minute (the client got rate_limited). Any thread.
- */
-bool parley_session_turn_admit(struct parley_session *s);
-
-/* Queues the listen job unless one is queued already. Any thread. */
-void parley_session_schedule_listener(struct parley_session *s);
+/* Playback reports: the client started / stopped playing assistant audio
+ * (barge-in listens for the user only meanwhile), and how much of the
+ * current answer it has played, which is what a barge-in keeps of the
+ * answer in the history. Any thread. */
+void parley_session_playback_started(struct parley_session *s);
+void parley_session_playback_stopped(struct parley_session *s);
+void parley_session_playback_played(struct parley_session *s, int64_t played_ms);
 
 /* Event-loop housekeeping: if the user was speaking and the client stopped
  * sending audio, schedule the listener so it can end the turn and give the
  * decoder back. Any thread. */
 void parley_session_poke_listener(struct parley_session *s);
 
-/* Moves up to n buffered samples into dst; returns the count. Any thread. */
-size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n);
+/* --- the out-queue --- */
 
-/* Reports a protocol error through the session's events. */
-void parley_session_error(struct parley_session *s, enum parley_proto_error code,
-			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Pushes an encoded message; drops it when closing. Takes ownership of m. */
+/* Pushes an encoded message; drops it when closing. Takes ownership of m.
+ * Returns 0, PARLEY_E_CLOSED or PARLEY_E_FULL (the queue overflowed: the
+ * transport closes the client). Any thread. */
 int parley_session_push(struct parley_session *s, struct parley_msg *m);
 
-/* turn.c: a user turn with its stage timestamps so far (speech_end may be
- * 0 for typed turns). */
-void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
-				    int64_t speech_end_ns);
+/* The transport's writer (event-loop thread): the oldest queued message
+ * (caller owns it) or NULL; *more says whether others wait behind it. */
+struct parley_msg *parley_session_pop(struct parley_session *s, bool *more);
 
-/* turn.c: barge-in. If assistant audio is playing: stop it, cancel the
- * answer and its synthesis, and cut the answer in the history to what the
- * user heard. Returns true if it interrupted something. Any thread. */
-bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns);
+/* Messages waiting. Any thread. */
+size_t parley_session_queued(struct parley_session *s);
 
-/* turn.c: is assistant audio playing at the client (by its reports)? */
-bool parley_session_assistant_playing(struct parley_session *s);
-
-/* speak.c: answer text for speech (engine thread, caller holds s->lock). */
-void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len);
-/* speak.c: the answer is complete: speak what is left (caller holds lock). */
-void parley_speak_flush_locked(struct parley_session *s);
-/* speak.c: final_assistant_answer for this answer, sent after every piece
- * already queued for speech (text copied; caller holds lock). */
-void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
-			       bool interrupted);
-/* speak.c: forget the spoken pieces of the answer (caller holds lock). */
-void parley_speak_reset_locked(struct parley_session *s);
-/* speak.c: what the user has heard of this answer (caller holds lock);
- * malloc'd, caller frees; NULL on OOM. */
-char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
-
-/* listen.c: per-session listening state. */
-struct parley_listen *parley_listen_create(void);
-void parley_listen_destroy(struct parley_listen *l, struct parley_session *s);
-/* listen.c: the job that consumes buffered audio (runs on s->strand). */
-void parley_listen_job(void *session, bool cancelled);
-
-/* turn.c: a user turn (text borrowed). Cancels the answer in flight (kept
- * in the history as interrupted), adds the turn to the history and asks the
- * shared LLM. Errors are reported to the client. Any thread. */
-void parley_session_user_turn(struct parley_session *s, const char *text, size_t len);
-
-/* turn.c: forgets the conversation and cancels the answer in flight. */
-void parley_session_clear_history(struct parley_session *s);
-
-/* turn.c: cancels the answer in flight without touching the history
- * (the session is closing). */
-void parley_session_cancel_answer(struct parley_session *s);
+/* True once a push failed for lack of room (sticky): the client does not
+ * read, and the transport should close it. why (may be NULL) gets a short
+ * description. Any thread. */
+bool parley_session_overflowed(struct parley_session *s, char *why, size_t whylen);
 
 /* Monotonic clock in nanoseconds. */
 int64_t parley_now_ns(void);

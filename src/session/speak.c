@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "audio/resample.h"
-#include "session/session.h"
+#include "session/internal.h"
 #include "session/stages.h"
 #include "text/speakable.h"
 #include "tts/tts.h"

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "llm/engine.h"
-#include "session/session.h"
+#include "session/internal.h"
 #include "session/stages.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -58,19 +58,19 @@ static void on_token(void *ud, const char *text, size_t len)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static enum parley_proto_error error_code(enum parley_llm_cause cause)
+static enum parley_session_problem error_code(enum parley_llm_cause cause)
 {
 	switch (cause) {
-	case PARLEY_LLM_CAUSE_UNAVAILABLE: return PARLEY_PE_LLM_UNAVAILABLE;
-	case PARLEY_LLM_CAUSE_TIMEOUT: return PARLEY_PE_LLM_TIMEOUT;
-	default: return PARLEY_PE_LLM_ERROR;
+	case PARLEY_LLM_CAUSE_UNAVAILABLE: return PARLEY_SESSION_LLM_UNAVAILABLE;
+	case PARLEY_LLM_CAUSE_TIMEOUT: return PARLEY_SESSION_LLM_TIMEOUT;
+	default: return PARLEY_SESSION_LLM_ERROR;
 	}
 }
 
 /* An error reported after the speech already queued (TTS strand). */
 struct error_job {
 	struct parley_session *s; /* kept alive by the strand while queued */
-	enum parley_proto_error code;
+	enum parley_session_problem code;
 	char message[];
 };
 
@@ -85,7 +85,7 @@ static void error_job_run(void *arg, bool cancelled)
 /* Caller holds s->lock. Queues the error behind the speech jobs; returns
  * false when it could not (no speech, or the strand refused): the caller
  * reports it directly, after unlocking. */
-static bool queue_error_locked(struct parley_session *s, enum parley_proto_error code,
+static bool queue_error_locked(struct parley_session *s, enum parley_session_problem code,
 			       const char *message)
 {
 	if (!s->speech)
@@ -182,7 +182,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 		return; /* over --turns-per-minute: told rate_limited, nothing sent */
 	struct answer_ctx *a = calloc(1, sizeof *a);
 	if (!a) {
-		parley_session_error(s, PARLEY_PE_INTERNAL, "out of memory");
+		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return;
 	}
 
@@ -205,7 +205,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 		parley_llm_cancel(s->llm, old);
 	if (!messages) {
 		free(a);
-		parley_session_error(s, PARLEY_PE_INTERNAL, "out of memory");
+		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return;
 	}
 
@@ -221,9 +221,9 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 		parley_session_unref(s);
 		free(a);
 		parley_session_error(s,
-				     rc == PARLEY_E_FULL ? PARLEY_PE_LLM_BUSY
-				     : rc == PARLEY_E_CLOSED ? PARLEY_PE_LLM_UNAVAILABLE
-							     : PARLEY_PE_INTERNAL,
+				     rc == PARLEY_E_FULL ? PARLEY_SESSION_LLM_BUSY
+				     : rc == PARLEY_E_CLOSED ? PARLEY_SESSION_LLM_UNAVAILABLE
+							     : PARLEY_SESSION_INTERNAL,
 				     "%s%s", rc == PARLEY_E_FULL ? "the LLM is busy, try again: " : "",
 				     why);
 		return;

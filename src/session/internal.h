@@ -1,0 +1,175 @@
+/*
+ * internal.h - the session's state and the calls between its files
+ * (session.c, turn.c, listen.c, speak.c). Nothing outside src/session/
+ * includes it: the rest of the server sees the opaque handle and the small
+ * calls of session.h.
+ *
+ * Threads: `id`, `created_ns`, `events`, `outq`, `strand`, `tts_strand`,
+ * `workers`, `owner`, `llm`, `speech` and `limits` are set at creation and
+ * then read-only (the queue and strands lock themselves). `lock` guards
+ * settings, the audio ring, the limiters, the answer and the playback
+ * fields, as each field says. `refs`, `closing` and `end_reason` are
+ * atomic. `listen` is touched only by jobs on `strand` (one at a time).
+ * `transport` is touched only by the event-loop thread.
+ *
+ * Lock order: s->lock is taken before the out-queue's own lock (events push
+ * under s->lock) and before a strand's lock (jobs are submitted under it);
+ * nothing that holds those takes s->lock. parley_llm_submit() and
+ * parley_llm_cancel() are called without s->lock (the engine's callbacks
+ * take it).
+ */
+#ifndef PARLEY_SESSION_INTERNAL_H
+#define PARLEY_SESSION_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "audio/ring.h"
+#include "session/history.h"
+#include "session/limits.h"
+#include "session/pace.h"
+#include "session/session.h"
+#include "text/sentences.h"
+#include "util/buf.h"
+#include "util/outq.h"
+#include "util/ratelimit.h"
+#include "util/workers.h"
+
+#define PARLEY_SESSION_AUDIO_SECONDS 10
+#define PARLEY_SESSION_MAX_JOBS 256
+
+struct parley_tts_backend;
+struct parley_listen;
+
+/* A piece of the answer that was sent as audio. */
+struct parley_spoken {
+	char *text;
+	int64_t ms;
+};
+
+/* Stage timestamps of the current turn (CLOCK_MONOTONIC ns, 0 = not yet). */
+struct parley_turn_times {
+	int64_t speech_end;  /* last loud frame of the user's turn */
+	int64_t final;       /* final transcript (or typed turn received) */
+	int64_t first_token;
+	int64_t first_audio;
+};
+
+struct parley_session {
+	atomic_int refs;
+	atomic_bool closing;
+	uint64_t id;
+	int64_t created_ns; /* CLOCK_MONOTONIC */
+	const struct parley_session_events *events;
+	struct parley_outq outq;
+	struct parley_strand strand;
+	struct parley_workers *workers; /* borrowed; outlives every session */
+	void *owner;                    /* borrowed: the transport's server object */
+	struct parley_llm_engine *llm;  /* borrowed: the shared engine */
+	const struct parley_speech *speech; /* borrowed; NULL: text only */
+	struct parley_strand tts_strand;    /* synthesis jobs, in order */
+	struct parley_listen *listen;       /* only jobs on `strand` touch it */
+	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
+	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
+
+	pthread_mutex_t lock;
+	struct parley_settings settings;     /* guarded by lock */
+	struct parley_ring audio;            /* guarded by lock; input-rate samples */
+	bool audio_overflowing;              /* guarded by lock: inside an overflow episode */
+	bool tts_playing;                    /* guarded by lock: between tts_start and tts_stop */
+	bool frame_playing;                  /* guarded by lock: flag bit 0 of the last frame */
+	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
+	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
+						empty since then (0: it is empty) */
+	size_t audio_taken_waiting;          /* guarded by lock: samples the listener took
+						since audio_waiting_since_ns */
+	int64_t played_ms;                   /* guarded by lock: playback report of this answer, -1 none */
+	struct parley_history history;       /* guarded by lock */
+	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
+	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
+	uint64_t ended_gen;                  /* guarded by lock: the last answer generation that ended */
+	int64_t last_audio_ns;               /* guarded by lock: when mic audio last arrived */
+	struct parley_pace pace;             /* guarded by lock: audio vs real time */
+	struct parley_bucket turns;          /* guarded by lock: turns per minute */
+	bool utterance_open;                 /* guarded by lock: a decoder is leased for the user */
+	struct parley_buf answer;            /* guarded by lock: current answer text */
+	bool answer_in_history;              /* guarded by lock: the last answer completed into history */
+	struct parley_sentences splitter;    /* guarded by lock: answer text -> pieces to speak */
+	struct parley_spoken *spoken;        /* guarded by lock: pieces sent as audio, in order */
+	struct parley_buf said;              /* guarded by lock: their text, joined */
+	size_t nspoken, spoken_cap;
+	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
+	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
+	struct parley_turn_times times;      /* guarded by lock */
+
+	void *transport; /* event-loop thread only: the connection, NULL once closed */
+};
+
+/*
+ * Asks the transport to end the session because the client broke a limit:
+ * the answer in flight is cancelled, further input is ignored, and the
+ * transport sends what is already queued, then closes (WebSocket: status
+ * 1008, policy violation, with reason as its text). reason is a static
+ * string of at most 120 bytes. The first reason wins. Any thread.
+ */
+void parley_session_end(struct parley_session *s, const char *reason);
+
+/*
+ * turn.c calls this at the start of every user turn, typed or spoken:
+ * true if the turn may go to the LLM; false if it is over
+ * --turns-per-minute (the client was told RATE_LIMITED). Any thread.
+ */
+bool parley_session_turn_admit(struct parley_session *s);
+
+/* Queues the listen job unless one is queued already. Any thread. */
+void parley_session_schedule_listener(struct parley_session *s);
+
+/* Moves up to n buffered samples into dst; returns the count. Any thread. */
+size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n);
+
+/* Reports a problem to the client through the session's events (the
+ * message is formatted and cut on a character at 255 bytes). Any thread,
+ * without s->lock. */
+void parley_session_error(struct parley_session *s, enum parley_session_problem problem,
+			  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* turn.c: a user turn with its stage timestamps so far (speech_end may be
+ * 0 for typed turns). */
+void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
+				    int64_t speech_end_ns);
+
+/* turn.c: barge-in. If assistant audio is playing: stop it, cancel the
+ * answer and its synthesis, and cut the answer in the history to what the
+ * user heard. Returns true if it interrupted something. Any thread. */
+bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns);
+
+/* turn.c: is assistant audio playing at the client (by its reports)? */
+bool parley_session_assistant_playing(struct parley_session *s);
+
+/* speak.c: answer text for speech (engine thread, caller holds s->lock). */
+void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len);
+/* speak.c: the answer is complete: speak what is left (caller holds lock). */
+void parley_speak_flush_locked(struct parley_session *s);
+/* speak.c: final_assistant_answer for this answer, sent after every piece
+ * already queued for speech (text copied; caller holds lock). */
+void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
+			       bool interrupted);
+/* speak.c: forget the spoken pieces of the answer (caller holds lock). */
+void parley_speak_reset_locked(struct parley_session *s);
+/* speak.c: what the user has heard of this answer (caller holds lock);
+ * malloc'd, caller frees; NULL on OOM. */
+char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
+
+/* listen.c: per-session listening state. */
+struct parley_listen *parley_listen_create(void);
+void parley_listen_destroy(struct parley_listen *l, struct parley_session *s);
+/* listen.c: the job that consumes buffered audio (runs on s->strand). */
+void parley_listen_job(void *session, bool cancelled);
+
+/* turn.c: cancels the answer in flight without touching the history
+ * (the session is closing). Any thread, without s->lock. */
+void parley_session_cancel_answer(struct parley_session *s);
+
+#endif
