@@ -40,7 +40,6 @@
 #define PARLEY_SESSION_AUDIO_SECONDS 10
 #define PARLEY_SESSION_MAX_JOBS 256
 
-struct parley_tts_backend;
 struct parley_listen;
 
 /* A piece of the answer that was sent as audio. */
