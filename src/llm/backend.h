@@ -1,9 +1,11 @@
 /*
  * backend.h - the interface every LLM backend implements: one const table
- * per backend (openai.c, ollama.c, echo.c), found by name in backends.c.
+ * per backend (openai.c, ollama.c, bedrock.c, echo.c), found by name in
+ * backends.c.
  *
  * A backend knows its wire format only: how to build a streamed chat
- * request, how to parse the streamed answer into tokens, how to read an
+ * request (and sign it: Bedrock's SigV4 lives in its chat_request), how to
+ * parse the streamed answer into tokens (text or binary), how to read an
  * error body, and what to check before warm-up. Connections, scheduling,
  * timeouts and cancellation belong to the engine (engine.c).
  *
@@ -40,6 +42,13 @@ struct parley_llm_target {
 	int max_tokens;
 	long connect_timeout_ms;
 	const atomic_bool *abort; /* blocking checks give up when it turns true */
+
+	/* AWS Bedrock only, from the environment (secrets: never logged). */
+	char aws_region[64];
+	char aws_access_key_id[128];
+	char aws_secret_access_key[256];
+	char aws_session_token[4096];
+	char aws_bearer_token[4096]; /* a Bedrock API key; wins over SigV4 */
 };
 
 /* A ready-to-send HTTP request. Release with parley_http_req_clear(). */
@@ -55,8 +64,10 @@ struct parley_llm_backend {
 	const char *name;
 	bool local; /* answers without HTTP (echo) */
 
-	/* Builds a streamed chat request for messages (borrowed). max_tokens
-	 * <= 0 uses the target's. Returns 0 or PARLEY_E_NOMEM. */
+	/* Builds a streamed chat request for messages (borrowed), signed when
+	 * the API wants it. max_tokens <= 0 uses the target's. Returns 0,
+	 * PARLEY_E_NOMEM, or PARLEY_E_INVAL (no request can be made of these
+	 * messages or this target). */
 	int (*chat_request)(const struct parley_llm_target *t, const json_t *messages,
 			    int max_tokens, struct parley_http_req *out);
 
@@ -75,8 +86,11 @@ struct parley_llm_backend {
 	 * ms until the next call, or -1 once done was reported. */
 	int (*local_next)(void *st);
 
-	/* Extracts a human message from a non-2xx response body. */
-	void (*error_message)(const char *body, size_t len, char *out, size_t outlen);
+	/* A human message for a non-2xx response: its status and body (the
+	 * head, borrowed). t (borrowed) lets a backend say which credentials
+	 * were used, never a secret. */
+	void (*error_message)(const struct parley_llm_target *t, long status, const char *body,
+			      size_t len, char *out, size_t outlen);
 
 	/* Blocking checks before warm-up (warm-up thread): is the model there,
 	 * choose one when none was given, load it. Returns 0, or -1 with a
@@ -86,9 +100,10 @@ struct parley_llm_backend {
 
 extern const struct parley_llm_backend parley_llm_openai;
 extern const struct parley_llm_backend parley_llm_ollama;
+extern const struct parley_llm_backend parley_llm_bedrock;
 extern const struct parley_llm_backend parley_llm_echo;
 
-/* "openai", "ollama", "echo"; NULL when unknown. */
+/* "openai", "ollama", "bedrock", "echo"; NULL when unknown. */
 const struct parley_llm_backend *parley_llm_backend_find(const char *name);
 
 /* Shared by the HTTP backends: fills out's body from `body` (stolen; NULL
@@ -103,5 +118,10 @@ struct curl_slist *parley_llm_json_headers(const char *api_key);
  * shapes servers use ({"error":{"message":..}}, {"error":".."},
  * {"message":..}, {"detail":..}); falls back to the raw text. */
 void parley_llm_error_from_body(const char *body, size_t len, char *out, size_t outlen);
+
+/* parley_llm_error_from_body as an error_message slot (status and target
+ * unused). */
+void parley_llm_error_message(const struct parley_llm_target *t, long status, const char *body,
+			      size_t len, char *out, size_t outlen);
 
 #endif

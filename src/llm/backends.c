@@ -9,6 +9,7 @@
 static const struct parley_llm_backend *const registry[] = {
 	&parley_llm_openai,
 	&parley_llm_ollama,
+	&parley_llm_bedrock,
 	&parley_llm_echo,
 };
 
@@ -92,4 +93,10 @@ void parley_llm_error_from_body(const char *body, size_t len, char *out, size_t 
 	else
 		snprintf(out, outlen, "empty response body");
 	json_decref(root);
+}
+
+void parley_llm_error_message(const struct parley_llm_target *t, long status, const char *body,
+			      size_t len, char *out, size_t outlen)
+{
+	parley_llm_error_from_body(body, len, out, outlen);
 }

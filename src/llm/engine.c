@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "llm/backend.h"
-#include "llm/fetch.h"
+#include "llm/internal.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -17,16 +17,10 @@
 #include "util/redact.h"
 #include "util/utf8.h"
 
-#define ERRBODY_MAX 65536
 #define POLL_MAX_MS 50
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
-#define WARMUP_MAX_TOKENS 48
 #define CAUSE_MAX 120        /* an error's cause as a client sees it */
-#define CLIENT_REASON_MAX 200 /* why the LLM is not ready, as a client sees it */
-#define READY_REASON_MAX 240  /* the same for /readyz (fits its 256-byte slot) */
-#define BODY_LOG_MAX 2000     /* an error body's head, for the log */
 
+/* One session's request; engine thread only once admitted. */
 struct req {
 	struct req *next;
 	uint64_t id;
@@ -34,11 +28,7 @@ struct req {
 	struct parley_llm_callbacks cb;
 	struct parley_llm_engine *e;
 	void *stream;
-	CURL *easy;
-	struct parley_http_req http;
-	char curl_err[CURL_ERROR_SIZE];
-	long status;            /* HTTP status, 0 until known */
-	struct parley_buf errbody; /* head of a non-2xx answer's body */
+	struct parley_llm_call call; /* call.easy is NULL until started, and for local backends */
 	int64_t submitted_ns, started_ns, last_data_ns, next_local_ns;
 	bool got_token;
 	bool parser_done;
@@ -47,47 +37,12 @@ struct req {
 	char message[512];
 };
 
-struct parley_llm_engine {
-	const struct parley_config *cfg;
-	char *system_prompt;
-
-	/* Set by the warm-up thread before the state first leaves WARMING, then
-	 * read-only: the engine thread reads them only for admitted requests. */
-	const struct parley_llm_backend *backend;
-	struct parley_llm_target target;
-
-	pthread_mutex_t lock;
-	pthread_cond_t cond;          /* warm-up sleeps on it; signalled on stop */
-	/* guarded by lock */
-	struct parley_llm_info info;
-	struct req *wait_head, *wait_tail; /* submitted, not admitted (FIFO) */
-	size_t nwaiting;
-	uint64_t *cancels;
-	size_t ncancels, cancels_cap;
-	uint64_t next_id;
-	int admitted;                 /* requests started and not yet ended */
-	bool stopping;
-	atomic_bool abort;            /* set with stopping: blocking warm-up transfers give up */
-	void (*on_state)(void *);
-	void *on_state_arg;
-
-	/* engine thread only */
-	CURLM *multi;
-	struct req *active;
-	int nactive;
-
-	pthread_t thread, warm_thread;
-	bool thread_started, warm_started;
-	int readiness_id;
-};
-
 /* ---- metrics ---------------------------------------------------------- */
 
 static struct parley_histogram m_ttft;
 static struct parley_gauge m_inflight, m_queue;
 static struct parley_counter m_errors[PARLEY_LLM_CAUSE_COUNT];
 static struct parley_counter m_requests;
-static struct parley_gauge_f m_warm_s, m_warm_ttft_s, m_warm_tps;
 
 static const char *const cause_names[PARLEY_LLM_CAUSE_COUNT] = {
 	[PARLEY_LLM_CAUSE_NONE] = "none",
@@ -132,35 +87,18 @@ static int register_metrics(void)
 		rc = parley_metrics_register_counter("parley_llm_errors_total",
 						     "LLM requests failed, by cause", "cause",
 						     cause_names[i], &m_errors[i]);
-	rc = rc ? rc : parley_metrics_register_gauge_f("parley_llm_warmup_seconds",
-						       "duration of the successful LLM warm-up",
-						       &m_warm_s);
-	rc = rc ? rc : parley_metrics_register_gauge_f(
-			       "parley_llm_warm_first_token_seconds",
-			       "time to first token measured at warm-up", &m_warm_ttft_s);
-	rc = rc ? rc : parley_metrics_register_gauge_f(
-			       "parley_llm_warm_tokens_per_second",
-			       "generation speed measured at warm-up, in tokens per second",
-			       &m_warm_tps);
+	rc = rc ? rc : parley_llm_warmup_register_metrics();
 	return rc;
 }
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void req_free(struct req *r)
 {
 	if (r->stream && r->e->backend)
 		r->e->backend->stream_free(r->stream);
-	parley_http_req_clear(&r->http);
+	parley_llm_call_clear(&r->call);
 	json_decref(r->messages);
-	parley_buf_free(&r->errbody);
 	free(r);
 }
 
@@ -196,7 +134,7 @@ static void sink_token(void *arg, const char *text, size_t len)
 	struct req *r = arg;
 	if (!r->got_token) {
 		r->got_token = true;
-		parley_histogram_observe(&m_ttft, (double)(now_ns() - r->started_ns) / 1e9);
+		parley_histogram_observe(&m_ttft, (double)(parley_llm_now_ns() - r->started_ns) / 1e9);
 	}
 	r->cb.token(r->cb.ud, text, len);
 }
@@ -217,26 +155,12 @@ static void sink_error(void *arg, const char *message)
 
 /* ---- the engine thread ------------------------------------------------ */
 
-/* Body chunks of a non-2xx answer are not a stream: keep their head for the
- * error message. Returns true when the chunk was such a chunk. Learns the
- * status on the first call. */
-static bool keep_error_body(CURL *easy, long *status, struct parley_buf *errbody,
-			    const char *data, size_t n)
-{
-	if (!*status)
-		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, status);
-	if (*status / 100 == 2)
-		return false;
-	parley_buf_append_head(errbody, data, n);
-	return true;
-}
-
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct req *r = arg;
 	size_t n = size * nmemb;
-	r->last_data_ns = now_ns();
-	if (keep_error_body(r->easy, &r->status, &r->errbody, data, n))
+	r->last_data_ns = parley_llm_now_ns();
+	if (parley_llm_call_error_chunk(&r->call, data, n))
 		return n;
 	r->e->backend->stream_feed(r->stream, data, n);
 	return r->parser_error ? 0 : n; /* an error in the stream ends the transfer */
@@ -258,10 +182,10 @@ static void unlink_active(struct parley_llm_engine *e, struct req *r)
  * is still going: the backend sees it) and from the active list. */
 static void detach(struct parley_llm_engine *e, struct req *r)
 {
-	if (r->easy) {
-		curl_multi_remove_handle(e->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
+	if (r->call.easy) {
+		curl_multi_remove_handle(e->multi, r->call.easy);
+		curl_easy_cleanup(r->call.easy);
+		r->call.easy = NULL;
 	}
 	unlink_active(e, r);
 }
@@ -269,7 +193,7 @@ static void detach(struct parley_llm_engine *e, struct req *r)
 static void start(struct parley_llm_engine *e, struct req *r)
 {
 	struct parley_llm_sink sink = { sink_token, sink_done, sink_error, r };
-	r->started_ns = r->last_data_ns = now_ns();
+	r->started_ns = r->last_data_ns = parley_llm_now_ns();
 	r->next = e->active;
 	e->active = r;
 	e->nactive++;
@@ -282,23 +206,16 @@ static void start(struct parley_llm_engine *e, struct req *r)
 		r->next_local_ns = r->started_ns;
 		return;
 	}
-	if (e->backend->chat_request(&e->target, r->messages, 0, &r->http) != 0)
-		goto oom;
-	r->easy = curl_easy_init();
-	if (!r->easy)
-		goto oom;
-	curl_easy_setopt(r->easy, CURLOPT_URL, r->http.url);
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->http.headers);
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->http.body);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_err);
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)e->cfg->llm_connect_timeout_ms);
-	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, ""); /* whatever curl can decode */
-	if (curl_multi_add_handle(e->multi, r->easy) != CURLM_OK)
+	char why[300];
+	int rc = parley_llm_call_build(&r->call, e->backend, &e->target, r->messages, 0, on_body, r,
+				       why, sizeof why);
+	if (rc) {
+		detach(e, r);
+		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_INTERNAL, why);
+		return;
+	}
+	curl_easy_setopt(r->call.easy, CURLOPT_PRIVATE, r);
+	if (curl_multi_add_handle(e->multi, r->call.easy) != CURLM_OK)
 		goto oom;
 	PARLEY_DEBUG("llm request %llu started (%d in flight)", (unsigned long long)r->id,
 		     e->nactive);
@@ -312,23 +229,20 @@ oom:
 static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result)
 {
 	char msg[600];
-	if (!r->status)
-		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+	if (!r->call.status)
+		curl_easy_getinfo(r->call.easy, CURLINFO_RESPONSE_CODE, &r->call.status);
 	detach(e, r);
 
 	if (r->parser_error) {
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_BACKEND, r->message);
 		return;
 	}
-	if (r->status && r->status / 100 != 2) {
-		char body[400];
-		const char *raw = parley_buf_str(&r->errbody);
-		PARLEY_WARN("llm request %llu: HTTP %ld from %s; body: %.*s",
-			    (unsigned long long)r->id, r->status, r->http.url,
-			    (int)parley_utf8_cut(raw, r->errbody.len, BODY_LOG_MAX), raw);
-		e->backend->error_message(raw, r->errbody.len, body, sizeof body);
-		parley_utf8_format(msg, sizeof msg, "the LLM server answered HTTP %ld: %s", r->status,
-				   body);
+	if (r->call.status && r->call.status / 100 != 2) {
+		char body[400], what[48];
+		snprintf(what, sizeof what, "llm request %llu", (unsigned long long)r->id);
+		parley_llm_call_error_text(&r->call, e->backend, &e->target, what, body, sizeof body);
+		parley_utf8_format(msg, sizeof msg, "the LLM server answered HTTP %ld: %s",
+				   r->call.status, body);
 		req_end(r, PARLEY_LLM_END_ERROR, PARLEY_LLM_CAUSE_HTTP, msg);
 		return;
 	}
@@ -343,7 +257,7 @@ static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result
 				r->message[0] ? r->message : "the stream ended early");
 		return;
 	}
-	const char *why = r->curl_err[0] ? r->curl_err : curl_easy_strerror(result);
+	const char *why = r->call.curl_err[0] ? r->call.curl_err : curl_easy_strerror(result);
 	switch (result) {
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -367,7 +281,7 @@ static void complete(struct parley_llm_engine *e, struct req *r, CURLcode result
 /* Timeouts and local streams; returns ms until the next timer is due. */
 static long tick(struct parley_llm_engine *e)
 {
-	int64_t now = now_ns();
+	int64_t now = parley_llm_now_ns();
 	long next = POLL_MAX_MS;
 	const struct parley_config *cfg = e->cfg;
 	struct req *r = e->active;
@@ -546,284 +460,6 @@ static void *engine_main(void *arg)
 	return NULL;
 }
 
-/* ---- warm-up thread --------------------------------------------------- */
-
-struct warm_run {
-	int64_t start_ns, first_ns, last_ns;
-	int tokens;
-	bool done, error;
-	char message[512];
-	size_t text_len;
-	void *stream;
-	const struct parley_llm_backend *backend;
-	long status;
-	CURL *easy;
-	struct parley_buf errbody;
-};
-
-static void warm_token(void *arg, const char *text, size_t len)
-{
-	struct warm_run *w = arg;
-	w->last_ns = now_ns();
-	if (!w->tokens)
-		w->first_ns = w->last_ns;
-	w->tokens++;
-	w->text_len += len;
-}
-
-static void warm_done(void *arg, const char *reason)
-{
-	((struct warm_run *)arg)->done = true;
-}
-
-static void warm_error(void *arg, const char *message)
-{
-	struct warm_run *w = arg;
-	w->error = true;
-	parley_utf8_format(w->message, sizeof w->message, "%s", message);
-}
-
-static size_t warm_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct warm_run *w = arg;
-	size_t n = size * nmemb;
-	if (keep_error_body(w->easy, &w->status, &w->errbody, data, n))
-		return n;
-	w->backend->stream_feed(w->stream, data, n);
-	return w->error ? 0 : n;
-}
-
-/* Sends the system prompt with a short question through the real streaming
- * path and measures it. Returns 0 or -1 with why. */
-static int measure(struct parley_llm_engine *e, double *ttft_ms, double *tps, char *why,
-		   size_t whylen)
-{
-	const struct parley_llm_backend *b = e->backend;
-	struct warm_run w = { .backend = b };
-	parley_buf_init(&w.errbody, ERRBODY_MAX);
-	struct parley_llm_sink sink = { warm_token, warm_done, warm_error, &w };
-	json_t *messages = json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "system", "content",
-				     e->system_prompt, "role", "user", "content",
-				     "Say hello in one short sentence.");
-	struct parley_http_req http = { 0 };
-	int rc = -1;
-
-	w.stream = messages ? b->stream_new(messages, &sink) : NULL;
-	if (!w.stream || b->chat_request(&e->target, messages, WARMUP_MAX_TOKENS, &http) != 0) {
-		snprintf(why, whylen, "out of memory");
-		goto out;
-	}
-	char cerr[CURL_ERROR_SIZE] = "";
-	w.easy = curl_easy_init();
-	if (!w.easy) {
-		snprintf(why, whylen, "out of memory");
-		goto out;
-	}
-	curl_easy_setopt(w.easy, CURLOPT_URL, http.url);
-	curl_easy_setopt(w.easy, CURLOPT_HTTPHEADER, http.headers);
-	curl_easy_setopt(w.easy, CURLOPT_POSTFIELDS, http.body);
-	curl_easy_setopt(w.easy, CURLOPT_WRITEFUNCTION, warm_body);
-	curl_easy_setopt(w.easy, CURLOPT_WRITEDATA, &w);
-	curl_easy_setopt(w.easy, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(w.easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(w.easy, CURLOPT_CONNECTTIMEOUT_MS, (long)e->cfg->llm_connect_timeout_ms);
-	curl_easy_setopt(w.easy, CURLOPT_TIMEOUT_MS, 300000L); /* a cold model may load slowly */
-	curl_easy_setopt(w.easy, CURLOPT_XFERINFOFUNCTION, parley_fetch_abort_cb);
-	curl_easy_setopt(w.easy, CURLOPT_XFERINFODATA, (void *)&e->abort);
-	curl_easy_setopt(w.easy, CURLOPT_NOPROGRESS, 0L);
-	w.start_ns = now_ns();
-	CURLcode cr = curl_easy_perform(w.easy);
-	if (!w.status)
-		curl_easy_getinfo(w.easy, CURLINFO_RESPONSE_CODE, &w.status);
-	if (w.error) {
-		parley_utf8_format(why, whylen, "warm-up answer failed: %s", w.message);
-	} else if (w.status && w.status / 100 != 2) {
-		char body[300];
-		const char *raw = parley_buf_str(&w.errbody);
-		PARLEY_WARN("llm warm-up: HTTP %ld from %s; body: %.*s", w.status, http.url,
-			    (int)parley_utf8_cut(raw, w.errbody.len, BODY_LOG_MAX), raw);
-		b->error_message(raw, w.errbody.len, body, sizeof body);
-		parley_utf8_format(why, whylen, "warm-up request got HTTP %ld from %s: %s", w.status,
-				   http.url, body);
-	} else if (cr != CURLE_OK) {
-		parley_utf8_format(why, whylen, "cannot reach the LLM server at %s: %s", e->target.url,
-				   cerr[0] ? cerr : curl_easy_strerror(cr));
-	} else {
-		if (!w.done)
-			b->stream_finish(w.stream);
-		if (!w.done || !w.tokens) {
-			parley_utf8_format(why, whylen, "warm-up answer was %s",
-					   w.error ? w.message : "empty or incomplete");
-		} else {
-			*ttft_ms = (double)(w.first_ns - w.start_ns) / 1e6;
-			double gen_s = (double)(w.last_ns - w.first_ns) / 1e9;
-			*tps = w.tokens > 1 && gen_s > 0 ? (double)(w.tokens - 1) / gen_s : 0;
-			rc = 0;
-		}
-	}
-out:
-	parley_buf_free(&w.errbody);
-	if (w.easy)
-		curl_easy_cleanup(w.easy);
-	if (w.stream)
-		b->stream_free(w.stream);
-	parley_http_req_clear(&http);
-	json_decref(messages);
-	return rc;
-}
-
-/* reason (operator's words, may name the URL) is shown three ways: whole
- * in the log (masked there), with credentials masked on /readyz, and with
- * every URL hidden to clients (status). */
-static void set_state(struct parley_llm_engine *e, enum parley_llm_state st, const char *reason)
-{
-	char client[CLIENT_REASON_MAX + 8] = "", ready[READY_REASON_MAX + 8] = "";
-	if (reason) {
-		parley_redact_cause(reason, strlen(reason), PARLEY_REDACT_URLS, CLIENT_REASON_MAX,
-				    client, sizeof client);
-		parley_redact_cause(reason, strlen(reason), 0, READY_REASON_MAX, ready,
-				    sizeof ready);
-	}
-	pthread_mutex_lock(&e->lock);
-	bool changed = e->info.state != st || strcmp(e->info.reason, client) != 0;
-	e->info.state = st;
-	snprintf(e->info.reason, sizeof e->info.reason, "%s", client);
-	void (*fn)(void *) = e->on_state;
-	void *arg = e->on_state_arg;
-	pthread_mutex_unlock(&e->lock);
-	parley_readiness_set(e->readiness_id, st == PARLEY_LLM_READY, reason ? ready : NULL);
-	curl_multi_wakeup(e->multi); /* let the engine admit or fail waiting turns */
-	if (changed && fn)
-		fn(arg);
-}
-
-/* Picks the backend for "auto": explicit URL, else Ollama if it answers,
- * else OpenAI if a key is set, else echo. */
-static void resolve_backend(struct parley_llm_engine *e)
-{
-	const struct parley_config *cfg = e->cfg;
-	const char *name = cfg->llm_backend;
-	const char *url = cfg->llm_url;
-
-	if (strcmp(name, "auto") == 0) {
-		char err[256];
-		long status = 0;
-		char *body = NULL;
-		if (cfg->llm_url[0]) {
-			name = "openai";
-		} else if (parley_fetch("GET", cfg->ollama_url, NULL, NULL, 1500, &status, &body,
-					NULL, err, sizeof err, &e->abort) == 0) {
-			free(body);
-			name = "ollama";
-			url = cfg->ollama_url;
-			PARLEY_INFO("llm auto: Ollama answers at %s", url);
-		} else if (cfg->llm_api_key[0]) {
-			name = "openai";
-			PARLEY_INFO("llm auto: no Ollama at %s (%s); OpenAI key set", cfg->ollama_url,
-				    err);
-		} else {
-			name = "echo";
-			PARLEY_INFO("llm auto: no --llm-url, no Ollama at %s (%s), no API key",
-				    cfg->ollama_url, err);
-		}
-	}
-	if (!url[0])
-		url = strcmp(name, "ollama") == 0 ? cfg->ollama_url : cfg->openai_url;
-
-	e->backend = parley_llm_backend_find(name);
-	struct parley_llm_target *t = &e->target;
-	snprintf(t->url, sizeof t->url, "%s", url);
-	snprintf(t->model, sizeof t->model, "%s", cfg->llm_model);
-	if (!t->model[0] && strcmp(name, "openai") == 0 && strcmp(url, cfg->openai_url) == 0)
-		snprintf(t->model, sizeof t->model, "gpt-4o-mini");
-	snprintf(t->api_key, sizeof t->api_key, "%s", cfg->llm_api_key);
-	snprintf(t->keep_alive, sizeof t->keep_alive, "%s", cfg->llm_keep_alive);
-	t->temperature = cfg->llm_temperature;
-	t->max_tokens = cfg->llm_max_tokens;
-	t->connect_timeout_ms = cfg->llm_connect_timeout_ms;
-	t->abort = &e->abort;
-
-	pthread_mutex_lock(&e->lock);
-	snprintf(e->info.backend, sizeof e->info.backend, "%s", name);
-	e->info.echo = e->backend->local;
-	pthread_mutex_unlock(&e->lock);
-}
-
-/* Sleeps up to ms; returns true if the engine is stopping. */
-static bool sleep_or_stop(struct parley_llm_engine *e, long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&e->lock);
-	while (!e->stopping && pthread_cond_timedwait(&e->cond, &e->lock, &ts) == 0)
-		;
-	bool stop = e->stopping;
-	pthread_mutex_unlock(&e->lock);
-	return stop;
-}
-
-static void *warm_main(void *arg)
-{
-	struct parley_llm_engine *e = arg;
-	resolve_backend(e);
-
-	if (e->backend->local) {
-		PARLEY_WARN("NO LLM CONFIGURED: using the 'echo' backend, which repeats what it "
-			    "hears. Start Ollama (ollama serve; ollama pull llama3.2), or pass "
-			    "--llm-url http://HOST:PORT for an OpenAI-compatible server, or set "
-			    "OPENAI_API_KEY.");
-		pthread_mutex_lock(&e->lock);
-		snprintf(e->info.model, sizeof e->info.model, "none");
-		e->info.warmup_s = 0;
-		pthread_mutex_unlock(&e->lock);
-		set_state(e, PARLEY_LLM_READY, NULL);
-		return NULL;
-	}
-
-	long backoff = BACKOFF_MIN_MS;
-	for (int attempt = 1;; attempt++) {
-		char why[512] = "";
-		double ttft = -1, tps = -1;
-		int64_t t0 = now_ns();
-		PARLEY_INFO("pre-warming shared LLM (%s, %s, %s)%s", e->backend->name,
-			    e->target.model[0] ? e->target.model : "model to be chosen",
-			    e->target.url, attempt > 1 ? " again" : "");
-		int rc = e->backend->prepare ? e->backend->prepare(&e->target, why, sizeof why) : 0;
-		if (rc == 0)
-			rc = measure(e, &ttft, &tps, why, sizeof why);
-		if (rc == 0) {
-			double warm_s = (double)(now_ns() - t0) / 1e9;
-			pthread_mutex_lock(&e->lock);
-			parley_utf8_format(e->info.model, sizeof e->info.model, "%s", e->target.model);
-			e->info.first_token_ms = ttft;
-			e->info.tokens_per_s = tps;
-			e->info.warmup_s = warm_s;
-			pthread_mutex_unlock(&e->lock);
-			parley_gauge_f_set(&m_warm_s, warm_s);
-			parley_gauge_f_set(&m_warm_ttft_s, ttft / 1000);
-			parley_gauge_f_set(&m_warm_tps, tps);
-			PARLEY_INFO("shared LLM warm: first token %.0f ms, %.1f tokens/s (warm-up %.1f s)",
-				    ttft, tps, warm_s);
-			set_state(e, PARLEY_LLM_READY, NULL);
-			return NULL;
-		}
-		PARLEY_ERROR("shared LLM not ready: %s (retrying in %.0f s)", why, backoff / 1000.0);
-		pthread_mutex_lock(&e->lock);
-		parley_utf8_format(e->info.model, sizeof e->info.model, "%s", e->target.model);
-		pthread_mutex_unlock(&e->lock);
-		set_state(e, PARLEY_LLM_UNAVAILABLE, why);
-		if (sleep_or_stop(e, backoff))
-			return NULL;
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-	}
-}
-
 /* ---- public API ------------------------------------------------------- */
 
 struct parley_llm_engine *parley_llm_engine_create(const struct parley_config *cfg,
@@ -850,7 +486,7 @@ struct parley_llm_engine *parley_llm_engine_create(const struct parley_config *c
 	if (pthread_create(&e->thread, NULL, engine_main, e) != 0)
 		goto fail;
 	e->thread_started = true;
-	if (pthread_create(&e->warm_thread, NULL, warm_main, e) != 0)
+	if (pthread_create(&e->warm_thread, NULL, parley_llm_warmup_main, e) != 0)
 		goto fail;
 	e->warm_started = true;
 	return e;
@@ -915,8 +551,7 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	r->messages = messages;
 	r->cb = *cb;
 	r->e = e;
-	r->submitted_ns = now_ns();
-	parley_buf_init(&r->errbody, ERRBODY_MAX);
+	r->submitted_ns = parley_llm_now_ns();
 
 	int rc = 0;
 	pthread_mutex_lock(&e->lock);

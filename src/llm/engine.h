@@ -9,10 +9,10 @@
  * fails with PARLEY_E_FULL. Timeouts (connect, first token, stall) end a
  * request with an error and free its slot.
  *
- * A warm-up thread resolves the backend ("auto"), runs the backend's
- * checks (model pulled? which model?), sends the system prompt once so the
- * backend can cache it, and measures time to first token and tokens per
- * second. It retries with backoff until it succeeds; /readyz reports why
+ * A warm-up thread (warmup.c) resolves the backend ("auto"), runs the
+ * backend's checks (model pulled? which model? credentials?), sends the
+ * system prompt once so the backend can cache it, and measures time to
+ * first token and tokens per second. It retries with backoff until it succeeds; /readyz reports why
  * until then. Requests submitted while warming wait; while the backend is
  * unavailable they fail at once.
  *

@@ -222,6 +222,6 @@ const struct parley_llm_backend parley_llm_ollama = {
 	.stream_finish = stream_finish,
 	.stream_free = stream_free,
 	.local_next = NULL,
-	.error_message = parley_llm_error_from_body,
+	.error_message = parley_llm_error_message,
 	.prepare = prepare,
 };

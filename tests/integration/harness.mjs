@@ -31,12 +31,13 @@ export function serverBin() {
   return path.join(REPO_ROOT, 'build-test/parley');
 }
 
-/** process.env without any PARLEY_* variable or LLM API key, plus `extra`
- *  (a key in the environment must never send a test to a real service). */
+/** process.env without any PARLEY_* variable, LLM API key or AWS_* setting,
+ *  plus `extra` (a key in the environment must never send a test to a real
+ *  service). */
 export function cleanEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('PARLEY_') && k !== 'OPENAI_API_KEY') env[k] = v;
+    if (!k.startsWith('PARLEY_') && !k.startsWith('AWS_') && k !== 'OPENAI_API_KEY') env[k] = v;
   }
   return { ...env, ...extra };
 }
