@@ -293,10 +293,10 @@ static int configure(struct req *r)
 		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
 		rc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
 	}
-	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
-		rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (strcmp(method, "HEAD") == 0)
 		rc |= curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "POST") != 0 && (strcmp(method, "GET") != 0 || rq->body))
+		rc |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	/* HTTP/1.1: one connection per request, so a cancel closes that
 	 * request's connection and nothing else. */
 	rc |= curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -794,15 +794,14 @@ int parley_http_submit(struct parley_http_lane *lane, struct parley_http_request
 		lane->wait_tail = r;
 		lane->nwaiting++;
 		parley_gauge_set(&lane->m_queue, lane->nwaiting);
+		parley_counter_add(&lane->m_requests, 1);
+		/* under the lock: destroy cannot free the multi handle meanwhile */
+		curl_multi_wakeup(p->run.multi);
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (rc) {
+	if (rc)
 		req_free(r);
-		return rc;
-	}
-	parley_counter_add(&lane->m_requests, 1);
-	curl_multi_wakeup(p->run.multi);
-	return 0;
+	return rc;
 }
 
 void parley_http_cancel(struct parley_http_pool *p, uint64_t id)
@@ -825,13 +824,14 @@ void parley_http_cancel(struct parley_http_pool *p, uint64_t id)
 			ok = false;
 		}
 	}
-	if (ok)
+	if (ok) {
 		p->cancels[p->ncancels++] = id;
+		curl_multi_wakeup(p->run.multi);
+	}
 	pthread_mutex_unlock(&p->lock);
 	if (!ok)
 		PARLEY_ERROR("http pool: out of memory cancelling request %llu",
 			     (unsigned long long)id);
-	curl_multi_wakeup(p->run.multi);
 }
 
 int parley_http_run_blocking(struct parley_http_request *req,

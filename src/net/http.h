@@ -19,7 +19,13 @@
  * reported. Timeouts: connect, first byte, stall (no byte for that long)
  * and total, each optional.
  *
- * Threads: every function is thread-safe. Callbacks run on the pool's
+ * Connections: HTTP/1.1, one per running request (so closing it on cancel
+ * touches no other request), reused between requests while the service
+ * keeps them alive. Messages name the service by host:port at most, never
+ * by its URL (which may carry credentials).
+ *
+ * Threads: every function is thread-safe (destroy apart: nothing else may
+ * be called on the pool once it has begun). Callbacks run on the pool's
  * thread (keep them short: parse, copy, queue) and never two at once; after
  * end the pool never touches arg again. Ids are never reused; unknown or
  * ended ids are ignored by cancel().
@@ -48,9 +54,9 @@ struct parley_http_request {
 	char *body;                  /* owned, malloc'd; may be NULL */
 	size_t body_len;
 	long connect_timeout_ms;     /* 0: none */
-	long first_byte_timeout_ms;  /* from the request's start; 0: none */
-	long stall_timeout_ms;       /* no body byte for this long; 0: none */
-	long total_timeout_ms;       /* 0: none */
+	long first_byte_timeout_ms;  /* from the request's start (leaving the queue); 0: none */
+	long stall_timeout_ms;       /* no byte for this long once bytes came; 0: none */
+	long total_timeout_ms;       /* from the request's start (queue wait apart); 0: none */
 	long queue_timeout_ms;       /* waiting for a free slot in the lane; 0: none */
 	/* run_blocking only (borrowed, may be NULL): polled every few tens of
 	 * ms; once true the request ends CANCELLED (a warm-up thread stopping). */
