@@ -14,7 +14,10 @@
 #include "util/utf8.h"
 
 #define ERRBODY_MAX 4096  /* a non-2xx body's head, handed to end */
-#define IDLE_WAIT_MS 1000 /* nothing due: submit and cancel wake the thread anyway */
+/* Nothing due: every event that matters (submit, cancel, destroy, a freed
+ * slot, a deadline, curl's own timers) wakes the thread or shortens the
+ * wait, so this is long: a missed wake-up would show in the tests. */
+#define IDLE_WAIT_MS 10000
 #define ABORT_POLL_MS 50  /* run_blocking: how often the abort flag is read */
 #define WHERE_MAX 160     /* "host:port" */
 
@@ -557,6 +560,7 @@ static void *pool_main(void *arg)
 		int64_t now = now_ns();
 
 		pthread_mutex_lock(&p->lock);
+		run->freed = false;
 		bool stopping = p->stopping;
 		uint64_t *cancels = p->cancels;
 		size_t ncancels = p->ncancels;
@@ -648,10 +652,9 @@ static void *pool_main(void *arg)
 			break;
 		}
 
-		run->freed = false;
 		step(run, &next);
 		if (run->freed)
-			next = 0; /* a slot came free: admit at once */
+			next = 0; /* a slot came free after admission: another pass at once */
 		curl_multi_poll(run->multi, NULL, 0, (int)next, NULL);
 	}
 	return NULL;

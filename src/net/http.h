@@ -90,7 +90,9 @@ struct parley_http_callbacks {
 /* Starts the pool's thread. NULL on failure (logged). */
 struct parley_http_pool *parley_http_pool_create(void);
 
-/* Stops the thread; every request ends CANCELLED first. Accepts NULL. */
+/* Stops the thread; every request ends CANCELLED first (a submit from
+ * those end callbacks fails with PARLEY_E_CLOSED). Never from a callback.
+ * Accepts NULL. */
 void parley_http_pool_destroy(struct parley_http_pool *p);
 
 /* A lane of the pool; name (a string literal, one lane per name) labels its

@@ -361,6 +361,8 @@ struct call {
 	int submit_rc;
 	int stop_body_at;   /* body returns nonzero once this many bytes came; 0: never */
 	int refuse_head;    /* head returns nonzero */
+	struct parley_http_lane *resubmit; /* end submits /ok there (a retrying engine) */
+	int resubmit_rc;
 	/* guarded by lock (written on the pool's thread) */
 	int heads, ends, chunks;
 	long head_status;
@@ -424,6 +426,15 @@ static void cb_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (c->resubmit) {
+		struct parley_http_request rq = { 0 };
+		snprintf(rq.url, sizeof rq.url, "http://127.0.0.1:%d/ok", srv.port);
+		rq.body = strdup("from a callback");
+		rq.body_len = strlen(rq.body);
+		struct parley_http_callbacks cb = { NULL, NULL, cb_end, c };
+		uint64_t id;
+		c->resubmit_rc = parley_http_submit(c->resubmit, &rq, &cb, &id);
+	}
 }
 
 static void call_init(struct call *c)
@@ -852,6 +863,33 @@ static void cancel_while_queued(void **state)
 	call_destroy(&b);
 }
 
+/* A slot freed by a cancel goes to the next in line at once (the pool
+ * thread sleeps up to 10 s when nothing is due: a missed wake-up would show
+ * here as a long wait). */
+static void cancel_frees_slot_at_once(void **state)
+{
+	server_reset();
+	struct parley_http_pool *p = parley_http_pool_create();
+	struct parley_http_lane *lane = parley_http_lane_create(p, "t_cfree", 1, 4);
+	struct call a, b;
+	call_init(&a);
+	call_init(&b);
+	assert_int_equal(submit_path(lane, &a, "/stall"), 0);
+	assert_int_equal(submit_path(lane, &b, "/ok"), 0);
+	assert_true(wait_for(got_body, &a));
+	usleep(50000); /* the pool thread is asleep again */
+	int64_t t0 = mono_ms();
+	parley_http_cancel(p, a.id);
+	wait_end(&b);
+	assert_true(mono_ms() - t0 < 5000);
+	assert_int_equal(b.end, PARLEY_SPEECH_OK);
+	assert_string_equal(b.body, "hello");
+	assert_int_equal(a.end, PARLEY_SPEECH_CANCELLED);
+	parley_http_pool_destroy(p);
+	call_destroy(&a);
+	call_destroy(&b);
+}
+
 static void lane_limit_and_fifo(void **state)
 {
 	server_reset();
@@ -1039,11 +1077,15 @@ static void destroy_ends_everything(void **state)
 	}
 	assert_true(wait_for(got_body, &c[0]));
 	assert_true(wait_for(got_body, &c[1]));
+	c[0].resubmit = lane; /* its end tries again: the pool refuses, stopping */
+	c[5].resubmit = lane;
 	parley_http_pool_destroy(p);
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(c[i].ends, 1);
 		assert_int_equal(c[i].end, PARLEY_SPEECH_CANCELLED);
 	}
+	assert_int_equal(c[0].resubmit_rc, PARLEY_E_CLOSED);
+	assert_int_equal(c[5].resubmit_rc, PARLEY_E_CLOSED);
 	wait_counter(&srv.client_closed, closed0 + 2);
 	for (int i = 0; i < 6; i++)
 		call_destroy(&c[i]);
@@ -1166,6 +1208,7 @@ int main(void)
 		cmocka_unit_test(cancel_mid_body),
 		cmocka_unit_test(body_stop_ends_ok),
 		cmocka_unit_test(cancel_while_queued),
+		cmocka_unit_test(cancel_frees_slot_at_once),
 		cmocka_unit_test(lane_limit_and_fifo),
 		cmocka_unit_test(full_queue_refuses),
 		cmocka_unit_test(queue_timeout_says_saturated),
