@@ -697,6 +697,42 @@ static void refused_is_unavailable(void **state)
 	call_destroy(&d);
 }
 
+/* A listener whose accept queue is full drops new SYNs (Linux), so a
+ * connect to it hangs: the connect timeout ends the request. */
+static void connect_timeout(void **state)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+	int fill[4];
+	for (int i = 0; i < 4; i++) { /* fill the queue, never accepted */
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&a, sizeof a);
+	}
+	usleep(100000);
+	struct parley_http_pool *p = parley_http_pool_create();
+	struct parley_http_lane *lane = parley_http_lane_create(p, "t_conn", 1, 1);
+	struct call c;
+	call_init(&c);
+	struct parley_http_request rq = { .connect_timeout_ms = 300, .first_byte_timeout_ms = 60000 };
+	snprintf(rq.url, sizeof rq.url, "http://127.0.0.1:%d/v1/audio/speech", ntohs(a.sin_port));
+	assert_int_equal(submit(lane, &c, &rq), 0);
+	wait_end(&c);
+	assert_int_equal(c.end, PARLEY_SPEECH_ERROR);
+	assert_int_equal(c.cause, PARLEY_SPEECH_CAUSE_TIMEOUT);
+	if (!strstr(c.message, "within 300 ms"))
+		fail_msg("unexpected message: %s", c.message);
+	assert_null(strstr(c.message, "audio"));
+	parley_http_pool_destroy(p);
+	call_destroy(&c);
+	for (int i = 0; i < 4; i++)
+		close(fill[i]);
+	close(lfd);
+}
+
 static void first_byte_timeout(void **state)
 {
 	struct parley_http_pool *p = parley_http_pool_create();
@@ -1201,6 +1237,7 @@ int main(void)
 		cmocka_unit_test(posts_body_and_headers),
 		cmocka_unit_test(error_bodies_are_kept),
 		cmocka_unit_test(refused_is_unavailable),
+		cmocka_unit_test(connect_timeout),
 		cmocka_unit_test(first_byte_timeout),
 		cmocka_unit_test(stall_timeout),
 		cmocka_unit_test(total_timeout),
