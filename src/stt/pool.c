@@ -195,7 +195,6 @@ int parley_stt_pool_wait_warm(struct parley_stt_pool *p, int timeout_ms, char *w
 	}
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
-	p->failed = false; /* only a failure from now on counts */
 	while (!p->is_warm && !p->failed && !p->stopping)
 		if (pthread_cond_timedwait(&p->warmed, &p->lock, &ts) != 0)
 			break;
