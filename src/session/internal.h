@@ -41,6 +41,7 @@
 #define PARLEY_SESSION_MAX_JOBS 256
 
 struct parley_listen;
+struct parley_speaker;
 
 /* A piece of the answer that was sent as audio. */
 struct parley_spoken {
@@ -70,6 +71,7 @@ struct parley_session {
 	const struct parley_speech *speech; /* borrowed; NULL: text only */
 	struct parley_strand tts_strand;    /* synthesis jobs, in order */
 	struct parley_listen *listen;       /* only jobs on `strand` touch it */
+	struct parley_speaker *speaker;     /* speak.c: guarded by lock */
 	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
 	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
 
@@ -160,6 +162,19 @@ void parley_speak_reset_locked(struct parley_session *s);
 /* speak.c: what the user has heard of this answer (caller holds lock);
  * malloc'd, caller frees; NULL on OOM. */
 char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
+/* speak.c: an error for the client after the pieces already queued for
+ * speech (and the final answer); returns false when it could not be
+ * queued: the caller reports it itself, after unlocking (caller holds lock). */
+bool parley_speak_error_locked(struct parley_session *s, enum parley_session_problem code,
+			       const char *message);
+/* speak.c: per-session speaking state; destroy frees it and the spoken
+ * pieces at the last unref (no synthesis job can be in flight then: each
+ * holds a session reference). */
+struct parley_speaker *parley_speak_create(void);
+/* speak.c: the session is closing: cancel the synthesis in flight and drop
+ * what is queued (before the strands are cancelled). Any thread. */
+void parley_speak_stop(struct parley_session *s);
+void parley_speak_destroy(struct parley_session *s);
 
 /* listen.c: per-session listening state. */
 struct parley_listen *parley_listen_create(void);

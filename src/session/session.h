@@ -51,10 +51,15 @@ struct parley_llm_engine;
 struct parley_stt_pool;
 struct parley_workers;
 struct parley_session_limits;
+struct parley_stt_backend;
+struct parley_stt_engine;
+struct parley_tts_backend;
 
 /* Server-wide speech setup shared (read-only) by every session. */
 struct parley_speech {
-	struct parley_stt_pool *stt;           /* decoders leased per utterance */
+	const struct parley_stt_backend *stt_backend;
+	struct parley_stt_engine *stt;         /* one job per utterance */
+	bool stt_remote;                       /* a service: saturation is stt_busy */
 	char default_voice[PARLEY_VOICE_MAX + 1]; /* for voice "default" */
 	double default_rate;                   /* speaking-rate multiplier */
 };

@@ -2,7 +2,8 @@
  * espeak.c - espeak-ng English voices. espeak-ng keeps process-global state
  * (voice, rate, callback) and crashed when two threads synthesised at once,
  * so every call goes through one lock. It is ~1000x real time, so the lock
- * is never a bottleneck. Output is 22050 Hz.
+ * is never a bottleneck. Output is 22050 Hz. Jobs run on the embedded
+ * runner (tts/embedded.c).
  *
  * espeak-ng 1.51 aborts on long voice variants (a 40-byte buffer) and on
  * some long tokens ("s's's'..."): voices come only from the allow-list
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "text/speakable.h"
+#include "tts/embedded.h"
 #include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -138,6 +140,12 @@ static int synth(const struct parley_tts_voice *v, double rate_mult, const char 
 	return c.pcm ? 0 : PARLEY_E_NOMEM;
 }
 
+static struct parley_tts_engine *create(const struct parley_config *cfg,
+				       const struct parley_speech_env *env, char *why, size_t whylen)
+{
+	return parley_tts_embedded_create(&parley_tts_espeak, cfg, env, why, whylen);
+}
+
 const struct parley_tts_backend parley_tts_espeak = {
 	.name = "espeak",
 	.default_voice = "en-us",
@@ -145,4 +153,7 @@ const struct parley_tts_backend parley_tts_espeak = {
 	.list = list,
 	.list_variants = list_variants,
 	.synth = synth,
+	.create = create,
+	.warm = parley_tts_embedded_warm,
+	PARLEY_TTS_EMBEDDED_SLOTS,
 };
