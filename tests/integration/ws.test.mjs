@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, connect, connectReady, audioFrame, fetchMetrics, waitForMetrics,
-  sanitizerReports, sleep, withTimeout,
+  sanitizerReports, sleep, withTimeout, waitReady,
 } from './harness.mjs';
 
 let srv;   // default server
@@ -12,6 +12,9 @@ let full;  // --max-sessions 2
 before(async () => {
   // The default server takes 50 clients from one address (the 50-client test).
   [srv, full] = await Promise.all([startServer(['--max-sessions-per-ip', '64']), startServer(['--max-sessions', '2'])]);
+  // status says "ready" once the LLM and speech engines are warm; on a busy
+  // machine that can take longer than the first test's connect.
+  await Promise.all([waitReady(srv.port, 60000), waitReady(full.port, 60000)]);
 });
 
 after(async () => {
