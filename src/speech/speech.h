@@ -24,6 +24,18 @@
 
 #include <stdbool.h>
 
+struct parley_workers;
+struct parley_http_pool;
+
+/* What engines run their jobs on, handed to an engine's create() (both
+ * borrowed: they outlive every engine). An embedded engine uses the worker
+ * pool, a remote one the HTTP pool; either may be NULL for an engine that
+ * does not need it. */
+struct parley_speech_env {
+	struct parley_workers *workers;
+	struct parley_http_pool *http;
+};
+
 /* How a job ended. */
 enum parley_speech_end {
 	PARLEY_SPEECH_OK = 0,
