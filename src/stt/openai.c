@@ -171,7 +171,8 @@ static int build_request(const struct parley_stt_engine *e, const int16_t *pcm, 
 	req->body_len = body_len;
 	long total = cfg->stt_timeout_ms;
 	req->connect_timeout_ms = total < 5000 ? total : 5000;
-	req->total_timeout_ms = total;
+	req->total_timeout_ms = total; /* queue wait included */
+	req->total_from_submit = true;
 	req->queue_timeout_ms = total;
 	h = NULL;
 	body = NULL;
