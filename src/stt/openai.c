@@ -128,7 +128,7 @@ static int build_request(const struct parley_stt_engine *e, const int16_t *pcm, 
 	size_t np = 0;
 	parts[np++] = (struct parley_multipart_part){ .name = "model", .data = cfg->stt_model,
 						      .len = strlen(cfg->stt_model) };
-	if (cfg->stt_language[0])
+	if (cfg->stt_language[0] && strcmp(cfg->stt_language, "auto") != 0) /* auto: the service detects it */
 		parts[np++] = (struct parley_multipart_part){ .name = "language",
 							      .data = cfg->stt_language,
 							      .len = strlen(cfg->stt_language) };

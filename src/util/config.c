@@ -358,7 +358,7 @@ static const struct option_def options[] = {
 	  "transcription request path (default /v1/audio/transcriptions; whisper.cpp: /inference)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_stt_path },
 	{ "stt-language", "PARLEY_STT_LANGUAGE", "CODE",
-	  "language sent to the transcription service (default en)", OPT_STR, F(stt_language),
+	  "language sent to the transcription service; auto lets it detect (default en)", OPT_STR, F(stt_language),
 	  S(stt_language), 0, 0, NULL },
 	{ "stt-partial-ms", "PARLEY_STT_PARTIAL_MS", "MS",
 	  "re-post the growing utterance for partial transcripts this often; 0 = off (default 0)",
