@@ -56,8 +56,8 @@ struct parley_stt_backend {
 	const char *name; /* "pocketsphinx", "openai" */
 	int rate;         /* input sample rate: 16000 */
 
-	/* Main thread, once: an engine from the configuration and what it
-	 * runs on (both borrowed; they outlive the engine). NULL with a
+	/* Main thread, once: an engine from the configuration and the shared
+	 * machinery (both borrowed; they outlive the engine). NULL with a
 	 * sentence in why on failure. */
 	struct parley_stt_engine *(*create)(const struct parley_config *cfg,
 					    const struct parley_speech_env *env, char *why,
