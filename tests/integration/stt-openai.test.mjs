@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, connectReady, getJson, sleep, waitReady, sanitizerReports, fetchMetrics,
+  startServer, connectReady, getJson, sleep, waitReady, sanitizerReports, fetchMetrics, runBin,
 } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
@@ -280,4 +280,11 @@ test('a wrong key: /readyz and the speaker are told clearly, the key is never sh
   await c.close();
   await stopClean(srv);
   await stt.close();
+});
+
+test('--stt openai without --stt-url stops at once (exit 2) and says what to set', async () => {
+  const r = await runBin(['--stt', 'openai', '--port', '0']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--stt openai needs --stt-url/);
+  assert.match(r.stderr, /--stt-path \/inference/);
 });
