@@ -29,6 +29,7 @@
 #include <curl/curl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct parley_stt_engine {
 	const char *path;
 	pthread_mutex_t mu; /* guards warmup_ms */
 	double warmup_ms;   /* < 0 until measured */
+	atomic_bool abort_warm; /* the warm-up is stopping */
 };
 
 struct parley_stt_job {
@@ -690,6 +692,7 @@ static int warm(struct parley_stt_engine *e, char *why, size_t whylen)
 			 parley_strerror(rc));
 		goto out;
 	}
+	req.abort = &e->abort_warm;
 	r->end = PARLEY_SPEECH_ERROR;
 	r->cause = PARLEY_SPEECH_CAUSE_INTERNAL;
 	const struct parley_http_callbacks cb = { .head = on_head, .body = on_body,
@@ -697,6 +700,11 @@ static int warm(struct parley_stt_engine *e, char *why, size_t whylen)
 	double t0 = now_ms();
 	parley_http_run_blocking(&req, &cb);
 	double ms = now_ms() - t0;
+	if (r->end == PARLEY_SPEECH_CANCELLED) {
+		snprintf(why, whylen, "the warm-up was stopped");
+		rc = -1;
+		goto out;
+	}
 
 	char text[TRANSCRIPT_MAX];
 	char words[256];
@@ -727,6 +735,11 @@ out:
 	return rc ? -1 : 0;
 }
 
+static void warm_abort(struct parley_stt_engine *e)
+{
+	atomic_store(&e->abort_warm, true);
+}
+
 static void info(struct parley_stt_engine *e, struct parley_speech_info *out)
 {
 	snprintf(out->engine, sizeof out->engine, "openai");
@@ -743,6 +756,7 @@ const struct parley_stt_backend parley_stt_openai = {
 	.create = create,
 	.destroy = destroy,
 	.warm = warm,
+	.warm_abort = warm_abort,
 	.info = info,
 	.start = start,
 	.feed = feed,

@@ -288,3 +288,18 @@ test('--stt openai without --stt-url stops at once (exit 2) and says what to set
   assert.match(r.stderr, /--stt openai needs --stt-url/);
   assert.match(r.stderr, /--stt-path \/inference/);
 });
+
+test('SIGTERM while the warm-up waits on a stuck service: parley exits at once, cleanly', async () => {
+  const stt = await startFakeSTT({ stall: true });
+  const srv = await sttServer(stt);
+  for (let i = 0; i < 100 && stt.transcriptions().length === 0; i++) await sleep(50);
+  assert.equal(stt.transcriptions().length, 1, 'the warm-up request is in flight');
+  const r = await srv.stop('SIGTERM', { killAfterMs: 20000 });
+  servers.splice(servers.indexOf(srv), 1);
+  assert.equal(r.code, 0);
+  assert.ok(r.ms < 5000, `exited ${r.ms} ms after SIGTERM (the warm-up's timeout is 15 s)`);
+  assert.deepEqual(sanitizerReports(srv.stderr()), []);
+  await sleep(100);
+  assert.ok(stt.transcriptions()[0].aborted, 'the service saw the warm-up request go');
+  await stt.close();
+});

@@ -561,6 +561,41 @@ static void warm_up_sentences(void **state)
 	parley_http_pool_destroy(pool);
 }
 
+struct warm_call {
+	struct parley_stt_engine *e;
+	int rc;
+	char why[512];
+	atomic_bool done;
+};
+
+static void *warm_thread(void *arg)
+{
+	struct warm_call *w = arg;
+	w->rc = B->warm(w->e, w->why, sizeof w->why);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+static void warm_up_can_be_stopped(void **state)
+{
+	reset(STALL, 0);
+	struct rig r;
+	rig_up(&r, long_timeout); /* only the abort can end it in time */
+	struct warm_call w = { .e = r.e };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, warm_thread, &w), 0);
+	assert_true(wait_atomic(&srv.requests, 1));
+	B->warm_abort(r.e);
+	for (int i = 0; i < 500 && !atomic_load(&w.done); i++)
+		sleep_ms(20);
+	assert_true(atomic_load(&w.done));
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, -1);
+	assert_string_equal(w.why, "the warm-up was stopped");
+	assert_true(wait_atomic(&srv.closed_by_client, 1));
+	rig_down(&r);
+}
+
 static void create_needs_a_url(void **state)
 {
 	struct parley_config cfg;
@@ -585,6 +620,7 @@ int main(void)
 		cmocka_unit_test(a_full_queue_is_busy),
 		cmocka_unit_test(service_errors_reach_the_user),
 		cmocka_unit_test(warm_up_sentences),
+		cmocka_unit_test(warm_up_can_be_stopped),
 		cmocka_unit_test(create_needs_a_url),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
