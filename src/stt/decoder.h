@@ -72,9 +72,9 @@ void parley_stt_pool_release(struct parley_stt_pool *p, void *dec);
  * the pool refills in the background. Any thread. */
 void parley_stt_pool_discard(struct parley_stt_pool *p, void *dec);
 
-/* Waits until `warm` decoders were created (0), creating failed (why
- * filled in, PARLEY_E_IO) or timeout_ms passed (PARLEY_E_CLOSED). Any
- * thread (the warm-up). */
+/* Waits until `warm` decoders were created (0), creating failed with no
+ * decoder idle (why filled in, PARLEY_E_IO) or timeout_ms passed
+ * (PARLEY_E_CLOSED). Any thread (the warm-up). */
 int parley_stt_pool_wait_warm(struct parley_stt_pool *p, int timeout_ms, char *why, size_t whylen);
 
 #endif

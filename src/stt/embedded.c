@@ -239,7 +239,10 @@ static int warm(struct parley_stt_engine *e, char *why, size_t whylen)
 	int rc = -1;
 	struct parley_stt_job *j = start(e, &sink, &err);
 	if (!j) {
-		snprintf(why, whylen, "cannot start a transcription: %s", parley_strerror(err));
+		/* a decoder that cannot be created says why */
+		if (parley_stt_pool_wait_warm(e->pool, 0, why, whylen) != PARLEY_E_IO)
+			snprintf(why, whylen, "cannot start a transcription: %s",
+				 parley_strerror(err));
 		goto out;
 	}
 	j->discard = true;

@@ -155,6 +155,7 @@ void *parley_stt_pool_lease(struct parley_stt_pool *p)
 		if (!dec) {
 			pthread_mutex_lock(&p->lock);
 			p->total--;
+			p->failed = true;
 			pthread_mutex_unlock(&p->lock);
 		}
 	}
@@ -195,11 +196,13 @@ int parley_stt_pool_wait_warm(struct parley_stt_pool *p, int timeout_ms, char *w
 	}
 	int rc = 0;
 	pthread_mutex_lock(&p->lock);
-	p->failed = false; /* only a failure from now on counts */
 	while (!p->is_warm && !p->failed && !p->stopping)
 		if (pthread_cond_timedwait(&p->warmed, &p->lock, &ts) != 0)
 			break;
-	if (!p->is_warm) {
+	if (p->failed && p->nidle == 0) { /* nothing to lease, and creating fails */
+		rc = PARLEY_E_IO;
+		snprintf(why, whylen, "cannot load the speech model (see the log for the files)");
+	} else if (!p->is_warm) {
 		rc = p->failed ? PARLEY_E_IO : PARLEY_E_CLOSED;
 		snprintf(why, whylen, "%s",
 			 p->failed ? "cannot load the speech model (see the log for the files)"

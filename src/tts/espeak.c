@@ -2,7 +2,8 @@
  * espeak.c - espeak-ng English voices. espeak-ng keeps process-global state
  * (voice, rate, callback) and crashed when two threads synthesised at once,
  * so every call goes through one lock. It is ~1000x real time, so the lock
- * is never a bottleneck. Output is 22050 Hz.
+ * is never a bottleneck. Output is 22050 Hz. Jobs run on the embedded
+ * runner (tts/embedded.c).
  *
  * espeak-ng 1.51 aborts on long voice variants (a 40-byte buffer) and on
  * some long tokens ("s's's'..."): voices come only from the allow-list

@@ -5,6 +5,8 @@
  * a feature of the shared voice object, so each voice has a lock held for
  * the length of one synthesis.
  *
+ * Jobs run on the embedded runner (tts/embedded.c).
+ *
  * flite 2.2 corrupts its heap on a run of ~300+ punctuation marks in one
  * token (see text/speakable.h), so synth() takes only normalised text.
  */
