@@ -57,6 +57,7 @@ struct parley_http_request {
 	long first_byte_timeout_ms;  /* from the request's start (leaving the queue); 0: none */
 	long stall_timeout_ms;       /* no byte for this long once bytes came; 0: none */
 	long total_timeout_ms;       /* from the request's start (queue wait apart); 0: none */
+	bool total_from_submit;      /* total_timeout_ms counts from submit: queue wait included */
 	long queue_timeout_ms;       /* waiting for a free slot in the lane; 0: none */
 	/* run_blocking only (borrowed, may be NULL): polled every few tens of
 	 * ms; once true the request ends CANCELLED (a warm-up thread stopping). */

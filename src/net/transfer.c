@@ -394,7 +394,8 @@ static void tick(struct parley_xfer_runner *run, long *next)
 		const struct parley_http_request *q = &r->rq;
 		char msg[200] = "";
 		if (q->total_timeout_ms > 0) {
-			int64_t d = r->started_ns + ms_ns(q->total_timeout_ms);
+			int64_t d = (q->total_from_submit ? r->submitted_ns : r->started_ns) +
+				    ms_ns(q->total_timeout_ms);
 			if (now >= d)
 				snprintf(msg, sizeof msg, "the service did not finish within %ld ms",
 					 q->total_timeout_ms);

@@ -77,6 +77,7 @@ struct parley_server {
 	struct parley_llm_engine *llm;
 	struct parley_speech speech; /* stt engine + default voice, for every session */
 	struct parley_speech_env speech_env;   /* what the speech engines run on */
+	struct parley_http_pool *http;         /* remote speech engines' requests; NULL when none is configured */
 	struct parley_speech_warmup *speech_warmup;
 	struct parley_session_limits limits; /* sizes and the queued-bytes budget, for every session */
 	atomic_bool status_broadcast; /* LLM state changed: resend status */

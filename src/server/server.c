@@ -9,6 +9,7 @@
 #include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
+#include "net/http.h"
 #include "server/internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -369,7 +370,12 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	/* Speech: synthesisers first (cheap), then the recogniser (the
 	 * embedded one fills its decoder pool in the background); the speech
 	 * warm-up measures them all on its own thread ("stt", "tts"). */
-	srv->speech_env = (struct parley_speech_env){ .workers = srv->workers, .http = NULL };
+	if (strcmp(cfg->stt, "openai") == 0 || strcmp(cfg->tts, "openai") == 0) {
+		srv->http = parley_http_pool_create(); /* one thread for every speech service */
+		if (!srv->http)
+			goto fail;
+	}
+	srv->speech_env = (struct parley_speech_env){ .workers = srv->workers, .http = srv->http };
 	if (parley_tts_init_all(cfg, &srv->speech_env) == 0) {
 		PARLEY_ERROR("no speech synthesiser is usable");
 		goto fail;
@@ -503,6 +509,8 @@ void parley_server_destroy(struct parley_server *srv)
 		srv->speech.stt_backend->destroy(srv->speech.stt);
 	srv->speech.stt = NULL;
 	parley_tts_shutdown();
+	parley_http_pool_destroy(srv->http); /* after the engines: their jobs have ended */
+	srv->http = NULL;
 	parley_peers_destroy(srv->peers); /* after the CLOSED callbacks released theirs */
 	srv->peers = NULL;
 	pthread_mutex_destroy(&srv->wake_lock);

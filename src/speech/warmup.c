@@ -254,6 +254,10 @@ void parley_speech_warmup_stop(struct parley_speech_warmup *w)
 	w->stopping = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	/* A remote warm-up in flight would hold the join for its timeout. */
+	for (int i = 0; i < w->n; i++)
+		if (w->t[i].kind == PARLEY_SPEECH_STT && w->t[i].stt_b->warm_abort)
+			w->t[i].stt_b->warm_abort(w->t[i].stt_e);
 	if (w->started)
 		pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->cond);

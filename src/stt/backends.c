@@ -7,6 +7,7 @@
 
 static const struct parley_stt_backend *const registry[] = {
 	&parley_stt_pocketsphinx,
+	&parley_stt_openai,
 };
 
 const struct parley_stt_backend *parley_stt_backend_find(const char *name)

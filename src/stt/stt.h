@@ -68,6 +68,9 @@ struct parley_stt_backend {
 	 * with a sentence in why (how to fix it) when the engine cannot work
 	 * yet; called again with backoff until it succeeds. May be NULL. */
 	int (*warm)(struct parley_stt_engine *e, char *why, size_t whylen);
+	/* Any thread: a warm() running now or later returns -1 soon (the
+	 * warm-up is stopping; a remote request is cancelled). May be NULL. */
+	void (*warm_abort)(struct parley_stt_engine *e);
 	/* The engine's info (state filled in by the caller). */
 	void (*info)(struct parley_stt_engine *e, struct parley_speech_info *out);
 

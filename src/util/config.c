@@ -358,7 +358,7 @@ static const struct option_def options[] = {
 	  "transcription request path (default /v1/audio/transcriptions; whisper.cpp: /inference)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_stt_path },
 	{ "stt-language", "PARLEY_STT_LANGUAGE", "CODE",
-	  "language sent to the transcription service (default en)", OPT_STR, F(stt_language),
+	  "language sent to the transcription service; auto lets it detect (default en)", OPT_STR, F(stt_language),
 	  S(stt_language), 0, 0, NULL },
 	{ "stt-partial-ms", "PARLEY_STT_PARTIAL_MS", "MS",
 	  "re-post the growing utterance for partial transcripts this often; 0 = off (default 0)",
@@ -681,8 +681,14 @@ enum parley_config_result parley_config_parse(struct parley_config *cfg, int arg
 	}
 	if (cfg->stt_max < cfg->stt_warm)
 		cfg->stt_max = cfg->stt_warm;
+	if (strcmp(cfg->stt, "openai") == 0 && !cfg->stt_url[0]) {
+		fprintf(err, "parley: --stt openai needs --stt-url, the transcription service's base "
+			     "URL (speaches: http://127.0.0.1:8000; whisper.cpp's server: "
+			     "http://127.0.0.1:8080 with --stt-path /inference)\n");
+		return PARLEY_CONFIG_ERROR;
+	}
 	const char *model_files[] = { cfg->stt_lm, cfg->stt_dict };
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; strcmp(cfg->stt, "pocketsphinx") == 0 && i < 2; i++) {
 		if (access(model_files[i], R_OK) != 0) {
 			fprintf(err, "parley: cannot read speech model file '%s' (install "
 				     "pocketsphinx-en-us, or see --stt-hmm/--stt-lm/--stt-dict)\n",
