@@ -32,6 +32,7 @@
 //   toneHz: (body) => 440        the tone's frequency
 //   msPerChar: 40, chunkMs: 20, pace: 1  (pace 2 sends twice as fast as real time)
 //   firstByteDelayMs: 0          pause before the status line (a slow service)
+//   wavRate: 24000               the sample rate of WAV answers (raw PCM is always 24 kHz)
 //   alwaysWav: false             Orpheus-FastAPI: a whole WAV file with real sizes,
 //                                Content-Type audio/wav, whatever was asked for
 //   contentType: undefined       override the Content-Type of the audio
@@ -195,12 +196,14 @@ export class FakeTTS {
       return this.#json(res, 400, { detail: { error: 'validation_error', message: `this fake makes pcm and wav, not ${format}`, type: 'invalid_request_error' } });
     }
     const speed = body.speed ?? 1;
-    const samples = Math.round(Math.max(200, body.input.length * o.msPerChar) / speed * RATE / 1000);
+    const wav = o.alwaysWav || format === 'wav';
+    const rate = wav ? (o.wavRate || RATE) : RATE;
+    const samples = Math.round(Math.max(200, body.input.length * o.msPerChar) / speed * rate / 1000);
     const hz = o.toneHz(body);
-    await this.#stream(res, rec, o, { wav: o.alwaysWav || format === 'wav', sized: o.alwaysWav, samples, hz });
+    await this.#stream(res, rec, o, { wav, sized: o.alwaysWav, samples, hz, rate });
   }
 
-  async #stream(res, rec, o, { wav, sized, samples, hz }) {
+  async #stream(res, rec, o, { wav, sized, samples, hz, rate }) {
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     try {
@@ -214,12 +217,12 @@ export class FakeTTS {
       const write = (buf) => { if (!rec.firstByte) rec.firstByte = Date.now(); rec.bytes += buf.length; res.write(buf); };
       let pending = Buffer.alloc(0);
       if (wav) {
-        const h = wavHeader({ dataBytes: sized ? samples * 2 : 0xffffffff });
+        const h = wavHeader({ rate, dataBytes: sized ? samples * 2 : 0xffffffff });
         write(h.subarray(0, 7)); // a header split in the middle of a field
         await sleep(5);
         pending = h.subarray(7);
       }
-      const per = Math.round((RATE * o.chunkMs) / 1000);
+      const per = Math.round((rate * o.chunkMs) / 1000);
       // Every write but the last ends on an odd byte offset of the body:
       // one byte is held back for the next write when needed.
       let sent = wav ? 7 : 0;
@@ -231,7 +234,7 @@ export class FakeTTS {
           while (!rec.aborted) await sleep(20);
           return;
         }
-        pending = Buffer.concat([pending, tone(hz, Math.min(per, samples - at), at)]);
+        pending = Buffer.concat([pending, tone(hz, Math.min(per, samples - at), at, rate)]);
         let n = pending.length;
         if ((sent + n) % 2 === 0) n -= 1;
         write(pending.subarray(0, n));
