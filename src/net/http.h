@@ -28,6 +28,8 @@
 #define PARLEY_NET_HTTP_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,11 +52,15 @@ struct parley_http_request {
 	long stall_timeout_ms;       /* no body byte for this long; 0: none */
 	long total_timeout_ms;       /* 0: none */
 	long queue_timeout_ms;       /* waiting for a free slot in the lane; 0: none */
+	/* run_blocking only (borrowed, may be NULL): polled every few tens of
+	 * ms; once true the request ends CANCELLED (a warm-up thread stopping). */
+	const atomic_bool *abort;
 };
 
 struct parley_http_callbacks {
-	/* The response status and Content-Type ("" when none), once, before
-	 * any body chunk. Return 0 to go on, nonzero to stop the transfer (end
+	/* A 2xx response's status and Content-Type ("" when none), once, when
+	 * its headers are complete and before any body chunk (a non-2xx answer
+	 * goes to end instead). Return 0 to go on, nonzero to stop the transfer (end
 	 * then reports ERROR, cause BROKEN, unless the callback ends it
 	 * itself through its own state). May be NULL. */
 	int (*head)(void *arg, long status, const char *content_type);
@@ -62,7 +68,7 @@ struct parley_http_callbacks {
 	 * transfer ends and end reports OK (the caller had what it needed).
 	 * Non-2xx bodies are not passed here; they are kept (up to 4 KiB) and
 	 * handed to end. */
-	int (*body)(void *arg, const char *data, size_t len);
+	int (*body)(void *arg, const char *data, size_t len); /* may be NULL: discarded */
 	/*
 	 * Exactly once per accepted request. OK: the body was complete (2xx).
 	 * ERROR: cause HTTP (non-2xx: status and its body, up to 4 KiB, in
@@ -81,9 +87,11 @@ struct parley_http_pool *parley_http_pool_create(void);
 /* Stops the thread; every request ends CANCELLED first. Accepts NULL. */
 void parley_http_pool_destroy(struct parley_http_pool *p);
 
-/* A lane of the pool; name (a string literal) labels its metrics
- * (parley_http_inflight{lane=...}, parley_http_queue{lane=...}). Lanes live
- * as long as the pool. NULL on OOM. */
+/* A lane of the pool; name (a string literal, one lane per name) labels its
+ * metrics (parley_http_inflight{lane=...}, parley_http_queue{lane=...},
+ * parley_http_requests_total{lane=...}, parley_http_errors_total{lane=...,
+ * cause=...}). max_inflight >= 1, max_queue >= 0. Lanes live as long as the
+ * pool. NULL on OOM. Any thread. */
 struct parley_http_lane *parley_http_lane_create(struct parley_http_pool *p, const char *name,
 						 int max_inflight, int max_queue);
 
@@ -101,7 +109,8 @@ void parley_http_cancel(struct parley_http_pool *p, uint64_t id);
 
 /*
  * Blocking request for warm-up threads (no lane, no pool thread): runs req
- * to the end, feeding cb like submit() would, on the calling thread.
+ * to the end, feeding cb like submit() would, on the calling thread; end is
+ * called exactly once, even on OOM. req->abort, when set, cancels it.
  * Returns 0 when end reported OK, else -1. Takes ownership as submit().
  */
 int parley_http_run_blocking(struct parley_http_request *req,

@@ -18,6 +18,8 @@ struct series {
 	const char *help;
 	const char *label;
 	const char *label_value;
+	const char *label2; /* a second label, or NULL */
+	const char *label2_value;
 	enum series_type type;
 	void *metric;
 };
@@ -82,25 +84,44 @@ out:
 int parley_metrics_register_counter(const char *name, const char *help, const char *label,
 				    const char *label_value, struct parley_counter *c)
 {
-	return add_series((struct series){ name, help, label, label_value, SERIES_COUNTER, c });
+	return add_series((struct series){ name, help, label, label_value, NULL, NULL, SERIES_COUNTER, c });
 }
 
 int parley_metrics_register_gauge(const char *name, const char *help, const char *label,
 				  const char *label_value, struct parley_gauge *g)
 {
-	return add_series((struct series){ name, help, label, label_value, SERIES_GAUGE, g });
+	return add_series((struct series){ name, help, label, label_value, NULL, NULL, SERIES_GAUGE, g });
 }
 
 int parley_metrics_register_gauge_f(const char *name, const char *help,
 				    struct parley_gauge_f *g)
 {
-	return add_series((struct series){ name, help, NULL, NULL, SERIES_GAUGE_F, g });
+	return add_series((struct series){ name, help, NULL, NULL, NULL, NULL, SERIES_GAUGE_F, g });
 }
 
 int parley_metrics_register_histogram(const char *name, const char *help,
 				      struct parley_histogram *h)
 {
-	return add_series((struct series){ name, help, NULL, NULL, SERIES_HISTOGRAM, h });
+	return add_series((struct series){ name, help, NULL, NULL, NULL, NULL, SERIES_HISTOGRAM, h });
+}
+
+int parley_metrics_register_counter2(const char *name, const char *help, const char *label,
+				     const char *label_value, const char *label2,
+				     const char *label2_value, struct parley_counter *c)
+{
+	return add_series((struct series){ name, help, label, label_value, label2, label2_value,
+					   SERIES_COUNTER, c });
+}
+
+void parley_metrics_unregister(const void *metric)
+{
+	pthread_mutex_lock(&g_lock);
+	size_t kept = 0;
+	for (size_t i = 0; i < g_nseries; i++)
+		if (g_series[i].metric != metric)
+			g_series[kept++] = g_series[i];
+	g_nseries = kept;
+	pthread_mutex_unlock(&g_lock);
 }
 
 void parley_metrics_reset(void)
@@ -114,7 +135,10 @@ void parley_metrics_reset(void)
 
 static void render_labels(FILE *f, const struct series *s)
 {
-	if (s->label)
+	if (s->label && s->label2)
+		fprintf(f, "{%s=\"%s\",%s=\"%s\"}", s->label, s->label_value, s->label2,
+			s->label2_value);
+	else if (s->label)
 		fprintf(f, "{%s=\"%s\"}", s->label, s->label_value);
 }
 

@@ -93,6 +93,14 @@ int parley_metrics_register_gauge_f(const char *name, const char *help,
 				    struct parley_gauge_f *g);
 int parley_metrics_register_histogram(const char *name, const char *help,
 				      struct parley_histogram *h);
+/* A counter with two labels ({label="v",label2="v2"}); as above. */
+int parley_metrics_register_counter2(const char *name, const char *help, const char *label,
+				     const char *label_value, const char *label2,
+				     const char *label2_value, struct parley_counter *c);
+
+/* Forgets every series of metric (for objects that do not live as long as
+ * the process: call it before freeing them). Any thread. */
+void parley_metrics_unregister(const void *metric);
 
 /*
  * Renders every registered series. Returns a malloc'd NUL-terminated string
