@@ -166,6 +166,7 @@ static int on_body(void *arg, const char *data, size_t len)
 	struct parley_tts_job *j = arg;
 	if (atomic_load(&j->cancelled))
 		return 1; /* stop now: the cancel that follows closes the connection anyway */
+	j->bytes += len;
 	int rc = parley_pcm_stream_feed(&j->pcm, data, len, deliver, j);
 	if (rc == PARLEY_E_INVAL)
 		snprintf(j->why, sizeof j->why, "%s", parley_pcm_stream_why(&j->pcm));
@@ -204,20 +205,33 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 			snprintf(prefix, sizeof prefix, "the speech service answered %ld", j->status);
 			user_message(msg, sizeof msg, prefix, svc);
 		} else {
-			const char *what = cause == PARLEY_SPEECH_CAUSE_UNAVAILABLE
-						   ? "the speech service cannot be reached"
-					   : cause == PARLEY_SPEECH_CAUSE_TIMEOUT
-						   ? "the speech service is too slow"
-					   : cause == PARLEY_SPEECH_CAUSE_BUSY
-						   ? "the speech service is saturated"
-					   : cause == PARLEY_SPEECH_CAUSE_BROKEN
-						   ? "the speech service's answer broke off"
-						   : "speech synthesis failed";
-			user_message(msg, sizeof msg, what, message ? message : "");
-			parley_redact_cause(message ? message : "", message ? strlen(message) : 0,
-					    PARLEY_REDACT_URLS, OPENAI_MSG_MAX, j->detail,
-					    sizeof j->detail);
+			/* the pool's message names the service's address: the log and
+			 * the operator get it, the user a sentence of our own */
+			char own[96];
+			const struct parley_config *cfg = j->e->cfg;
+			if (cause == PARLEY_SPEECH_CAUSE_TIMEOUT && j->bytes)
+				snprintf(own, sizeof own,
+					 "the speech service stopped sending for %d ms mid-sentence",
+					 cfg->tts_stall_timeout_ms);
+			else if (cause == PARLEY_SPEECH_CAUSE_TIMEOUT)
+				snprintf(own, sizeof own, "the speech service sent no audio within %d ms",
+					 cfg->tts_timeout_ms);
+			else
+				snprintf(own, sizeof own, "%s",
+					 cause == PARLEY_SPEECH_CAUSE_UNAVAILABLE
+						 ? "the speech service cannot be reached"
+					 : cause == PARLEY_SPEECH_CAUSE_BUSY
+						 ? "the speech service is saturated"
+					 : cause == PARLEY_SPEECH_CAUSE_BROKEN
+						 ? "the speech service's answer broke off mid-sentence"
+						 : "speech synthesis failed");
+			user_message(msg, sizeof msg, own, "");
+			parley_redact_cause(message ? message : "", message ? strlen(message) : 0, 0,
+					    OPENAI_MSG_MAX, j->detail, sizeof j->detail);
 		}
+		if (!j->warmup) /* warm-up failures are the warm-up's to report */
+			PARLEY_WARN("tts: a sentence failed (%s): %s",
+				    parley_speech_cause_name(cause), j->detail[0] ? j->detail : msg);
 	}
 	j->cause = end == PARLEY_SPEECH_ERROR ? cause : PARLEY_SPEECH_CAUSE_NONE;
 	atomic_store(&j->ended, true);

@@ -54,6 +54,8 @@ struct parley_tts_job {
 	struct parley_pcm_stream pcm;
 	char why[200];          /* our own reason to stop the transfer ("" none) */
 	long status;            /* the answer's status (0 before it is known) */
+	uint64_t bytes;         /* body bytes received */
+	bool warmup;            /* the warm-up's probe: failures are not logged here */
 	enum parley_speech_cause cause; /* how it ended (NONE when OK) */
 	char detail[OPENAI_MSG_MAX + 1]; /* the service's own message, masked */
 };

@@ -245,8 +245,9 @@ static void probe_failure(struct parley_tts_engine *e, const struct parley_tts_j
 			 e->origin, j->detail);
 		break;
 	case PARLEY_SPEECH_CAUSE_TIMEOUT:
-		snprintf(why, whylen, "the speech service at %s is too slow (%s; --tts-timeout %d ms)",
-			 e->origin, j->detail, cfg->tts_timeout_ms);
+		snprintf(why, whylen, "the speech service at %s is too slow (%s; --tts-timeout %d ms, "
+			 "--tts-stall-timeout %d ms)",
+			 e->origin, j->detail, cfg->tts_timeout_ms, cfg->tts_stall_timeout_ms);
 		break;
 	case PARLEY_SPEECH_CAUSE_BROKEN:
 		if (j->why[0]) {
@@ -292,6 +293,7 @@ int parley_openai_tts_warm(struct parley_tts_engine *e, char *why, size_t whylen
 		snprintf(reason, sizeof reason, "out of memory");
 		goto out;
 	}
+	j->warmup = true;
 	struct parley_http_callbacks cb;
 	parley_openai_tts_callbacks(j, &cb);
 	parley_http_run_blocking(&req, &cb);
