@@ -9,7 +9,7 @@ struct parley_resampler {
 	int in_rate, out_rate;
 };
 
-struct parley_resampler *parley_resampler_create(int in_rate, int out_rate)
+static struct parley_resampler *create(int in_rate, int out_rate, unsigned long quality)
 {
 	struct parley_resampler *r = calloc(1, sizeof *r);
 	if (!r)
@@ -19,7 +19,7 @@ struct parley_resampler *parley_resampler_create(int in_rate, int out_rate)
 	if (in_rate != out_rate) {
 		soxr_error_t err = NULL;
 		soxr_io_spec_t io = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I);
-		soxr_quality_spec_t q = soxr_quality_spec(SOXR_MQ, 0);
+		soxr_quality_spec_t q = soxr_quality_spec(quality, 0);
 		r->soxr = soxr_create(in_rate, out_rate, 1, &err, &io, &q, NULL);
 		if (err || !r->soxr) {
 			free(r);
@@ -27,6 +27,16 @@ struct parley_resampler *parley_resampler_create(int in_rate, int out_rate)
 		}
 	}
 	return r;
+}
+
+struct parley_resampler *parley_resampler_create(int in_rate, int out_rate)
+{
+	return create(in_rate, out_rate, SOXR_MQ);
+}
+
+struct parley_resampler *parley_resampler_create_hq(int in_rate, int out_rate)
+{
+	return create(in_rate, out_rate, SOXR_HQ);
 }
 
 void parley_resampler_destroy(struct parley_resampler *r)
@@ -53,6 +63,16 @@ size_t parley_resampler_process(struct parley_resampler *r, const int16_t *in, s
 	}
 	size_t idone = 0, odone = 0;
 	if (soxr_process(r->soxr, in, n, &idone, out, out_cap, &odone) != NULL)
+		return 0;
+	return odone;
+}
+
+size_t parley_resampler_flush(struct parley_resampler *r, int16_t *out, size_t out_cap)
+{
+	if (!r->soxr)
+		return 0;
+	size_t odone = 0;
+	if (soxr_process(r->soxr, NULL, 0, NULL, out, out_cap, &odone) != NULL)
 		return 0;
 	return odone;
 }

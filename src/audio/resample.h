@@ -13,8 +13,12 @@
 
 struct parley_resampler;
 
-/* NULL on failure. */
+/* NULL on failure. Medium quality (libsoxr MQ): cheap enough for every
+ * session's microphone. */
 struct parley_resampler *parley_resampler_create(int in_rate, int out_rate);
+/* The same in high quality (libsoxr HQ, as the one-shot conversion): for
+ * synthesised speech that the user hears. */
+struct parley_resampler *parley_resampler_create_hq(int in_rate, int out_rate);
 void parley_resampler_destroy(struct parley_resampler *r); /* accepts NULL */
 
 /*
@@ -23,6 +27,10 @@ void parley_resampler_destroy(struct parley_resampler *r); /* accepts NULL */
  */
 size_t parley_resampler_process(struct parley_resampler *r, const int16_t *in, size_t n,
 				 int16_t *out, size_t out_cap);
+
+/* The end of the stream: writes the samples still held in the filter
+ * (at most out_cap) and returns the count; the resampler is then spent. */
+size_t parley_resampler_flush(struct parley_resampler *r, int16_t *out, size_t out_cap);
 
 int parley_resampler_in_rate(const struct parley_resampler *r);
 

@@ -22,6 +22,14 @@ static const char *const codes[PARLEY_PE_COUNT] = {
 	[PARLEY_PE_RATE_LIMITED] = "rate_limited",
 	[PARLEY_PE_TOO_MANY_SESSIONS] = "too_many_sessions",
 	[PARLEY_PE_INTERNAL] = "internal_error",
+	[PARLEY_PE_STT_BUSY] = "stt_busy",
+	[PARLEY_PE_STT_UNAVAILABLE] = "stt_unavailable",
+	[PARLEY_PE_STT_TIMEOUT] = "stt_timeout",
+	[PARLEY_PE_STT_ERROR] = "stt_error",
+	[PARLEY_PE_TTS_BUSY] = "tts_busy",
+	[PARLEY_PE_TTS_UNAVAILABLE] = "tts_unavailable",
+	[PARLEY_PE_TTS_TIMEOUT] = "tts_timeout",
+	[PARLEY_PE_TTS_ERROR] = "tts_error",
 };
 
 const char *parley_proto_error_code(enum parley_proto_error e)

@@ -162,6 +162,34 @@ static json_t *llm_json(struct parley_llm_engine *llm, bool *ready)
 	return j;
 }
 
+/* A speech engine as the client should see it (never a URL or a key). */
+static json_t *speech_json(const struct parley_speech_info *info)
+{
+	json_t *j = json_pack("{s:o, s:s}", "engine", cstr_json(info->engine), "state",
+			      parley_speech_state_name(info->state));
+	if (!j)
+		return NULL;
+	if (info->model[0])
+		json_object_set_new(j, "model", cstr_json(info->model));
+	if (info->warmup_ms >= 0)
+		json_object_set_new(j, "warmup_ms", json_real(round(info->warmup_ms * 10) / 10));
+	if (info->state != PARLEY_SPEECH_READY && info->reason[0])
+		json_object_set_new(j, "reason", cstr_json(info->reason));
+	return j;
+}
+
+struct speech_pick {
+	const char *engine; /* wanted engine, or NULL: the first */
+	json_t *out;
+};
+
+static void pick_speech(void *arg, const struct parley_speech_info *info)
+{
+	struct speech_pick *p = arg;
+	if (!p->out && (!p->engine || strcmp(p->engine, info->engine) == 0))
+		p->out = speech_json(info);
+}
+
 static void add_voice(void *arg, const char *voice)
 {
 	json_array_append_new(arg, cstr_json(voice));
@@ -185,6 +213,17 @@ static void ev_status(struct parley_session *s)
 			json_object_set_new(c, "voices", voices);
 			json_object_set_new(c, "default_voice",
 					    cstr_json(s->speech->default_voice));
+			/* The recogniser, and the synthesiser of the default voice. */
+			struct speech_pick stt = { NULL, NULL }, tts = { NULL, NULL };
+			struct parley_tts_voice dv;
+			if (parley_tts_voice_lookup(s->speech->default_voice, &dv) == 0)
+				tts.engine = dv.backend->name;
+			parley_speech_each_info(PARLEY_SPEECH_STT, pick_speech, &stt);
+			parley_tts_each_info(pick_speech, &tts);
+			if (stt.out)
+				json_object_set_new(c, "stt", stt.out);
+			if (tts.out)
+				json_object_set_new(c, "tts", tts.out);
 		}
 	}
 	push(s, c ? encode(PARLEY_OUT_STATUS, c) : NULL);

@@ -16,9 +16,12 @@
 #include "server/bind.h"
 #include "server/peers.h"
 #include "session/session.h"
+#include "speech/speech.h"
 #include "util/config.h"
 #include "util/metrics.h"
 #include "util/workers.h"
+
+struct parley_speech_warmup;
 
 _Static_assert(LWS_PRE <= PARLEY_MSG_HEADROOM, "out-queue headroom must fit LWS_PRE");
 
@@ -71,7 +74,9 @@ struct parley_server {
 	const struct parley_config *cfg;
 	struct parley_workers *workers;
 	struct parley_llm_engine *llm;
-	struct parley_speech speech; /* stt pool + default voice, for every session */
+	struct parley_speech speech; /* stt engine + default voice, for every session */
+	struct parley_speech_env speech_env;   /* what the speech engines run on */
+	struct parley_speech_warmup *speech_warmup;
 	struct parley_session_limits limits; /* sizes and the queued-bytes budget, for every session */
 	atomic_bool status_broadcast; /* LLM state changed: resend status */
 	int port;

@@ -5,7 +5,8 @@
 
 #include "llm/engine.h"
 #include "session/stages.h"
-#include "stt/decoder.h"
+#include "speech/warmup.h"
+#include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
 #include "server/internal.h"
@@ -197,8 +198,9 @@ static int register_metrics(struct parley_server *srv)
 	return rc;
 }
 
-/* Engine thread(s): the LLM's state changed; tell every session. */
-static void on_llm_state(void *arg)
+/* Engine or warm-up thread: the LLM's or a speech engine's state changed;
+ * tell every session. */
+static void on_engine_state(void *arg)
 {
 	struct parley_server *srv = arg;
 	atomic_store(&srv->status_broadcast, true);
@@ -364,35 +366,52 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	if (create_context(srv, cfg) != 0)
 		goto fail;
 
-	/* Speech: synthesisers first (cheap), then the decoder pool, which
-	 * fills in the background ("stt" readiness). */
-	if (parley_tts_init_all(cfg) == 0) {
-		PARLEY_ERROR("no speech synthesiser is usable (flite and espeak-ng failed)");
+	/* Speech: synthesisers first (cheap), then the recogniser (the
+	 * embedded one fills its decoder pool in the background); the speech
+	 * warm-up measures them all on its own thread ("stt", "tts"). */
+	srv->speech_env = (struct parley_speech_env){ .workers = srv->workers, .http = NULL };
+	if (parley_tts_init_all(cfg, &srv->speech_env) == 0) {
+		PARLEY_ERROR("no speech synthesiser is usable");
 		goto fail;
 	}
 	const struct parley_tts_backend *tts = parley_tts_find(cfg->tts);
-	const char *voice = cfg->tts_voice[0] ? cfg->tts_voice : tts->default_voice;
+	const char *voice = cfg->tts_voice[0]			      ? cfg->tts_voice
+			    : tts && tts->default_voice ? tts->default_voice
+							: "";
 	struct parley_tts_voice tv;
+	if (!tts) {
+		PARLEY_ERROR("the speech synthesiser '%s' is not usable (see above)", cfg->tts);
+		goto fail;
+	}
 	if (parley_tts_voice_lookup(voice, &tv) != 0) {
 		PARLEY_ERROR("unknown voice '%s' (voices: %s)", voice, parley_tts_all_voices());
 		goto fail;
 	}
 	snprintf(srv->speech.default_voice, sizeof srv->speech.default_voice, "%s", tv.name);
 	srv->speech.default_rate = cfg->tts_rate;
-	struct parley_stt_settings stt = { .maxhmmpf = cfg->stt_maxhmmpf,
-					   .fwdflat = cfg->stt_fwdflat,
-					   .bestpath = cfg->stt_bestpath };
-	snprintf(stt.hmm, sizeof stt.hmm, "%s", cfg->stt_hmm);
-	snprintf(stt.lm, sizeof stt.lm, "%s", cfg->stt_lm);
-	snprintf(stt.dict, sizeof stt.dict, "%s", cfg->stt_dict);
-	srv->speech.stt = parley_stt_pool_create(&parley_stt_pocketsphinx, &stt, cfg->stt_warm,
-						 cfg->stt_max);
-	if (!srv->speech.stt) {
-		PARLEY_ERROR("cannot start the speech decoder pool");
+	const struct parley_stt_backend *stt = parley_stt_backend_find(cfg->stt);
+	if (!stt) {
+		PARLEY_ERROR("unknown speech recogniser '%s'", cfg->stt);
 		goto fail;
 	}
-	PARLEY_INFO("speech: %s voice %s, pocketsphinx (%d warm, at most %d decoders)",
-		    tv.backend->name, tv.name, cfg->stt_warm, cfg->stt_max);
+	char why[256] = "";
+	srv->speech.stt = stt->create(cfg, &srv->speech_env, why, sizeof why);
+	if (!srv->speech.stt) {
+		PARLEY_ERROR("cannot start the speech recogniser %s: %s", stt->name, why);
+		goto fail;
+	}
+	srv->speech.stt_backend = stt;
+	struct parley_speech_info sinfo;
+	stt->info(srv->speech.stt, &sinfo);
+	srv->speech.stt_remote = sinfo.remote;
+	if (!sinfo.remote)
+		PARLEY_INFO("speech: %s voice %s, %s (%d warm, at most %d decoders)",
+			    tv.backend->name, tv.name, stt->name, cfg->stt_warm, cfg->stt_max);
+	else
+		PARLEY_INFO("speech: %s voice %s, %s", tv.backend->name, tv.name, stt->name);
+	srv->speech_warmup = parley_speech_warmup_start(stt, srv->speech.stt, on_engine_state, srv);
+	if (!srv->speech_warmup)
+		goto fail;
 
 	char *prompt = read_text_file(cfg->system_prompt);
 	if (!prompt) {
@@ -403,7 +422,7 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 	free(prompt);
 	if (!srv->llm)
 		goto fail;
-	parley_llm_engine_on_state(srv->llm, on_llm_state, srv);
+	parley_llm_engine_on_state(srv->llm, on_engine_state, srv);
 	return srv;
 fail:
 	parley_server_destroy(srv);
@@ -455,13 +474,16 @@ void parley_server_destroy(struct parley_server *srv)
 	/* Close what is still open, so no worker job can queue output. Then
 	 * the engine: its pending answers end cancelled and release their
 	 * sessions; its callbacks may still queue jobs, so the workers must
-	 * outlive it. Then join the workers (their queued jobs run cancelled)
+	 * outlive it. Then join the workers (their queued jobs run cancelled:
+	 * sessions give their speech jobs back, queued syntheses end)
 	 * while the context is still valid for a last wake-up; then tear the
 	 * sockets down. */
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (c->session)
 			parley_session_close(c->session);
 	}
+	parley_speech_warmup_stop(srv->speech_warmup); /* it wakes the loop: ctx still valid */
+	srv->speech_warmup = NULL;
 	parley_llm_engine_destroy(srv->llm);
 	srv->llm = NULL;
 	parley_workers_destroy(srv->workers);
@@ -470,19 +492,22 @@ void parley_server_destroy(struct parley_server *srv)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;
 	/* Wakes still pending hold the last references of some sessions:
-	 * drop them now, so every session gives its decoder back ... */
+	 * drop them now, so every session gives its speech jobs back ... */
 	for (size_t i = 0; i < srv->nwake; i++)
 		parley_session_unref(srv->wake[i]);
 	free(srv->wake);
 	srv->wake = NULL;
 	srv->nwake = 0;
-	/* ... before the pool goes. */
-	parley_stt_pool_destroy(srv->speech.stt);
+	/* ... before the engines go. */
+	if (srv->speech.stt_backend)
+		srv->speech.stt_backend->destroy(srv->speech.stt);
 	srv->speech.stt = NULL;
+	parley_tts_shutdown();
 	parley_peers_destroy(srv->peers); /* after the CLOSED callbacks released theirs */
 	srv->peers = NULL;
 	pthread_mutex_destroy(&srv->wake_lock);
 	parley_metrics_reset();
 	parley_readiness_reset();
+	parley_speech_engines_reset();
 	free(srv);
 }

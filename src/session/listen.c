@@ -3,9 +3,28 @@
  * detection -> speech-to-text -> turns, and barge-in.
  *
  * Runs as jobs on the session's strand (one at a time, on a worker thread),
- * so the state below needs no lock. A decoder is leased from the shared pool
- * only while the user speaks; the audio just before speech onset is kept in
- * a short pre-roll so the first syllable is not lost.
+ * so the state below needs no lock. The local VAD and turn-taking are in
+ * charge: at speech onset the listener starts a job on the shared STT
+ * engine (stt/stt.h; the audio just before onset is kept in a short
+ * pre-roll and fed first, so the first syllable is not lost), feeds it
+ * while the user speaks and finishes it when the turn ends. An embedded
+ * engine decodes inside feed() on this strand; a remote one posts the
+ * utterance when it is finished.
+ *
+ * Results arrive through the job's sink, on any thread (the embedded
+ * engine: during feed()/finish() on this strand; a remote one: later, on
+ * the HTTP thread): partial transcripts are kept in the utterance (under
+ * its own lock) for the turn rules and barge-in, and shown at once; the end
+ * (the final transcript or an error) is handed back to this strand as a
+ * job, which makes the user turn. Utterances are numbered; a result older
+ * than one already delivered was superseded and is ignored. An utterance
+ * that fails reports an error and leaves the listener ready for the next.
+ *
+ * Lifetime: each utterance (struct utt) holds a session reference; the
+ * listener keeps it, with its job handle, from onset until its result was
+ * handled here (or the session closes: the close queues a listen job that
+ * runs cancelled and gives every job back); the engine keeps a reference
+ * until end, the result job one while queued.
  *
  * Fairness: a job handles at most SLICE_MS of input audio, then, if more is
  * buffered, queues its continuation and yields its worker (the strand goes
@@ -16,24 +35,51 @@
  * ~0.07x real time), so a ready session waits at most a few milliseconds
  * per other ready session.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audio/resample.h"
 #include "audio/vad.h"
 #include "session/session.h"
-#include "stt/decoder.h"
+#include "stt/stt.h"
 #include "text/turn_rules.h"
+#include "util/err.h"
 #include "util/log.h"
 
 #define PREROLL (PARLEY_VAD_RATE * 400 / 1000) /* 400 ms */
-#define PARTIAL_EVERY_NS 200000000LL           /* at most 5 partials a second */
 #define MIN_VOICED_FRAMES 10                   /* shorter voicing is not a turn */
 #define BARGE_IN_VOICED_FRAMES 10              /* 200 ms of voice over assistant audio */
 #define MAX_UTTERANCE_MS 30000
 #define OVERLOAD_LAG_MS 2000                   /* audio waiting this long means we lag */
 #define SLICE_MS 100                           /* input audio per job, then yield */
 #define TAKE 4096
+#define HYP_MAX 1024
+
+/* One utterance: from speech onset until its result was handled. */
+struct utt {
+	atomic_int refs;            /* the listener's, the engine's until end, a result job's */
+	struct parley_session *s;   /* a reference, dropped with the utterance */
+	uint64_t seq;
+	atomic_bool finished;       /* no more partials wanted */
+	/* the listen strand only */
+	struct parley_stt_job *job; /* the listener's reference */
+	bool listed;                /* in the listener (cur or pending) */
+	struct utt *next;           /* pending list */
+	int64_t speech_end;         /* set before finish() */
+	int voiced;
+	pthread_mutex_t lock;
+	char partial[HYP_MAX];      /* guarded by lock: the latest partial */
+	bool partial_new;           /* guarded by lock */
+};
+
+/* A result handed to the strand. */
+struct result {
+	struct utt *u; /* one reference */
+	enum parley_speech_end end;
+	enum parley_speech_cause cause;
+	char text[];
+};
 
 struct parley_listen {
 	struct parley_resampler *rs;
@@ -42,10 +88,11 @@ struct parley_listen {
 	size_t ncarry;
 	int16_t preroll[PREROLL];
 	size_t pre_head, pre_len;
-	void *dec;                 /* leased while the user speaks */
-	const struct parley_stt_backend *stt;
-	char partial[1024];
-	int64_t last_partial_ns;
+	struct utt *cur;           /* the utterance being fed, or NULL */
+	struct utt *pending;       /* finished, waiting for their results */
+	uint64_t seq;              /* of the last utterance started */
+	uint64_t delivered;        /* of the last result that made (or was) a turn */
+	char partial[HYP_MAX];     /* the current utterance's latest partial */
 	int64_t onset_ns;
 	int utt_ms;
 	bool barged;
@@ -67,22 +114,55 @@ static void set_open(struct parley_session *s, bool open)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void give_back(struct parley_listen *l, struct parley_session *s)
+static void utt_unref(struct utt *u)
 {
-	if (l->dec) {
-		char ignored[8];
-		l->stt->finish(l->dec, ignored, sizeof ignored);
-		parley_stt_pool_release(s->speech->stt, l->dec);
-		l->dec = NULL;
-		set_open(s, false);
+	if (atomic_fetch_sub(&u->refs, 1) != 1)
+		return;
+	struct parley_session *s = u->s;
+	pthread_mutex_destroy(&u->lock);
+	free(u);
+	parley_session_unref(s);
+}
+
+/* Takes u out of the listener and gives its job back (cancelled if it is
+ * still running); drops the listener's reference. */
+static void unlist(struct parley_listen *l, struct parley_session *s, struct utt *u)
+{
+	if (!u->listed)
+		return;
+	u->listed = false;
+	if (l->cur == u) {
+		l->cur = NULL;
+	} else {
+		struct utt **p = &l->pending;
+		while (*p && *p != u)
+			p = &(*p)->next;
+		if (*p)
+			*p = u->next;
 	}
+	atomic_store(&u->finished, true);
+	s->speech->stt_backend->release(u->job); /* may report end (cancelled) */
+	u->job = NULL;
+	utt_unref(u);
+}
+
+/* Every utterance goes: the session is closing. */
+static void abandon(struct parley_listen *l, struct parley_session *s)
+{
+	bool open = l->cur != NULL;
+	if (l->cur)
+		unlist(l, s, l->cur);
+	while (l->pending)
+		unlist(l, s, l->pending);
+	if (open)
+		set_open(s, false);
 }
 
 void parley_listen_destroy(struct parley_listen *l, struct parley_session *s)
 {
 	if (!l)
 		return;
-	give_back(l, s);
+	abandon(l, s); /* nothing is left by now: each utterance holds the session */
 	parley_resampler_destroy(l->rs);
 	free(l);
 }
@@ -107,55 +187,195 @@ static void overloaded(struct parley_listen *l, struct parley_session *s, const 
 	parley_session_error(s, PARLEY_PE_OVERLOADED, "%s", why);
 }
 
-static void begin(struct parley_listen *l, struct parley_session *s)
+static enum parley_proto_error stt_code(enum parley_speech_cause cause)
 {
-	l->stt = parley_stt_pool_backend(s->speech->stt);
-	l->dec = parley_stt_pool_lease(s->speech->stt);
-	if (!l->dec || l->stt->start(l->dec) != 0) {
-		if (l->dec)
-			parley_stt_pool_release(s->speech->stt, l->dec);
-		l->dec = NULL;
-		parley_vad_end(&l->vad);
-		overloaded(l, s, "every speech decoder is busy; this utterance was not transcribed");
-		return;
+	switch (cause) {
+	case PARLEY_SPEECH_CAUSE_BUSY: return PARLEY_PE_STT_BUSY;
+	case PARLEY_SPEECH_CAUSE_UNAVAILABLE: return PARLEY_PE_STT_UNAVAILABLE;
+	case PARLEY_SPEECH_CAUSE_TIMEOUT: return PARLEY_PE_STT_TIMEOUT;
+	default: return PARLEY_PE_STT_ERROR;
 	}
-	l->overloaded = false;
-	set_open(s, true);
-	/* the pre-roll, oldest first (it ends with the current frame) */
-	size_t first = l->pre_len < PREROLL - l->pre_head ? l->pre_len : PREROLL - l->pre_head;
-	l->stt->feed(l->dec, l->preroll + l->pre_head, first);
-	if (l->pre_len > first)
-		l->stt->feed(l->dec, l->preroll, l->pre_len - first);
-	l->partial[0] = '\0';
-	l->last_partial_ns = parley_now_ns();
-	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
-	l->utt_ms = 0;
-	l->barged = false;
-	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
 }
 
-/* speech_end: when the user stopped (0: the last loud frame). */
-static void end(struct parley_listen *l, struct parley_session *s, int64_t speech_end)
+/* Sink (any thread): a hypothesis of the utterance so far. */
+static void on_partial(void *arg, const char *text)
 {
-	char final[1024];
-	int voiced = l->vad.voiced_frames;
-	if (!speech_end)
-		speech_end = parley_now_ns() - (int64_t)l->vad.silence_ms * 1000000;
-	l->stt->finish(l->dec, final, sizeof final);
-	parley_stt_pool_release(s->speech->stt, l->dec);
-	l->dec = NULL;
+	struct utt *u = arg;
+	if (atomic_load(&u->finished) || !text[0])
+		return;
+	pthread_mutex_lock(&u->lock);
+	snprintf(u->partial, sizeof u->partial, "%s", text);
+	u->partial_new = true;
+	pthread_mutex_unlock(&u->lock);
+	u->s->events->user_partial(u->s, text);
+}
+
+static void result_job(void *arg, bool cancelled);
+
+/* Sink (any thread): the utterance's result goes to the strand. */
+static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cause cause,
+		   const char *text)
+{
+	struct utt *u = arg;
+	struct parley_session *s = u->s;
+	size_t len = text ? strlen(text) : 0;
+	struct result *r = malloc(sizeof *r + len + 1);
+	if (r) {
+		r->u = u; /* takes the engine's reference */
+		r->end = end;
+		r->cause = cause;
+		memcpy(r->text, text ? text : "", len + 1);
+		/* A closed session submits nothing (at shutdown the workers may
+		 * be gone before a speech service's last callbacks). */
+		if (!parley_session_is_closing(s) &&
+		    parley_workers_submit(s->workers, &s->strand, result_job, r) == 0)
+			return;
+		free(r);
+	}
+	utt_unref(u); /* closing: nobody waits for it */
+}
+
+/* The strand: an utterance's result. */
+static void result_job(void *arg, bool cancelled)
+{
+	struct result *r = arg;
+	struct utt *u = r->u;
+	struct parley_session *s = u->s;
+	struct parley_listen *l = s->listen;
+	bool live = !cancelled && !parley_session_is_closing(s);
+	if (live && r->end == PARLEY_SPEECH_OK && u->seq <= l->delivered) {
+		PARLEY_DEBUG("session %llu: transcript of utterance %llu superseded",
+			     (unsigned long long)s->id, (unsigned long long)u->seq);
+	} else if (live && r->end == PARLEY_SPEECH_OK) {
+		l->delivered = u->seq;
+		if (!r->text[0] || u->voiced < MIN_VOICED_FRAMES) {
+			PARLEY_DEBUG("session %llu: no turn (%d voiced frames, transcript \"%s\")",
+				     (unsigned long long)s->id, u->voiced, r->text);
+		} else {
+			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
+				    r->text);
+			s->events->user_final(s, r->text);
+			parley_session_user_turn_timed(s, r->text, strlen(r->text), u->speech_end);
+		}
+	} else if (live && r->end == PARLEY_SPEECH_ERROR) {
+		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
+			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
+		parley_session_error(s, stt_code(r->cause), "%s",
+				     r->text[0] ? r->text : "speech recognition failed");
+	}
+	if (cancelled)
+		abandon(l, s); /* the session is closing */
+	else
+		unlist(l, s, u);
+	utt_unref(u);
+	free(r);
+}
+
+/* The utterance goes from `cur` to the pending list. */
+static void stop_feeding(struct parley_listen *l, struct parley_session *s)
+{
+	struct utt *u = l->cur;
+	l->cur = NULL;
+	u->next = l->pending;
+	l->pending = u;
+	atomic_store(&u->finished, true);
 	set_open(s, false);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
+}
 
-	if (!final[0] || voiced < MIN_VOICED_FRAMES) {
-		PARLEY_DEBUG("session %llu: no turn (%d voiced frames, transcript \"%s\")",
-			     (unsigned long long)s->id, voiced, final);
+/* Feeds the current utterance; if its job already ended (an error), the
+ * listener stops feeding it (its result reports why). */
+static void feed(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
+		 size_t n)
+{
+	if (n && s->speech->stt_backend->feed(l->cur->job, pcm, n) != 0)
+		stop_feeding(l, s);
+}
+
+static void begin(struct parley_listen *l, struct parley_session *s)
+{
+	const struct parley_stt_backend *b = s->speech->stt_backend;
+	struct utt *u = calloc(1, sizeof *u);
+	if (!u) {
+		parley_vad_end(&l->vad);
 		return;
 	}
-	PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id, final);
-	s->events->user_final(s, final);
-	parley_session_user_turn_timed(s, final, strlen(final), speech_end);
+	atomic_init(&u->refs, 2); /* the listener's and the engine's */
+	atomic_init(&u->finished, false);
+	pthread_mutex_init(&u->lock, NULL);
+	u->s = s;
+	u->seq = l->seq + 1;
+	parley_session_ref(s);
+	struct parley_stt_sink sink = { on_partial, on_end, u };
+	int err = 0;
+	u->job = b->start(s->speech->stt, &sink, &err);
+	if (!u->job) {
+		atomic_store(&u->refs, 1);
+		utt_unref(u);
+		parley_vad_end(&l->vad);
+		if (err == PARLEY_E_FULL && !s->speech->stt_remote)
+			overloaded(l, s, "every speech decoder is busy; this utterance was not "
+					 "transcribed");
+		else if (!l->overloaded) {
+			l->overloaded = true; /* one error per episode, as for overload */
+			PARLEY_WARN("session %llu: cannot start speech recognition: %s",
+				    (unsigned long long)s->id, parley_strerror(err));
+			parley_session_error(
+				s,
+				err == PARLEY_E_FULL ? PARLEY_PE_STT_BUSY
+				: err == PARLEY_E_CLOSED ? PARLEY_PE_STT_UNAVAILABLE
+							 : PARLEY_PE_STT_ERROR,
+				"%s",
+				err == PARLEY_E_FULL ? "the speech recogniser is busy; this utterance "
+						       "was not transcribed"
+				: err == PARLEY_E_CLOSED
+					? "the speech recogniser is not available; this utterance "
+					  "was not transcribed"
+					: "speech recognition failed to start");
+		}
+		return;
+	}
+	l->seq = u->seq;
+	u->listed = true;
+	l->cur = u;
+	l->overloaded = false;
+	l->partial[0] = '\0';
+	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
+	l->utt_ms = 0;
+	l->barged = false;
+	set_open(s, true);
+	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
+	/* the pre-roll, oldest first (it ends with the current frame) */
+	size_t first = l->pre_len < PREROLL - l->pre_head ? l->pre_len : PREROLL - l->pre_head;
+	feed(l, s, l->preroll + l->pre_head, first);
+	if (l->cur && l->pre_len > first)
+		feed(l, s, l->preroll, l->pre_len - first);
+}
+
+/* The turn ends. speech_end: when the user stopped (0: the last loud
+ * frame). The transcript follows through the job's end. */
+static void end(struct parley_listen *l, struct parley_session *s, int64_t speech_end)
+{
+	struct utt *u = l->cur;
+	if (!speech_end)
+		speech_end = parley_now_ns() - (int64_t)l->vad.silence_ms * 1000000;
+	u->speech_end = speech_end;
+	u->voiced = l->vad.voiced_frames;
+	stop_feeding(l, s);
+	s->speech->stt_backend->finish(u->job);
+}
+
+/* The latest partial of the current utterance, for the turn rules. */
+static void take_partial(struct parley_listen *l)
+{
+	struct utt *u = l->cur;
+	pthread_mutex_lock(&u->lock);
+	if (u->partial_new) {
+		memcpy(l->partial, u->partial, sizeof l->partial);
+		u->partial_new = false;
+	}
+	pthread_mutex_unlock(&u->lock);
 }
 
 static void frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
@@ -163,24 +383,16 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 {
 	enum parley_vad_event ev = parley_vad_frame(&l->vad, pcm);
 	preroll_push(l, pcm);
-	if (!l->dec) {
+	if (!l->cur) {
 		if (ev == PARLEY_VAD_START)
 			begin(l, s);
 		return;
 	}
-	l->stt->feed(l->dec, pcm, PARLEY_VAD_FRAME);
+	feed(l, s, pcm, PARLEY_VAD_FRAME);
+	if (!l->cur)
+		return;
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
-
-	int64_t now = parley_now_ns();
-	if (now - l->last_partial_ns >= PARTIAL_EVERY_NS) {
-		char hyp[1024];
-		l->last_partial_ns = now;
-		l->stt->partial(l->dec, hyp, sizeof hyp);
-		if (hyp[0] && strcmp(hyp, l->partial) != 0) {
-			strcpy(l->partial, hyp);
-			s->events->user_partial(s, hyp);
-		}
-	}
+	take_partial(l);
 	if (!l->barged && (l->vad.voiced_frames >= BARGE_IN_VOICED_FRAMES || l->partial[0]) &&
 	    parley_session_assistant_playing(s)) {
 		l->barged = true;
@@ -220,7 +432,7 @@ void parley_listen_job(void *arg, bool cancelled)
 		pthread_mutex_unlock(&s->lock);
 	}
 	if (cancelled) {
-		give_back(l, s);
+		abandon(l, s); /* the session is closing */
 		return;
 	}
 	if (!l->rs || parley_resampler_in_rate(l->rs) != rate) {
@@ -254,7 +466,7 @@ void parley_listen_job(void *arg, bool cancelled)
 		}
 	}
 	if (parley_session_is_closing(s)) {
-		give_back(l, s); /* do not keep a decoder for a session that is going */
+		abandon(l, s); /* do not keep a transcription for a session that is going */
 		return;
 	}
 	if (slice == 0) {
@@ -270,8 +482,8 @@ void parley_listen_job(void *arg, bool cancelled)
 	}
 	/* The client stopped sending in the middle of an utterance (mic turned
 	 * off, network gone quiet): no audio counts as silence, so the turn
-	 * ends and the decoder goes back to the pool. */
-	if (l->dec) {
+	 * ends and the transcription is finished. */
+	if (l->cur) {
 		pthread_mutex_lock(&s->lock);
 		int64_t last = s->last_audio_ns;
 		pthread_mutex_unlock(&s->lock);

@@ -61,7 +61,10 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	parley_buf_init(&s->said, p->limits->answer_max_bytes);
 	parley_sentences_init(&s->splitter);
 	s->listen = p->speech ? parley_listen_create() : NULL;
-	if (p->speech && !s->listen) {
+	s->speaker = p->speech ? parley_speak_create() : NULL;
+	if (p->speech && (!s->listen || !s->speaker)) {
+		free(s->listen);
+		free(s->speaker);
 		free(s);
 		return NULL;
 	}
@@ -94,8 +97,7 @@ void parley_session_unref(struct parley_session *s)
 	parley_ring_destroy(&s->audio);
 	parley_history_destroy(&s->history);
 	parley_sentences_destroy(&s->splitter);
-	parley_speak_reset_locked(s);
-	free(s->spoken);
+	parley_speak_destroy(s);
 	parley_listen_destroy(s->listen, s);
 	parley_buf_free(&s->answer);
 	parley_buf_free(&s->said);
@@ -107,11 +109,15 @@ void parley_session_close(struct parley_session *s)
 {
 	if (atomic_exchange(&s->closing, true))
 		return;
+	/* Before the strands refuse work: the listener's job and the
+	 * speaker's pump (both run cancelled) give their speech jobs back. */
+	parley_session_schedule_listener(s);
+	parley_speak_stop(s);
+	parley_session_cancel_answer(s);
 	if (s->workers) {
 		parley_strand_cancel(s->workers, &s->strand);
 		parley_strand_cancel(s->workers, &s->tts_strand);
 	}
-	parley_session_cancel_answer(s);
 	parley_outq_close(&s->outq);
 }
 

@@ -52,13 +52,17 @@
 
 struct parley_session;
 struct parley_llm_engine;
-struct parley_stt_pool;
+struct parley_stt_backend;
+struct parley_stt_engine;
 struct parley_tts_backend;
 struct parley_listen;
+struct parley_speaker;
 
 /* Server-wide speech setup shared (read-only) by every session. */
 struct parley_speech {
-	struct parley_stt_pool *stt;           /* decoders leased per utterance */
+	const struct parley_stt_backend *stt_backend;
+	struct parley_stt_engine *stt;         /* one job per utterance */
+	bool stt_remote;                       /* a service: saturation is stt_busy */
 	char default_voice[PARLEY_VOICE_MAX + 1]; /* for voice "default" */
 	double default_rate;                   /* speaking-rate multiplier */
 };
@@ -127,6 +131,7 @@ struct parley_session {
 	const struct parley_speech *speech; /* borrowed; NULL: text only */
 	struct parley_strand tts_strand;    /* synthesis jobs, in order */
 	struct parley_listen *listen;       /* only jobs on `strand` touch it */
+	struct parley_speaker *speaker;     /* speak.c: guarded by lock */
 	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
 	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
 
@@ -273,6 +278,19 @@ void parley_speak_reset_locked(struct parley_session *s);
 /* speak.c: what the user has heard of this answer (caller holds lock);
  * malloc'd, caller frees; NULL on OOM. */
 char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
+/* speak.c: an error for the client after the pieces already queued for
+ * speech (and the final answer); returns false when it could not be
+ * queued: the caller reports it itself, after unlocking (caller holds lock). */
+bool parley_speak_error_locked(struct parley_session *s, enum parley_proto_error code,
+			       const char *message);
+/* speak.c: per-session speaking state; destroy frees it and the spoken
+ * pieces at the last unref (no synthesis job can be in flight then: each
+ * holds a session reference). */
+struct parley_speaker *parley_speak_create(void);
+/* speak.c: the session is closing: cancel the synthesis in flight and drop
+ * what is queued (before the strands are cancelled). Any thread. */
+void parley_speak_stop(struct parley_session *s);
+void parley_speak_destroy(struct parley_session *s);
 
 /* listen.c: per-session listening state. */
 struct parley_listen *parley_listen_create(void);

@@ -10,8 +10,8 @@
  *
  * Order under failure: when the LLM fails, the client gets the (cut)
  * final_assistant_answer and then the error. With speech the final answer
- * is a job on the TTS strand, after the audio still being synthesised, so
- * the error is queued on that strand right behind it.
+ * is queued on the session's speaker, after the audio still being
+ * synthesised, and the error right behind it.
  *
  * Closing: a turn never keeps an LLM request for a closing session. The
  * closing flag is set before parley_session_cancel_answer() takes the lock,
@@ -67,41 +67,13 @@ static enum parley_proto_error error_code(enum parley_llm_cause cause)
 	}
 }
 
-/* An error reported after the speech already queued (TTS strand). */
-struct error_job {
-	struct parley_session *s; /* kept alive by the strand while queued */
-	enum parley_proto_error code;
-	char message[];
-};
-
-static void error_job_run(void *arg, bool cancelled)
-{
-	struct error_job *j = arg;
-	if (!cancelled && !parley_session_is_closing(j->s))
-		parley_session_error(j->s, j->code, "%s", j->message);
-	free(j);
-}
-
-/* Caller holds s->lock. Queues the error behind the speech jobs; returns
- * false when it could not (no speech, or the strand refused): the caller
+/* Caller holds s->lock. Queues the error behind the speech (speak.c);
+ * returns false when it could not (no speech, or closing): the caller
  * reports it directly, after unlocking. */
 static bool queue_error_locked(struct parley_session *s, enum parley_proto_error code,
 			       const char *message)
 {
-	if (!s->speech)
-		return false;
-	size_t len = strlen(message);
-	struct error_job *j = malloc(sizeof *j + len + 1);
-	if (!j)
-		return false;
-	j->s = s;
-	j->code = code;
-	memcpy(j->message, message, len + 1);
-	if (parley_workers_submit(s->workers, &s->tts_strand, error_job_run, j) != 0) {
-		free(j);
-		return false;
-	}
-	return true;
+	return parley_speak_error_locked(s, code, message);
 }
 
 static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,

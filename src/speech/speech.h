@@ -24,6 +24,9 @@
 
 #include <stdbool.h>
 
+struct parley_workers;
+struct parley_http_pool;
+
 /* How a job ended. */
 enum parley_speech_end {
 	PARLEY_SPEECH_OK = 0,
@@ -63,5 +66,38 @@ struct parley_speech_info {
 	bool remote;
 	double warmup_ms; /* the warm-up job's time; < 0 until measured */
 };
+
+/* What an engine's create() gets besides the configuration: the shared
+ * machinery its jobs run on. Both borrowed; they outlive every engine. */
+struct parley_speech_env {
+	struct parley_workers *workers; /* embedded engines run their jobs here */
+	struct parley_http_pool *http;  /* remote engines' requests; NULL until one exists */
+};
+
+enum parley_speech_kind {
+	PARLEY_SPEECH_STT = 0,
+	PARLEY_SPEECH_TTS,
+};
+
+/* "stt", "tts". */
+const char *parley_speech_kind_name(enum parley_speech_kind k);
+/* "warming", "ready", "unavailable". */
+const char *parley_speech_state_name(enum parley_speech_state s);
+
+/*
+ * The engines' states, process-wide (like util/readiness.h): the warm-up
+ * (speech/warmup.h) adds every engine it warms and updates it as it goes;
+ * status messages read them. Thread-safe (one mutex).
+ */
+/* Adds an engine (info copied). Returns its id (>= 0) or PARLEY_E_FULL. */
+int parley_speech_engine_add(enum parley_speech_kind kind, const struct parley_speech_info *info);
+void parley_speech_engine_set(int id, const struct parley_speech_info *info);
+/* Calls fn for every engine of kind, in the order they were added, with a
+ * copy of its info; no lock is held during fn. */
+void parley_speech_each_info(enum parley_speech_kind kind,
+			     void (*fn)(void *arg, const struct parley_speech_info *info),
+			     void *arg);
+/* Forgets every engine (shutdown, tests). */
+void parley_speech_engines_reset(void);
 
 #endif

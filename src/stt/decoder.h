@@ -9,8 +9,10 @@
  * The pool keeps `warm` decoders ready (created at startup and refilled in
  * the background) and never holds more than `max`.
  *
- * Backend slots are all required. A decoder is used by one thread at a time
- * (the session that leased it); create/destroy may run on any thread.
+ * The STT engine built on them (stt/embedded.c, parley_stt_pocketsphinx in
+ * stt.h) leases a decoder per job. Ops slots are all required. A decoder is
+ * used by one thread at a time (the job that leased it); create/destroy may
+ * run on any thread.
  */
 #ifndef PARLEY_STT_DECODER_H
 #define PARLEY_STT_DECODER_H
@@ -27,7 +29,7 @@ struct parley_stt_settings {
 	int bestpath;    /* -bestpath yes/no */
 };
 
-struct parley_stt_backend {
+struct parley_stt_decoder_ops {
 	const char *name;
 	int rate; /* input sample rate (16000) */
 	/* One-time process setup (logging, ...). Returns 0 or -1. */
@@ -44,18 +46,18 @@ struct parley_stt_backend {
 	void (*finish)(void *dec, char *out, size_t outlen);
 };
 
-extern const struct parley_stt_backend parley_stt_pocketsphinx;
+extern const struct parley_stt_decoder_ops parley_stt_ps_decoder; /* pocketsphinx.c */
 
 struct parley_stt_pool;
 
-/* Creates the pool and starts filling it in the background. The readiness
- * component "stt" turns ready once `warm` decoders exist. NULL on failure. */
-struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_backend *b,
+/* Creates the pool and starts filling it in the background. NULL on
+ * failure. */
+struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_decoder_ops *b,
 					       const struct parley_stt_settings *st, int warm,
 					       int max);
 void parley_stt_pool_destroy(struct parley_stt_pool *p); /* accepts NULL */
 
-const struct parley_stt_backend *parley_stt_pool_backend(struct parley_stt_pool *p);
+const struct parley_stt_decoder_ops *parley_stt_pool_backend(struct parley_stt_pool *p);
 
 /* A decoder for one utterance, or NULL when `max` are leased (the machine
  * is at its limit: tell the user) or creation failed. Never blocks on a
@@ -64,5 +66,15 @@ void *parley_stt_pool_lease(struct parley_stt_pool *p);
 
 /* Gives a decoder back (after finish()). Any thread. */
 void parley_stt_pool_release(struct parley_stt_pool *p, void *dec);
+
+/* Destroys a leased decoder instead of giving it back (its adaptation
+ * state, such as live CMN, is not wanted: the warm-up's synthetic signal);
+ * the pool refills in the background. Any thread. */
+void parley_stt_pool_discard(struct parley_stt_pool *p, void *dec);
+
+/* Waits until `warm` decoders were created (0), creating failed (why
+ * filled in, PARLEY_E_IO) or timeout_ms passed (PARLEY_E_CLOSED). Any
+ * thread (the warm-up). */
+int parley_stt_pool_wait_warm(struct parley_stt_pool *p, int timeout_ms, char *why, size_t whylen);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * pocketsphinx.c - the embedded speech-to-text backend (Debian's
- * pocketsphinx 5prealpha with the en-us model). Fast defaults measured on
+ * pocketsphinx.c - pocketsphinx decoders (Debian's pocketsphinx 5prealpha
+ * with the en-us model) as decoder ops (stt/decoder.h); stt/embedded.c
+ * turns them into the parley_stt_pocketsphinx engine. Fast defaults measured on
  * this project's machines: -fwdflat no -bestpath no -maxhmmpf 3000, about
  * 0.10x real time and ~27% WER on the librivox test clips.
  */
@@ -73,7 +74,7 @@ static void finish(void *dec, char *out, size_t outlen)
 	copy_hyp(ps_get_hyp(dec, &score), out, outlen);
 }
 
-const struct parley_stt_backend parley_stt_pocketsphinx = {
+const struct parley_stt_decoder_ops parley_stt_ps_decoder = {
 	.name = "pocketsphinx",
 	.rate = 16000,
 	.global_init = global_init,

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
@@ -6,21 +7,23 @@
 #include "stt/decoder.h"
 #include "util/log.h"
 #include "util/metrics.h"
-#include "util/readiness.h"
+#include "util/err.h"
 
 struct parley_stt_pool {
-	const struct parley_stt_backend *b;
+	const struct parley_stt_decoder_ops *b;
 	struct parley_stt_settings st;
 	int warm, max;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;    /* the filler waits on it */
+	pthread_cond_t warmed;  /* signalled when warm decoders exist or creating fails */
 	void **idle;            /* guarded by lock */
 	int nidle, total;       /* guarded by lock; total = idle + leased + being created */
 	bool stopping;          /* guarded by lock */
+	bool is_warm;           /* guarded by lock: `warm` decoders were created once */
+	bool failed;            /* guarded by lock: the last create failed */
 	pthread_t filler;
 	bool filler_started;
-	int readiness_id;
 };
 
 static struct parley_gauge m_idle, m_leased;
@@ -36,7 +39,8 @@ static void *filler_main(void *arg)
 		while (!p->stopping && (p->nidle >= p->warm || p->total >= p->max)) {
 			if (!announced && p->nidle >= p->warm) {
 				announced = true;
-				parley_readiness_set(p->readiness_id, true, NULL);
+				p->is_warm = true;
+				pthread_cond_broadcast(&p->warmed);
 				PARLEY_INFO("speech-to-text ready: %d warm %s decoder(s), at most %d",
 					    p->nidle, p->b->name, p->max);
 			}
@@ -53,8 +57,8 @@ static void *filler_main(void *arg)
 		pthread_mutex_lock(&p->lock);
 		if (!dec) {
 			p->total--;
-			parley_readiness_set(p->readiness_id, false,
-					     "cannot create a speech decoder (see the log)");
+			p->failed = true;
+			pthread_cond_broadcast(&p->warmed);
 			/* Do not spin: wait for a change (or stop). */
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -64,6 +68,7 @@ static void *filler_main(void *arg)
 		}
 		PARLEY_DEBUG("stt: decoder created in %.0f ms",
 			     (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		p->failed = false;
 		p->idle[p->nidle++] = dec;
 		parley_gauge_set(&m_idle, p->nidle);
 	}
@@ -71,7 +76,7 @@ static void *filler_main(void *arg)
 	return NULL;
 }
 
-struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_backend *b,
+struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_decoder_ops *b,
 					       const struct parley_stt_settings *st, int warm,
 					       int max)
 {
@@ -85,6 +90,7 @@ struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_backend *
 	p->idle = calloc((size_t)p->max, sizeof *p->idle);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
+	pthread_cond_init(&p->warmed, NULL);
 	if (!p->idle || b->global_init() != 0) {
 		parley_stt_pool_destroy(p);
 		return NULL;
@@ -97,7 +103,6 @@ struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_backend *
 	parley_metrics_register_counter("parley_stt_pool_exhausted_total",
 					"utterances refused because every decoder was in use", NULL,
 					NULL, &m_exhausted);
-	p->readiness_id = parley_readiness_add("stt", "loading speech decoders");
 	if (pthread_create(&p->filler, NULL, filler_main, p) != 0) {
 		parley_stt_pool_destroy(p);
 		return NULL;
@@ -120,11 +125,12 @@ void parley_stt_pool_destroy(struct parley_stt_pool *p)
 		p->b->destroy(p->idle[i]);
 	free(p->idle);
 	pthread_cond_destroy(&p->cond);
+	pthread_cond_destroy(&p->warmed);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
-const struct parley_stt_backend *parley_stt_pool_backend(struct parley_stt_pool *p)
+const struct parley_stt_decoder_ops *parley_stt_pool_backend(struct parley_stt_pool *p)
 {
 	return p->b;
 }
@@ -175,4 +181,42 @@ void parley_stt_pool_release(struct parley_stt_pool *p, void *dec)
 	pthread_mutex_unlock(&p->lock);
 	if (dec)
 		p->b->destroy(dec);
+}
+
+int parley_stt_pool_wait_warm(struct parley_stt_pool *p, int timeout_ms, char *why, size_t whylen)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&p->lock);
+	p->failed = false; /* only a failure from now on counts */
+	while (!p->is_warm && !p->failed && !p->stopping)
+		if (pthread_cond_timedwait(&p->warmed, &p->lock, &ts) != 0)
+			break;
+	if (!p->is_warm) {
+		rc = p->failed ? PARLEY_E_IO : PARLEY_E_CLOSED;
+		snprintf(why, whylen, "%s",
+			 p->failed ? "cannot load the speech model (see the log for the files)"
+				   : "still loading the speech decoders");
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+void parley_stt_pool_discard(struct parley_stt_pool *p, void *dec)
+{
+	if (!dec)
+		return;
+	parley_gauge_add(&m_leased, -1);
+	pthread_mutex_lock(&p->lock);
+	p->total--;
+	pthread_cond_signal(&p->cond); /* refill */
+	pthread_mutex_unlock(&p->lock);
+	p->b->destroy(dec);
 }

@@ -56,9 +56,11 @@ struct parley_stt_backend {
 	const char *name; /* "pocketsphinx", "openai" */
 	int rate;         /* input sample rate: 16000 */
 
-	/* Main thread, once: an engine from the configuration (borrowed; it
-	 * outlives the engine). NULL with a sentence in why on failure. */
-	struct parley_stt_engine *(*create)(const struct parley_config *cfg, char *why,
+	/* Main thread, once: an engine from the configuration and the shared
+	 * machinery (both borrowed; they outlive the engine). NULL with a
+	 * sentence in why on failure. */
+	struct parley_stt_engine *(*create)(const struct parley_config *cfg,
+					    const struct parley_speech_env *env, char *why,
 					    size_t whylen);
 	void (*destroy)(struct parley_stt_engine *e); /* accepts NULL; every job ended */
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "text/speakable.h"
+#include "tts/embedded.h"
 #include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -138,6 +139,12 @@ static int synth(const struct parley_tts_voice *v, double rate_mult, const char 
 	return c.pcm ? 0 : PARLEY_E_NOMEM;
 }
 
+static struct parley_tts_engine *create(const struct parley_config *cfg,
+				       const struct parley_speech_env *env, char *why, size_t whylen)
+{
+	return parley_tts_embedded_create(&parley_tts_espeak, cfg, env, why, whylen);
+}
+
 const struct parley_tts_backend parley_tts_espeak = {
 	.name = "espeak",
 	.default_voice = "en-us",
@@ -145,4 +152,7 @@ const struct parley_tts_backend parley_tts_espeak = {
 	.list = list,
 	.list_variants = list_variants,
 	.synth = synth,
+	.create = create,
+	.warm = parley_tts_embedded_warm,
+	PARLEY_TTS_EMBEDDED_SLOTS,
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "text/speakable.h"
+#include "tts/embedded.h"
 #include "tts/tts.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -87,10 +88,28 @@ static int synth(const struct parley_tts_voice *v, double rate_mult, const char 
 	return rc;
 }
 
+static struct parley_tts_engine *create(const struct parley_config *cfg,
+				       const struct parley_speech_env *env, char *why, size_t whylen)
+{
+	return parley_tts_embedded_create(&parley_tts_flite, cfg, env, why, whylen);
+}
+
+/* The clustergen voices (slt, rms, awb) draw noise from libc's rand(), so
+ * every synthesis shifts what the next one sounds like; warming up with
+ * one of them would make what users hear depend on the warm-up. kal16 is a
+ * diphone voice and draws none: the warm-up leaves no trace. */
+static int warm(struct parley_tts_engine *e, char *why, size_t whylen)
+{
+	return parley_tts_embedded_warm_voice(e, "kal16", why, whylen);
+}
+
 const struct parley_tts_backend parley_tts_flite = {
 	.name = "flite",
 	.default_voice = "slt",
 	.global_init = global_init,
 	.list = list,
 	.synth = synth,
+	.create = create,
+	PARLEY_TTS_EMBEDDED_SLOTS,
+	.warm = warm,
 };

@@ -103,9 +103,11 @@ struct parley_tts_backend {
 	 * voice variant it has. */
 	void (*list_variants)(parley_tts_add_fn add, void *arg);
 
-	/* Main thread, once: the backend's engine from the configuration
-	 * (borrowed; outlives the engine). NULL with a sentence in why. */
-	struct parley_tts_engine *(*create)(const struct parley_config *cfg, char *why,
+	/* Main thread, once: the backend's engine from the configuration and
+	 * the shared machinery (both borrowed; they outlive the engine). NULL
+	 * with a sentence in why. */
+	struct parley_tts_engine *(*create)(const struct parley_config *cfg,
+					    const struct parley_speech_env *env, char *why,
 					    size_t whylen);
 	void (*destroy)(struct parley_tts_engine *e); /* accepts NULL; every job ended */
 	/* Warm-up thread: one short synthesis, blocking. Returns 0, or -1 with
@@ -142,11 +144,18 @@ extern const struct parley_tts_backend parley_tts_flite;
 extern const struct parley_tts_backend parley_tts_espeak;
 extern const struct parley_tts_backend parley_tts_openai;
 
-/* Initialises every backend selected by cfg (borrowed, outlives the
- * registry), creates its engine and builds the allow-list; starts the
- * warm-up thread. Returns how many backends are usable. Call once, from one
- * thread, before any lookup. */
-int parley_tts_init_all(const struct parley_config *cfg);
+/* Initialises every backend selected by cfg, creates its engine with env
+ * (both borrowed, they outlive the registry; env may be NULL: voices only,
+ * no engines, as the fuzz harness does) and builds the allow-list. Returns
+ * how many backends are usable. The warm-up (speech/warmup.h) is started
+ * by the caller. Call once, from one thread, before any lookup. */
+int parley_tts_init_all(const struct parley_config *cfg, const struct parley_speech_env *env);
+
+/* Calls fn for every engine created by parley_tts_init_all (the warm-up).
+ * Main thread, after init. */
+void parley_tts_each_engine(void (*fn)(void *arg, const struct parley_tts_backend *b,
+				       struct parley_tts_engine *e),
+			    void *arg);
 
 /* Destroys the engines (after every session ended). */
 void parley_tts_shutdown(void);
@@ -164,7 +173,8 @@ void parley_tts_release(const struct parley_tts_voice *v, struct parley_tts_job 
 int parley_tts_voices_add(const struct parley_tts_backend *b, const char *const *names,
 			  size_t n);
 
-/* Calls fn for every engine's info (status, /readyz). Any thread. */
+/* Calls fn for every engine's info with its warm-up state (status,
+ * /readyz; see parley_speech_each_info). Any thread. */
 void parley_tts_each_info(void (*fn)(void *arg, const struct parley_speech_info *info),
 			  void *arg);
 

@@ -6,6 +6,10 @@
  * names) or [A-Za-z0-9_-] (parley names and variants), so even the list's
  * own strings are safe for an engine's fixed buffers. It lives for the
  * process (a few kilobytes).
+ *
+ * It is also the engines' facade: parley_tts_init_all() creates one engine
+ * per usable backend, and parley_tts_start/cancel/release route a job to
+ * the engine of its voice's backend.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,6 +27,7 @@ static const struct parley_tts_backend *const registry[] = { &parley_tts_flite,
 							     &parley_tts_espeak };
 #define NREG (sizeof registry / sizeof registry[0])
 static int usable[NREG];
+static struct parley_tts_engine *engines[NREG]; /* set at init, destroyed at shutdown */
 
 #define MAX_VOICES 512
 #define MAX_VARIANTS 256
@@ -125,22 +130,93 @@ static void build_summary(void)
 			 example ? "; espeak-ng variants such as en-us+" : "", example ? example : "");
 }
 
-int parley_tts_init_all(const struct parley_config *cfg)
+/* Embedded backends are always there; a remote one only when chosen. */
+static bool selected(const struct parley_tts_backend *b, const struct parley_config *cfg)
 {
-	(void)cfg; /* engines from the configuration: issue 9, step 1 */
+	return !b->remote || strcmp(cfg->tts, b->name) == 0;
+}
+
+int parley_tts_init_all(const struct parley_config *cfg, const struct parley_speech_env *env)
+{
 	int n = 0;
 	for (size_t i = 0; i < NREG; i++) {
-		usable[i] = registry[i]->global_init() == 0;
+		const struct parley_tts_backend *b = registry[i];
+		usable[i] = selected(b, cfg) && (!b->global_init || b->global_init() == 0);
+		if (usable[i] && env) {
+			char why[256] = "";
+			engines[i] = b->create(cfg, env, why, sizeof why);
+			if (!engines[i]) {
+				PARLEY_ERROR("tts: %s is not usable: %s", b->name, why);
+				usable[i] = 0;
+			}
+		}
 		if (!usable[i])
 			continue;
 		n++;
-		registry[i]->list(add_voice, (void *)registry[i]);
-		if (registry[i]->list_variants)
-			registry[i]->list_variants(add_variant, (void *)registry[i]);
+		if (b->list)
+			b->list(add_voice, (void *)b);
+		if (b->list_variants)
+			b->list_variants(add_variant, (void *)b);
 	}
 	build_summary();
 	PARLEY_DEBUG("tts: %zu voices and %zu variants allowed", nvoices, nvariants);
 	return n;
+}
+
+void parley_tts_shutdown(void)
+{
+	for (size_t i = 0; i < NREG; i++) {
+		if (engines[i])
+			registry[i]->destroy(engines[i]);
+		engines[i] = NULL;
+	}
+}
+
+void parley_tts_each_engine(void (*fn)(void *arg, const struct parley_tts_backend *b,
+				       struct parley_tts_engine *e),
+			    void *arg)
+{
+	for (size_t i = 0; i < NREG; i++)
+		if (engines[i])
+			fn(arg, registry[i], engines[i]);
+}
+
+static struct parley_tts_engine *engine_of(const struct parley_tts_backend *b)
+{
+	for (size_t i = 0; i < NREG; i++)
+		if (registry[i] == b)
+			return engines[i];
+	return NULL;
+}
+
+struct parley_tts_job *parley_tts_start(const struct parley_tts_voice *v, double rate_mult,
+					const char *text, const struct parley_tts_sink *sink,
+					int *err)
+{
+	struct parley_tts_engine *e = engine_of(v->backend);
+	if (!e) {
+		*err = PARLEY_E_CLOSED;
+		return NULL;
+	}
+	return v->backend->start(e, v, rate_mult, text, sink, err);
+}
+
+void parley_tts_cancel(const struct parley_tts_voice *v, struct parley_tts_job *j)
+{
+	if (j)
+		v->backend->cancel(j);
+}
+
+void parley_tts_release(const struct parley_tts_voice *v, struct parley_tts_job *j)
+{
+	if (j)
+		v->backend->release(j);
+}
+
+void parley_tts_each_info(void (*fn)(void *arg, const struct parley_speech_info *info),
+			  void *arg)
+{
+	parley_speech_each_info(PARLEY_SPEECH_TTS, fn, arg);
 }
 
 const struct parley_tts_backend *parley_tts_find(const char *name)

@@ -91,6 +91,9 @@ int parley_metrics_register_gauge(const char *name, const char *help, const char
 				  const char *label_value, struct parley_gauge *g);
 int parley_metrics_register_gauge_f(const char *name, const char *help,
 				    struct parley_gauge_f *g);
+/* The same with a label (label and label_value as above). */
+int parley_metrics_register_gauge_f_label(const char *name, const char *help, const char *label,
+					  const char *label_value, struct parley_gauge_f *g);
 int parley_metrics_register_histogram(const char *name, const char *help,
 				      struct parley_histogram *h);
 /* A counter with two labels ({label="v",label2="v2"}); as above. */

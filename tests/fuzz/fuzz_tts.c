@@ -69,7 +69,7 @@ static void init_once(void)
 	parley_log_set_level(PARLEY_LOG_ERROR);
 	static struct parley_config cfg;
 	parley_config_defaults(&cfg);
-	if (parley_tts_init_all(&cfg) != 2 || parley_tts_voice_lookup("kal16", &kal16) != 0) {
+	if (parley_tts_init_all(&cfg, NULL) != 2 || parley_tts_voice_lookup("kal16", &kal16) != 0) {
 		fprintf(stderr, "fuzz_tts: flite and espeak-ng must both be usable\n");
 		abort();
 	}

@@ -72,7 +72,7 @@ static struct slot *slot_of(struct shared *sh, void *dec)
 static void *speaker(void *arg)
 {
 	struct shared *sh = arg;
-	const struct parley_stt_backend *b = parley_stt_pool_backend(sh->pool);
+	const struct parley_stt_decoder_ops *b = parley_stt_pool_backend(sh->pool);
 	int tries = 0;
 	for (int r = 0; r < ROUNDS;) {
 		void *dec = parley_stt_pool_lease(sh->pool);
@@ -162,7 +162,7 @@ static void concurrent_lease_and_return(void **state)
 	struct parley_stt_settings st = settings();
 	/* warm 1: the filler refills while speakers lease, and the cold path
 	 * (create on the leasing thread) runs too. */
-	sh.pool = parley_stt_pool_create(&parley_stt_pocketsphinx, &st, 1, MAX);
+	sh.pool = parley_stt_pool_create(&parley_stt_ps_decoder, &st, 1, MAX);
 	assert_non_null(sh.pool);
 
 	pthread_t t[THREADS];
@@ -206,7 +206,7 @@ static void concurrent_lease_and_return(void **state)
 static void destroy_while_filling(void **state)
 {
 	struct parley_stt_settings st = settings();
-	struct parley_stt_pool *p = parley_stt_pool_create(&parley_stt_pocketsphinx, &st, 2, 2);
+	struct parley_stt_pool *p = parley_stt_pool_create(&parley_stt_ps_decoder, &st, 2, 2);
 	assert_non_null(p);
 	void *dec = parley_stt_pool_lease(p); /* maybe cold, racing the filler */
 	assert_non_null(dec);
