@@ -102,7 +102,7 @@ int parley_metrics_register_gauge_f(const char *name, const char *help,
 int parley_metrics_register_gauge_f_label(const char *name, const char *help, const char *label,
 					  const char *label_value, struct parley_gauge_f *g)
 {
-	return add_series((struct series){ name, help, label, label_value, SERIES_GAUGE_F, g });
+	return add_series((struct series){ name, help, label, label_value, NULL, NULL, SERIES_GAUGE_F, g });
 }
 
 int parley_metrics_register_histogram(const char *name, const char *help,
