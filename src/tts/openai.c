@@ -322,13 +322,14 @@ static void destroy(struct parley_tts_engine *e)
 {
 	if (!e)
 		return;
-	if (e->pool)
+	if (e->own_pool)
 		parley_http_shared_release(); /* the lane goes with the pool */
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
 
-static struct parley_tts_engine *create(const struct parley_config *cfg, char *why, size_t whylen)
+static struct parley_tts_engine *create(const struct parley_config *cfg,
+					const struct parley_speech_env *env, char *why, size_t whylen)
 {
 	if (!cfg->tts_url[0]) {
 		snprintf(why, whylen,
@@ -372,7 +373,9 @@ static struct parley_tts_engine *create(const struct parley_config *cfg, char *w
 			 voice, PARLEY_TTS_NAME_MAX);
 		goto fail;
 	}
-	e->pool = parley_http_shared_acquire();
+	/* the server's pool when it made one, else the shared one (net/shared.h) */
+	e->pool = env && env->http ? env->http : parley_http_shared_acquire();
+	e->own_pool = e->pool && !(env && env->http);
 	if (!e->pool) {
 		snprintf(why, whylen, "cannot start the HTTP thread");
 		goto fail;
@@ -394,7 +397,7 @@ fail:
 
 const struct parley_tts_backend parley_tts_openai = {
 	.name = "openai",
-	.default_voice = NULL, /* --tts-voice, else "alloy": the first voice it lists */
+	.default_voice = "alloy", /* create() adds it (or --tts-voice) to the list */
 	.remote = true,
 	.global_init = NULL,
 	.list = NULL, /* create() adds the default voice, warm() the service's list */

@@ -30,7 +30,8 @@
 
 struct parley_tts_engine {
 	const struct parley_config *cfg; /* borrowed, read-only */
-	struct parley_http_pool *pool;   /* the shared pool: one reference */
+	struct parley_http_pool *pool;   /* env->http, or the shared pool */
+	bool own_pool;                   /* a reference to the shared pool is ours */
 	struct parley_http_lane *lane;   /* "tts", lives as long as the pool */
 	char speech_url[1024];           /* {base}/v1/audio/speech */
 	char voices_url[1024];           /* {base}/v1/audio/voices */

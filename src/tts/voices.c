@@ -24,7 +24,8 @@
 #include "util/log.h"
 
 static const struct parley_tts_backend *const registry[] = { &parley_tts_flite,
-							     &parley_tts_espeak };
+							     &parley_tts_espeak,
+							     &parley_tts_openai };
 #define NREG (sizeof registry / sizeof registry[0])
 static int usable[NREG];
 static struct parley_tts_engine *engines[NREG]; /* set at init, destroyed at shutdown */
