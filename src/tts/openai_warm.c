@@ -38,6 +38,17 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The cause at the end of the HTTP pool's message ("cannot connect to the
+ * service at HOST:PORT: Connection refused" -> "Connection refused"): the
+ * sentence names the service by its URL, which status messages mask. */
+static const char *cause_of(const char *msg)
+{
+	const char *tail = NULL;
+	for (const char *p = strstr(msg, ": "); p; p = strstr(p + 2, ": "))
+		tail = p + 2;
+	return tail && *tail ? tail : msg;
+}
+
 /* ------------------------------------------------------- the voice list */
 
 struct fetch {
@@ -146,7 +157,7 @@ static int list_voices(struct parley_tts_engine *e, char *offered, size_t ocap, 
 		e->voices_listed = true;
 	} else if (f.cause == PARLEY_SPEECH_CAUSE_UNAVAILABLE) {
 		snprintf(why, whylen, "the speech service at %s is down (%s); start it or fix --tts-url",
-			 e->origin, f.message);
+			 e->origin, cause_of(f.message));
 		rc = -1;
 	} else if (f.cause == PARLEY_SPEECH_CAUSE_HTTP && (f.status == 401 || f.status == 403)) {
 		snprintf(why, whylen,
@@ -242,12 +253,13 @@ static void probe_failure(struct parley_tts_engine *e, const struct parley_tts_j
 		break;
 	case PARLEY_SPEECH_CAUSE_UNAVAILABLE:
 		snprintf(why, whylen, "the speech service at %s is down (%s); start it or fix --tts-url",
-			 e->origin, j->detail);
+			 e->origin, cause_of(j->detail));
 		break;
 	case PARLEY_SPEECH_CAUSE_TIMEOUT:
 		snprintf(why, whylen, "the speech service at %s is too slow (%s; --tts-timeout %d ms, "
 			 "--tts-stall-timeout %d ms)",
-			 e->origin, j->detail, cfg->tts_timeout_ms, cfg->tts_stall_timeout_ms);
+			 e->origin, cause_of(j->detail), cfg->tts_timeout_ms,
+			 cfg->tts_stall_timeout_ms);
 		break;
 	case PARLEY_SPEECH_CAUSE_BROKEN:
 		if (j->why[0]) {
@@ -255,10 +267,11 @@ static void probe_failure(struct parley_tts_engine *e, const struct parley_tts_j
 				 e->origin, j->why);
 			break;
 		}
-		/* fall through */
+		snprintf(why, whylen, "the speech service at %s broke off its answer", e->origin);
+		break;
 	default:
 		snprintf(why, whylen, "the speech service at %s failed: %s", e->origin,
-			 j->detail[0] ? j->detail : "no reason given");
+			 j->detail[0] ? cause_of(j->detail) : "no reason given");
 		break;
 	}
 }

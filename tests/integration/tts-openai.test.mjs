@@ -93,6 +93,11 @@ test('a typed turn is spoken by the service; the first audio reaches the client 
   tts.reset();
   const before = tts.speechRequests().length;
   const c = await connectReady(srv.port);
+  assert.equal(c.status.content.tts.engine, 'openai');
+  assert.equal(c.status.content.tts.state, 'ready');
+  assert.equal(c.status.content.tts.model, 'tts-1');
+  assert.ok(c.status.content.tts.warmup_ms > 0);
+  assert.equal(c.status.content.default_voice, 'af_bella');
   const at = arrivals(c);
   c.sendJson({ type: 'text', content: 'hello' });
   await c.next('tts_chunk', 10000);
@@ -206,10 +211,11 @@ test('the service\'s voices (GET /v1/audio/voices) are in status.voices and can 
   await c.close();
 });
 
-async function turnWithError(c, content = 'hello') {
-  c.sendJson({ type: 'text', content });
+async function turnWithError(c, code) {
+  c.sendJson({ type: 'text', content: 'hello' });
   const err = await c.next('error', 10000);
-  assert.match(err.content.code, /^tts_/, JSON.stringify(err));
+  assert.equal(err.content.code, code, JSON.stringify(err));
+  assert.ok(!err.content.message.includes('127.0.0.1'), `no service address: ${err.content.message}`);
   return err;
 }
 
@@ -225,8 +231,8 @@ async function turnWorks(c) {
 test('a service that dies mid-sentence: that session gets an error, the next turn works', async () => {
   tts.reset({ closeAfterChunks: 3 });
   const c = await connectReady(srv.port);
-  const err = await turnWithError(c);
-  assert.match(err.content.message, /speech service/);
+  const err = await turnWithError(c, 'tts_error');
+  assert.match(err.content.message, /broke off/);
   tts.reset();
   await sleep(500);
   await turnWorks(c);
@@ -238,9 +244,9 @@ test('a service that stalls mid-sentence: an error after --tts-stall-timeout, th
   const before = tts.speechRequests().length;
   const c = await connectReady(srv.port);
   const t0 = Date.now();
-  const err = await turnWithError(c);
+  const err = await turnWithError(c, 'tts_timeout');
   assert.ok(Date.now() - t0 < 5000, 'within the stall timeout, not hung');
-  assert.match(err.content.message, /speech service/);
+  assert.match(err.content.message, /stopped sending for 800 ms/);
   const stalled = tts.speechRequests().slice(before)[0];
   for (let i = 0; i < 40 && !stalled.end; i++) await sleep(50);
   assert.equal(stalled.aborted, true, 'parley hung up on the stalled answer');
@@ -254,7 +260,7 @@ test('an HTTP error from the service: the error names it, keys masked; the next 
   const key = 'sk-proj-Zx81Qw4Lm2Np7Rt5Vb9Kc3Hd6Jf0Gs1A';
   tts.reset({ httpError: { status: 500, body: { detail: `engine crashed with key ${key}` } } });
   const c = await connectReady(srv.port);
-  const err = await turnWithError(c);
+  const err = await turnWithError(c, 'tts_error');
   assert.match(err.content.message, /answered 500: engine crashed/);
   assert.ok(!err.content.message.includes(key.slice(8)), `key masked: ${err.content.message}`);
   assert.ok(Buffer.byteLength(err.content.message) <= 120);
@@ -284,7 +290,7 @@ test('WAV answers: streamed (0xFFFFFFFF sizes) and whole files (Orpheus-FastAPI)
 test('audio parley cannot read (mp3) gives a clear error', async () => {
   tts.reset({ contentType: 'audio/mpeg' });
   const c = await connectReady(srv.port);
-  const err = await turnWithError(c);
+  const err = await turnWithError(c, 'tts_error');
   assert.match(err.content.message, /audio\/mpeg/);
   tts.reset();
   await turnWorks(c);
@@ -311,6 +317,11 @@ test('a service down at startup: /readyz names tts and why; ready once the servi
   assert.equal(r.status, 503);
   assert.match(r.json.reason, /tts/);
   assert.match(r.json.reason, new RegExp(`127\\.0\\.0\\.1:${port}.*down|down.*127\\.0\\.0\\.1:${port}`));
+  const early = await connectReady(s.port);
+  assert.equal(early.status.content.tts.state, 'unavailable');
+  assert.match(early.status.content.tts.reason, /down/);
+  assert.ok(!early.status.content.tts.reason.includes(`:${port}`), `clients never see the address: ${early.status.content.tts.reason}`);
+  await early.close();
   const late = await startFakeTTS({ port, voices: ['am_adam', 'bf_emma'] });
   try {
     await waitReady(s.port, 60000);
