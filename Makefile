@@ -29,13 +29,13 @@ test: deps-test
 
 # ThreadSanitizer (it excludes ASan, hence its own build dir). tsan-unit, run
 # by `make test` too, builds only the thread tests: the out-queue, the worker
-# strands, the decoder pool, the LLM engine, the HTTP pool and the HTTP STT
-# engine. `make tsan` also
+# strands, the decoder pool, the LLM engine, the HTTP pool, the HTTP STT
+# engine and the voice allow-list growing while read. `make tsan` also
 # runs the server under TSan through integration tests that drive the wake list
 # and the event loop; its reports go to $(TSAN_BUILD)/tsan-logs/ and fail the
 # target.
 TSAN_BUILD ?= build-tsan
-TSAN_UNITS = test_outq test_workers test_pool test_engine test_http test_stt_openai
+TSAN_UNITS = test_outq test_workers test_pool test_engine test_http test_stt_openai test_svcerr
 TSAN_INTEGRATION = ws llm llm-faults speech shutdown
 TSAN_SUPP = suppressions=$(CURDIR)/tests/tsan.supp
 
@@ -70,7 +70,7 @@ soak: build deps-test
 fuzz:
 	@scripts/install-deps.sh --fuzz
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_LIBFUZZER=ON >/dev/null
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_eventstream fuzz_path fuzz_access fuzz_tts
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_eventstream fuzz_path fuzz_access fuzz_tts fuzz_pcm
 	./build-fuzz/tests/fuzz_control -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/control
 	./build-fuzz/tests/fuzz_frame -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/frame
 	./build-fuzz/tests/fuzz_stream -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/openai tests/fuzz/corpus/ollama
@@ -78,6 +78,7 @@ fuzz:
 	./build-fuzz/tests/fuzz_path -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/path
 	./build-fuzz/tests/fuzz_access -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/access
 	./build-fuzz/tests/fuzz_tts -max_total_time=$(FUZZ_SECONDS) -max_len=4096 tests/fuzz/corpus/tts
+	./build-fuzz/tests/fuzz_pcm -max_total_time=$(FUZZ_SECONDS) -max_len=4096 tests/fuzz/corpus/pcm
 
 deps:
 	@scripts/install-deps.sh

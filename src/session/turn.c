@@ -246,7 +246,11 @@ bool parley_session_assistant_playing(struct parley_session *s)
 bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 {
 	pthread_mutex_lock(&s->lock);
-	if (!(s->tts_playing || s->frame_playing) || (!s->llm_req && !s->nspoken && !s->answer.len)) {
+	/* something of an answer is in flight or audible: its request, its
+	 * spoken pieces, its text, or audio of a piece still being synthesised
+	 * (a speech service streams a long first sentence for seconds) */
+	if (!(s->tts_playing || s->frame_playing) ||
+	    (!s->llm_req && !s->nspoken && !s->answer.len && !s->audio_sent_ms)) {
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}

@@ -11,6 +11,8 @@
  * per usable backend, and parley_tts_start/cancel/release route a job to
  * the engine of its voice's backend.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,8 @@
 #include "util/log.h"
 
 static const struct parley_tts_backend *const registry[] = { &parley_tts_flite,
-							     &parley_tts_espeak };
+							     &parley_tts_espeak,
+							     &parley_tts_openai };
 #define NREG (sizeof registry / sizeof registry[0])
 static int usable[NREG];
 static struct parley_tts_engine *engines[NREG]; /* set at init, destroyed at shutdown */
@@ -34,7 +37,9 @@ static struct entry {
 	const struct parley_tts_backend *backend;
 	char *name, *engine;
 } voices[MAX_VOICES];
-static size_t nvoices;
+/* Atomic: parley_tts_voices_add() publishes an entry after writing it, so
+ * readers (plain loads of nvoices are atomic) see only whole entries. */
+static _Atomic size_t nvoices;
 
 static struct variant {
 	const struct parley_tts_backend *backend;
@@ -254,4 +259,39 @@ void parley_tts_each_variant(void (*fn)(void *arg, const char *variant), void *a
 {
 	for (size_t i = 0; i < nvariants; i++)
 		fn(arg, variants[i].name);
+}
+
+/* Serialises parley_tts_voices_add() callers (the one writer after startup). */
+static pthread_mutex_t add_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int parley_tts_voices_add(const struct parley_tts_backend *b, const char *const *names,
+			  size_t n)
+{
+	int added = 0;
+	pthread_mutex_lock(&add_lock);
+	for (size_t i = 0; i < n; i++) {
+		size_t at = atomic_load(&nvoices);
+		/* the same checks as the embedded names; the service's spelling
+		 * stays the engine name, the parley name is its lower case */
+		if (!safe_name(names[i], PARLEY_TTS_NAME_MAX, ".")) {
+			PARLEY_DEBUG("tts: %s voice with an unusual name skipped", b->name);
+			continue;
+		}
+		if (at == MAX_VOICES || find_entry(names[i], strlen(names[i])))
+			continue; /* names are unique: whoever had it first keeps it */
+		char *name = strdup(names[i]), *engine = strdup(names[i]);
+		if (!name || !engine) {
+			free(name);
+			free(engine);
+			break;
+		}
+		for (char *p = name; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		voices[at] = (struct entry){ b, name, engine };
+		atomic_store(&nvoices, at + 1); /* publish: the entry is whole */
+		added++;
+	}
+	pthread_mutex_unlock(&add_lock);
+	return added;
 }

@@ -1,0 +1,369 @@
+// --tts openai through the real server against the fake speech service
+// (tests/fakes/fake-tts.mjs): audio streams to the client while the service
+// is still synthesising, several sessions' requests run at once, barge-in
+// closes the in-flight request, the service's voices are offered and
+// chosen, and failures (down at startup, 500, dying or stalling mid-stream,
+// a refused key, audio parley cannot read) give a clear error and the next
+// turn works. With the embedded recogniser for the spoken turns.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import {
+  startServer, connectReady, getJson, sleep, waitReady, sanitizerReports, fetchMetrics,
+} from './harness.mjs';
+import { librivoxClips, soxRaw, silence, streamPcm, collectedAudio } from './audio.mjs';
+import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
+import { startFakeTTS } from '../fakes/fake-tts.mjs';
+
+const FIRST = 'Hello there, this is the first sentence.';
+const SECOND = 'And here is a second one.';
+const LONG = Array.from({ length: 10 }, (_, i) => `This is sentence number ${i + 1} of a rather long answer.`).join(' ');
+const clips = librivoxClips();
+const clip = (suffix) => clips.find((c) => c.id.endsWith(suffix));
+
+let llm, tts, srv;
+const servers = [];
+
+async function server(args, env = {}) {
+  const s = await startServer(args, env);
+  servers.push(s);
+  return s;
+}
+
+before(async () => {
+  llm = await startFakeOpenAI({
+    tokenDelayMs: 5,
+    answer: (body, user) => (/long/.test(user) ? LONG : `${FIRST} ${SECOND}`),
+  });
+  tts = await startFakeTTS();
+  srv = await server(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', `${tts.url}/v1`,
+    '--tts-voice', 'af_bella', '--tts-timeout', '4000', '--tts-stall-timeout', '800', '--stt-warm', '1']);
+  await waitReady(srv.port, 20000);
+});
+
+after(async () => {
+  for (const s of servers) {
+    const r = await s.stop();
+    assert.equal(r.code, 0, `parley exits cleanly (${JSON.stringify(r)})`);
+    assert.deepEqual(sanitizerReports(s.stderr()), [], 'no sanitizer report');
+  }
+  await llm?.close();
+  await tts?.close();
+});
+
+/** Timestamps of a client's messages by type, as they arrive. */
+function arrivals(client) {
+  const at = [];
+  client.ws.on('message', (data, isBinary) => {
+    if (isBinary) { at.push({ type: 'binary', t: Date.now() }); return; }
+    try { at.push({ type: JSON.parse(data.toString()).type, t: Date.now() }); } catch { /* ignored */ }
+  });
+  return at;
+}
+
+/** Waits until no `type` message came for quietMs (after at least one). */
+async function waitQuiet(client, type, quietMs = 700, maxMs = 20000) {
+  const t0 = Date.now();
+  let last = client.received(type).length;
+  let since = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    await sleep(100);
+    const n = client.received(type).length;
+    if (n !== last) { last = n; since = Date.now(); }
+    if (n > 0 && Date.now() - since >= quietMs) return;
+  }
+}
+
+/** The dominant frequency of int16 LE audio at rate, from zero crossings. */
+function toneHz(pcm, rate) {
+  let crossings = 0;
+  let prev = 0;
+  let n = 0;
+  for (let i = 0; i + 1 < pcm.length; i += 2) {
+    const v = pcm.readInt16LE(i);
+    if (Math.abs(v) < 200) continue; // silence between sentences
+    n++;
+    if (prev !== 0 && Math.sign(v) !== Math.sign(prev)) crossings++;
+    prev = v;
+  }
+  return n ? (crossings / 2) / (n / rate) : 0;
+}
+
+test('a typed turn is spoken by the service; the first audio reaches the client before the service has finished', async () => {
+  tts.reset();
+  const before = tts.speechRequests().length;
+  const c = await connectReady(srv.port);
+  assert.equal(c.status.content.tts.engine, 'openai');
+  assert.equal(c.status.content.tts.state, 'ready');
+  assert.equal(c.status.content.tts.model, 'tts-1');
+  assert.ok(c.status.content.tts.warmup_ms > 0);
+  assert.equal(c.status.content.default_voice, 'af_bella');
+  const at = arrivals(c);
+  c.sendJson({ type: 'text', content: 'hello' });
+  await c.next('tts_chunk', 10000);
+  const firstAudio = at.find((m) => m.type === 'tts_chunk').t;
+  await c.next('final_assistant_answer', 10000);
+  await waitQuiet(c, 'tts_chunk');
+  const reqs = tts.speechRequests().slice(before);
+  assert.ok(reqs.length >= 2, `one request per sentence (${reqs.length})`);
+  const spoken = reqs.map((r) => r.body.input).join(' ');
+  assert.match(spoken, /Hello there/);
+  assert.match(spoken, /second one/);
+  for (const r of reqs) {
+    assert.equal(r.body.model, 'tts-1');
+    assert.equal(r.body.voice, 'af_bella');
+    assert.equal(r.body.response_format, 'pcm');
+    assert.equal(r.body.speed, 1);
+    assert.equal(r.auth, null, 'no key configured, none sent');
+    assert.equal(r.aborted, false);
+  }
+  // The service streams a sentence in real time: its first audio must be at
+  // the client long before the service finished that answer.
+  assert.ok(firstAudio < reqs[0].end, `first audio at +${firstAudio - reqs[0].start} ms, service done at +${reqs[0].end - reqs[0].start} ms`);
+  assert.ok(reqs[0].end - firstAudio > 200, 'well before the end');
+  // The audio is the service's tone (440 Hz), as long as the service made it.
+  const audio = collectedAudio(c);
+  const seconds = audio.length / 2 / 48000;
+  const expected = reqs.reduce((s, r) => s + Math.max(0.2, r.body.input.length * 0.04), 0);
+  assert.ok(Math.abs(seconds - expected) < 0.1 * expected + 0.1, `${seconds.toFixed(2)} s of audio, ${expected.toFixed(2)} s sent`);
+  const hz = toneHz(audio, 48000);
+  assert.ok(Math.abs(hz - 440) < 15, `a 440 Hz tone after resampling: ${hz.toFixed(1)} Hz`);
+  assert.equal(c.received('error').length, 0);
+  await c.close();
+});
+
+test('a spoken turn (embedded recogniser) is answered in the service\'s voice', async () => {
+  tts.reset();
+  const c = await connectReady(srv.port);
+  const speech = soxRaw(clip('0870').file, 48000, { padAfter: 1.5 });
+  await streamPcm(c, Buffer.concat([silence(48000, 0.3), speech]), 48000, { pace: 2 });
+  const heard = await c.next('final_user_request', 10000);
+  assert.ok(heard.content.length > 0);
+  await c.next('tts_chunk', 10000);
+  await c.next('final_assistant_answer', 10000);
+  assert.equal(c.received('error').length, 0);
+  await c.close();
+});
+
+test('several sessions\' requests are in flight at once', async () => {
+  tts.reset({ msPerChar: 60 });
+  tts.maxInflight = 0;
+  const clients = await Promise.all([1, 2, 3].map(() => connectReady(srv.port)));
+  for (const c of clients) c.sendJson({ type: 'text', content: 'hello' });
+  await Promise.all(clients.map((c) => c.next('tts_chunk', 10000)));
+  await Promise.all(clients.map((c) => waitQuiet(c, 'tts_chunk')));
+  assert.ok(tts.maxInflight >= 3, `${tts.maxInflight} requests at once`);
+  for (const c of clients) {
+    assert.equal(c.received('error').length, 0);
+    await c.close();
+  }
+});
+
+test('barge-in closes the in-flight request (the service sees it) and no audio of the cut answer follows stop_tts', async () => {
+  tts.reset({ msPerChar: 80 }); // ~4 s of audio a sentence
+  const before = tts.speechRequests().length;
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'text', content: 'tell me something long' });
+  await c.next('tts_chunk', 10000);
+  await sleep(800);
+  const speech = soxRaw(clip('0880').file, 48000, { padAfter: 1.5 });
+  const stopP = c.next('stop_tts', 8000).then(() => Date.now());
+  const streaming = streamPcm(c, speech, 48000, { frameSamples: 960, flags: 1 });
+  const stopAt = await stopP;
+  await c.next('tts_interruption', 3000);
+  await streaming;
+  await c.next('final_user_request', 10000);
+  // The cut answer's requests: every one ended, the one running was closed by parley.
+  const cut = tts.speechRequests().slice(before).filter((r) => r.start <= stopAt);
+  for (let i = 0; i < 40 && cut.some((r) => r.end === null); i++) await sleep(50);
+  assert.ok(cut.length >= 1);
+  assert.ok(cut.every((r) => r.end !== null), 'no request of the cut answer is left running');
+  const closed = cut.filter((r) => r.aborted);
+  assert.ok(closed.length >= 1, `the service saw the connection close (${JSON.stringify(cut.map((r) => [r.body.input, r.aborted]))})`);
+  assert.ok(closed.every((r) => r.end - stopAt < 1000), 'closed at the barge-in');
+  assert.ok(!cut.some((r) => r.body.input.includes('number 5')), 'the rest of the answer was never requested');
+  // Nothing of the cut answer after stop_tts: audio only after the next transcript.
+  const order = c.history.map((m) => m.type);
+  const stopIdx = order.indexOf('stop_tts');
+  const nextTurn = order.indexOf('final_user_request', stopIdx);
+  assert.equal(order.slice(stopIdx, nextTurn).filter((t) => t === 'tts_chunk').length, 0, 'no audio after stop_tts');
+  await c.close();
+});
+
+test('the service\'s voices (GET /v1/audio/voices) are in status.voices and can be chosen', async () => {
+  tts.reset();
+  const c = await connectReady(srv.port);
+  const voices = c.status.content.voices;
+  for (const v of ['af_bella', 'af_sky', 'am_adam']) assert.ok(voices.includes(v), `${v} in ${voices.join(' ')}`);
+  assert.ok(voices.includes('slt'), 'the embedded voices stay available');
+  c.sendJson({ type: 'session.config', voice: 'AF_SKY' });
+  const conf = await c.next('session.configured');
+  assert.equal(conf.content.voice, 'af_sky');
+  const before = tts.speechRequests().length;
+  c.sendJson({ type: 'text', content: 'hello' });
+  await c.next('final_assistant_answer', 10000);
+  await waitQuiet(c, 'tts_chunk');
+  const reqs = tts.speechRequests().slice(before);
+  assert.ok(reqs.length >= 1 && reqs.every((r) => r.body.voice === 'af_sky'), 'requests in the chosen voice');
+  c.sendJson({ type: 'session.config', voice: 'af_nobody' });
+  const err = await c.next('error');
+  assert.equal(err.content.code, 'invalid_field');
+  await c.close();
+});
+
+async function turnWithError(c, code) {
+  c.sendJson({ type: 'text', content: 'hello' });
+  const err = await c.next('error', 10000);
+  assert.equal(err.content.code, code, JSON.stringify(err));
+  assert.ok(!err.content.message.includes('127.0.0.1'), `no service address: ${err.content.message}`);
+  return err;
+}
+
+async function turnWorks(c) {
+  const errors = c.received('error').length;
+  c.sendJson({ type: 'text', content: 'hello again' });
+  await c.next('final_assistant_answer', 10000);
+  await c.next('tts_chunk', 10000);
+  await waitQuiet(c, 'tts_chunk');
+  assert.equal(c.received('error').length, errors, 'no new error');
+}
+
+test('a service that dies mid-sentence: that session gets an error, the next turn works', async () => {
+  tts.reset({ closeAfterChunks: 3 });
+  const c = await connectReady(srv.port);
+  const err = await turnWithError(c, 'tts_error');
+  assert.match(err.content.message, /broke off/);
+  tts.reset();
+  await sleep(500);
+  await turnWorks(c);
+  await c.close();
+});
+
+test('a service that stalls mid-sentence: an error after --tts-stall-timeout, the next turn works', async () => {
+  tts.reset({ stallAfterChunks: 2 });
+  const before = tts.speechRequests().length;
+  const c = await connectReady(srv.port);
+  const t0 = Date.now();
+  const err = await turnWithError(c, 'tts_timeout');
+  assert.ok(Date.now() - t0 < 5000, 'within the stall timeout, not hung');
+  assert.match(err.content.message, /stopped sending for 800 ms/);
+  const stalled = tts.speechRequests().slice(before)[0];
+  for (let i = 0; i < 40 && !stalled.end; i++) await sleep(50);
+  assert.equal(stalled.aborted, true, 'parley hung up on the stalled answer');
+  tts.reset();
+  await sleep(500);
+  await turnWorks(c);
+  await c.close();
+});
+
+test('an HTTP error from the service: the error names it, keys masked; the next turn works', async () => {
+  const key = 'sk-proj-Zx81Qw4Lm2Np7Rt5Vb9Kc3Hd6Jf0Gs1A';
+  tts.reset({ httpError: { status: 500, body: { detail: `engine crashed with key ${key}` } } });
+  const c = await connectReady(srv.port);
+  const err = await turnWithError(c, 'tts_error');
+  assert.match(err.content.message, /answered 500: engine crashed/);
+  assert.ok(!err.content.message.includes(key.slice(8)), `key masked: ${err.content.message}`);
+  assert.ok(Buffer.byteLength(err.content.message) <= 120);
+  assert.ok(!srv.stderr().includes(key.slice(8)), 'nor in the log');
+  tts.reset();
+  await turnWorks(c);
+  await c.close();
+});
+
+test('WAV answers: streamed (0xFFFFFFFF sizes) and whole files (Orpheus-FastAPI) at the header\'s rate', async () => {
+  const c = await connectReady(srv.port);
+  for (const opts of [{ alwaysWav: true, wavRate: 22050, toneHz: () => 600 }, { alwaysWav: true, contentType: 'application/octet-stream', wavRate: 16000, toneHz: () => 300 }]) {
+    tts.reset(opts);
+    const from = c.history.length;
+    c.sendJson({ type: 'text', content: 'hello' });
+    await c.next('final_assistant_answer', 10000);
+    await waitQuiet(c, 'tts_chunk');
+    const audio = Buffer.concat(c.history.slice(from).filter((m) => m.type === 'tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
+    const hz = toneHz(audio, 48000);
+    const want = opts.toneHz();
+    assert.ok(Math.abs(hz - want) < want * 0.04, `${want} Hz at ${opts.wavRate} Hz read as ${hz.toFixed(1)} Hz`);
+  }
+  assert.equal(c.received('error').length, 0);
+  await c.close();
+});
+
+test('audio parley cannot read (mp3) gives a clear error', async () => {
+  tts.reset({ contentType: 'audio/mpeg' });
+  const c = await connectReady(srv.port);
+  const err = await turnWithError(c, 'tts_error');
+  assert.match(err.content.message, /audio\/mpeg/);
+  tts.reset();
+  await turnWorks(c);
+  await c.close();
+});
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('a service down at startup: /readyz names tts and why; ready once the service starts', async () => {
+  const port = await freePort();
+  const s = await server(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', `http://127.0.0.1:${port}`, '--tts-voice', 'am_adam']);
+  let r;
+  for (let i = 0; i < 100; i++) {
+    r = await getJson(s.port, '/readyz');
+    if (r.status === 503 && /tts/.test(r.text) && /down/.test(r.text)) break;
+    await sleep(100);
+  }
+  assert.equal(r.status, 503);
+  assert.match(r.json.reason, /tts/);
+  assert.match(r.json.reason, new RegExp(`127\\.0\\.0\\.1:${port}.*down|down.*127\\.0\\.0\\.1:${port}`));
+  const early = await connectReady(s.port);
+  assert.equal(early.status.content.tts.state, 'unavailable');
+  assert.match(early.status.content.tts.reason, /down/);
+  assert.ok(!early.status.content.tts.reason.includes(`:${port}`), `clients never see the address: ${early.status.content.tts.reason}`);
+  await early.close();
+  const late = await startFakeTTS({ port, voices: ['am_adam', 'bf_emma'] });
+  try {
+    await waitReady(s.port, 60000);
+    const c = await connectReady(s.port);
+    assert.ok(c.status.content.voices.includes('bf_emma'), 'its voices are listed once it is up');
+    c.sendJson({ type: 'text', content: 'hello' });
+    await c.next('tts_chunk', 10000);
+    assert.equal(late.speechRequests().at(-1).body.voice, 'am_adam');
+    await c.close();
+  } finally {
+    await late.close();
+  }
+});
+
+test('a key: sent as a bearer token; a wrong one gives an operator sentence in /readyz', async () => {
+  const key = 'sk-test-Qm3Vx8Lp1Rz6Tn4Wb7Yc2Kd5';
+  const keyed = await startFakeTTS({ apiKey: key });
+  try {
+    const ok = await server(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', keyed.url], { PARLEY_TTS_API_KEY: key });
+    await waitReady(ok.port, 20000);
+    assert.ok(keyed.requests.length > 0 && keyed.requests.every((r) => r.auth === `Bearer ${key}`));
+    assert.equal(keyed.speechRequests()[0].body.voice, 'alloy', 'the default voice');
+    const bad = await server(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', keyed.url], { OPENAI_API_KEY: 'sk-wrong-Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8' });
+    let r;
+    for (let i = 0; i < 100; i++) {
+      r = await getJson(bad.port, '/readyz');
+      if (/key/.test(r.text)) break;
+      await sleep(100);
+    }
+    assert.equal(r.status, 503);
+    assert.match(r.json.reason, /refused the key/);
+    assert.ok(!r.text.includes('Aa1Bb2Cc3'), 'the key is not shown');
+  } finally {
+    await keyed.close();
+  }
+});
+
+test('no --tts-url: parley says what is missing', async () => {
+  await assert.rejects(startServer(['--llm-url', llm.url, '--tts', 'openai']), /--tts-url/);
+});
+
+test('metrics: the tts lane is visible', async () => {
+  const m = (await fetchMetrics(srv.port)).values;
+  assert.ok('parley_http_inflight{lane="tts"}' in m, Object.keys(m).filter((k) => k.includes('http')).join(' '));
+});
