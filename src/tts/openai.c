@@ -26,7 +26,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/shared.h"
 #include "net/svcerr.h"
 #include "text/speakable.h"
 #include "tts/openai_internal.h"
@@ -322,8 +321,6 @@ static void destroy(struct parley_tts_engine *e)
 {
 	if (!e)
 		return;
-	if (e->own_pool)
-		parley_http_shared_release(); /* the lane goes with the pool */
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
@@ -373,11 +370,11 @@ static struct parley_tts_engine *create(const struct parley_config *cfg,
 			 voice, PARLEY_TTS_NAME_MAX);
 		goto fail;
 	}
-	/* the server's pool when it made one, else the shared one (net/shared.h) */
-	e->pool = env && env->http ? env->http : parley_http_shared_acquire();
-	e->own_pool = e->pool && !(env && env->http);
+	/* the server's HTTP pool (server.c makes one when a speech service is
+	 * configured) */
+	e->pool = env ? env->http : NULL;
 	if (!e->pool) {
-		snprintf(why, whylen, "cannot start the HTTP thread");
+		snprintf(why, whylen, "no HTTP pool for the speech service");
 		goto fail;
 	}
 	e->lane = parley_http_lane_create(e->pool, "tts",

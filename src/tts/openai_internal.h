@@ -4,7 +4,7 @@
  * src/tts/.
  *
  * An engine is one speech service: its URLs, a lane on the shared HTTP
- * pool (net/shared.h) and its warm-up state. A job is one POST
+ * pool (the server's, net/http.h) and its warm-up state. A job is one POST
  * /v1/audio/speech whose body streams through a pcmstream decoder into the
  * sink. Warm-up runs the same request, built by the same function, with
  * parley_http_run_blocking() on the warm-up thread.
@@ -30,8 +30,7 @@
 
 struct parley_tts_engine {
 	const struct parley_config *cfg; /* borrowed, read-only */
-	struct parley_http_pool *pool;   /* env->http, or the shared pool */
-	bool own_pool;                   /* a reference to the shared pool is ours */
+	struct parley_http_pool *pool;   /* env->http: borrowed, outlives the engine */
 	struct parley_http_lane *lane;   /* "tts", lives as long as the pool */
 	char speech_url[1024];           /* {base}/v1/audio/speech */
 	char voices_url[1024];           /* {base}/v1/audio/voices */
