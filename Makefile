@@ -29,11 +29,11 @@ test: deps-test
 
 # ThreadSanitizer (it excludes ASan, hence its own build dir). tsan-unit, run
 # by `make test` too, builds only the thread tests: the out-queue, the worker
-# strands, the decoder pool and the LLM engine. `make tsan` also runs the
+# strands, the decoder pool, the LLM engine and the embedded TTS runner. `make tsan` also runs the
 # server under TSan through integration tests that drive the wake list and the
 # event loop; its reports go to $(TSAN_BUILD)/tsan-logs/ and fail the target.
 TSAN_BUILD ?= build-tsan
-TSAN_UNITS = test_outq test_workers test_pool test_engine
+TSAN_UNITS = test_outq test_workers test_pool test_engine test_tts_engine
 TSAN_INTEGRATION = ws llm llm-faults speech shutdown
 TSAN_SUPP = suppressions=$(CURDIR)/tests/tsan.supp
 
