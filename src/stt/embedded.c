@@ -14,7 +14,9 @@
  * says one thread at a time per job.
  *
  * Warm-up: waits (briefly) for the pool's warm decoders, then transcribes
- * one second of a synthetic voiced signal and measures it.
+ * one second of a synthetic voiced signal on one and measures it; that
+ * decoder is not kept (its live CMN heard the synthetic signal). With
+ * --stt-warm 0 there is no decoder to warm and nothing is done.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@
 struct parley_stt_engine {
 	const struct parley_stt_decoder_ops *ops;
 	struct parley_stt_pool *pool;
+	int warm; /* --stt-warm */
 };
 
 struct parley_stt_job {
@@ -71,6 +74,7 @@ static struct parley_stt_engine *create(const struct parley_config *cfg,
 	snprintf(st.lm, sizeof st.lm, "%s", cfg->stt_lm);
 	snprintf(st.dict, sizeof st.dict, "%s", cfg->stt_dict);
 	e->ops = &parley_stt_ps_decoder;
+	e->warm = cfg->stt_warm;
 	e->pool = parley_stt_pool_create(e->ops, &st, cfg->stt_warm, cfg->stt_max);
 	if (!e->pool) {
 		snprintf(why, whylen, "cannot start the speech decoder pool");
@@ -207,6 +211,11 @@ static void warm_end(void *arg, enum parley_speech_end end, enum parley_speech_c
 
 static int warm(struct parley_stt_engine *e, char *why, size_t whylen)
 {
+	/* --stt-warm 0 asks for no decoder at startup (each costs ~93 MB and
+	 * a few hundred ms): the first utterance loads one, and there is
+	 * nothing to warm before. */
+	if (e->warm == 0)
+		return 0;
 	/* Measure a warm decoder when the pool has them soon; a model that
 	 * cannot load fails here; still loading after WARM_WAIT_MS, the job
 	 * below creates its own (the warm-up must not hold shutdown long). */

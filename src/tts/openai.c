@@ -124,6 +124,25 @@ static bool is_type(const char *ct, const char *type)
 	return strncasecmp(ct, type, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The rate= parameter of a raw PCM Content-Type (audio/pcm, audio/L16),
+ * or 0 when there is none or it is not a sane rate. */
+static int raw_rate(const char *ct)
+{
+	if (!is_type(ct, "audio/pcm") && !is_type(ct, "audio/l16"))
+		return 0;
+	for (const char *p = strchr(ct, ';'); p; p = strchr(p + 1, ';')) {
+		const char *q = p + 1;
+		while (*q == ' ')
+			q++;
+		if (strncasecmp(q, "rate=", 5) != 0)
+			continue;
+		char *end;
+		long r = strtol(q + 5, &end, 10);
+		return end != q + 5 && r >= 8000 && r <= 192000 ? (int)r : 0;
+	}
+	return 0;
+}
+
 static int on_head(void *arg, long status, const char *content_type)
 {
 	struct parley_tts_job *j = arg;
@@ -135,6 +154,11 @@ static int on_head(void *arg, long status, const char *content_type)
 	for (size_t i = 0; i < sizeof wav / sizeof wav[0]; i++)
 		if (is_type(content_type, wav[i]))
 			parley_pcm_stream_init(&j->pcm, PARLEY_PCM_WAV, 0);
+	/* raw PCM at another rate than OpenAI's 24 kHz says so in its type:
+	 * openedai-speech's Piper voices send "audio/pcm;rate=22050" */
+	int rate = raw_rate(content_type);
+	if (rate)
+		parley_pcm_stream_init(&j->pcm, PARLEY_PCM_DETECT, rate);
 	/* compressed audio or JSON: a service that ignored response_format */
 	static const char *const refused[] = { "audio/mpeg", "audio/mp3",  "audio/opus",
 					       "audio/ogg",  "audio/aac",  "audio/flac",

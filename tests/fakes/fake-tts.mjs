@@ -32,7 +32,10 @@
 //   toneHz: (body) => 440        the tone's frequency
 //   msPerChar: 40, chunkMs: 20, pace: 1  (pace 2 sends twice as fast as real time)
 //   firstByteDelayMs: 0          pause before the status line (a slow service)
-//   wavRate: 24000               the sample rate of WAV answers (raw PCM is always 24 kHz)
+//   wavRate: 24000               the sample rate of WAV answers
+//   pcmRate: 24000               the sample rate of raw PCM answers; another rate is
+//                                announced as openedai-speech's Piper voices do it:
+//                                Content-Type audio/pcm;rate=22050
 //   alwaysWav: false             Orpheus-FastAPI: a whole WAV file with real sizes,
 //                                Content-Type audio/wav, whatever was asked for
 //   contentType: undefined       override the Content-Type of the audio
@@ -197,7 +200,7 @@ export class FakeTTS {
     }
     const speed = body.speed ?? 1;
     const wav = o.alwaysWav || format === 'wav';
-    const rate = wav ? (o.wavRate || RATE) : RATE;
+    const rate = wav ? (o.wavRate || RATE) : (o.pcmRate || RATE);
     const samples = Math.round(Math.max(200, body.input.length * o.msPerChar) / speed * rate / 1000);
     const hz = o.toneHz(body);
     await this.#stream(res, rec, o, { wav, sized: o.alwaysWav, samples, hz, rate });
@@ -210,7 +213,7 @@ export class FakeTTS {
       if (o.firstByteDelayMs) await sleep(o.firstByteDelayMs);
       if (rec.aborted) return;
       res.writeHead(200, {
-        'content-type': o.contentType || (wav ? 'audio/wav' : 'audio/pcm'),
+        'content-type': o.contentType || (wav ? 'audio/wav' : rate !== RATE ? `audio/pcm;rate=${rate}` : 'audio/pcm'),
         'content-disposition': `attachment; filename=speech.${wav ? 'wav' : 'pcm'}`,
         'cache-control': 'no-cache',
       });

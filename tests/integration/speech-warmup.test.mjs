@@ -9,7 +9,7 @@ import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
 test('every speech engine is warmed and measured: /readyz, /metrics, log and status', async () => {
   const fake = await startFakeOpenAI({ answer: () => 'Okay.' });
-  const srv = await startServer(['--llm-url', fake.url]);
+  const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '1']);
   try {
     await waitReady(srv.port, 30000);
     const m = (await fetchMetrics(srv.port)).values;
@@ -54,7 +54,7 @@ test('every speech engine is warmed and measured: /readyz, /metrics, log and sta
 test('a recogniser that cannot warm up: /readyz 503 names it and why, status says so, and it is retried', async () => {
   const fake = await startFakeOpenAI({ answer: () => 'Okay.' });
   // A directory that is not an acoustic model: the decoders cannot load.
-  const srv = await startServer(['--llm-url', fake.url, '--stt-hmm', '/tmp']);
+  const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '1', '--stt-hmm', '/tmp']);
   try {
     let r;
     const deadline = Date.now() + 20000;

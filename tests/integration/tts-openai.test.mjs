@@ -287,6 +287,21 @@ test('WAV answers: streamed (0xFFFFFFFF sizes) and whole files (Orpheus-FastAPI)
   await c.close();
 });
 
+test('raw PCM at the rate its Content-Type names (openedai-speech: audio/pcm;rate=22050)', async () => {
+  const c = await connectReady(srv.port);
+  tts.reset({ pcmRate: 22050, toneHz: () => 500 });
+  const from = c.history.length;
+  c.sendJson({ type: 'text', content: 'hello' });
+  await c.next('final_assistant_answer', 10000);
+  await waitQuiet(c, 'tts_chunk');
+  const audio = Buffer.concat(c.history.slice(from).filter((m) => m.type === 'tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
+  const hz = toneHz(audio, 48000);
+  assert.ok(Math.abs(hz - 500) < 500 * 0.04, `500 Hz at 22050 Hz read as ${hz.toFixed(1)} Hz`);
+  assert.equal(c.received('error').length, 0);
+  tts.reset();
+  await c.close();
+});
+
 test('audio parley cannot read (mp3) gives a clear error', async () => {
   tts.reset({ contentType: 'audio/mpeg' });
   const c = await connectReady(srv.port);
