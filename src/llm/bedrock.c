@@ -388,15 +388,15 @@ static void mask_id(const char *id, char *out, size_t outlen)
 		snprintf(out, outlen, "%.4s…", id);
 }
 
-/* The credentials a request was made with, in words (never a secret),
+/* The credentials a request was made with, in words (never a secret: the
+ * access key id is an identifier, shown masked; nothing of the API key),
  * short enough to leave room for AWS's own message in /readyz. */
 static void credentials_used(const struct parley_llm_target *t, char *out, size_t outlen)
 {
 	char id[32];
 	if (t->aws_bearer_token[0]) {
-		size_t n = strlen(t->aws_bearer_token);
-		snprintf(out, outlen, "Bedrock API key%s%s from AWS_BEARER_TOKEN_BEDROCK",
-			 n >= 16 ? " …" : "", n >= 16 ? t->aws_bearer_token + n - 4 : "");
+		/* no part of the key: this sentence reaches clients too */
+		snprintf(out, outlen, "the Bedrock API key from AWS_BEARER_TOKEN_BEDROCK");
 		return;
 	}
 	mask_id(t->aws_access_key_id, id, sizeof id);

@@ -481,9 +481,9 @@ void parley_server_destroy(struct parley_server *srv)
 	 * the engine: its pending answers end cancelled and release their
 	 * sessions; its callbacks may still queue jobs, so the workers must
 	 * outlive it. Then join the workers (their queued jobs run cancelled:
-	 * sessions give their speech jobs back, queued syntheses end)
-	 * while the context is still valid for a last wake-up; then tear the
-	 * sockets down. */
+	 * sessions give their speech jobs back, queued syntheses end) and end
+	 * the speech services' requests, while the context is still valid for
+	 * a last wake-up; then tear the sockets down. */
 	for (struct conn *c = srv->conns; c; c = c->next) {
 		if (c->session)
 			parley_session_close(c->session);
@@ -494,6 +494,11 @@ void parley_server_destroy(struct parley_server *srv)
 	srv->llm = NULL;
 	parley_workers_destroy(srv->workers);
 	srv->workers = NULL;
+	/* The speech services' requests: each ends cancelled now, while the
+	 * engines that own them still exist (every session is closing, so no
+	 * callback queues work). After this a job's cancel() is a no-op. */
+	parley_http_pool_destroy(srv->http);
+	srv->http = NULL;
 	if (srv->ctx)
 		lws_context_destroy(srv->ctx); /* closes what is left: CLOSED callbacks */
 	srv->ctx = NULL;
@@ -509,8 +514,6 @@ void parley_server_destroy(struct parley_server *srv)
 		srv->speech.stt_backend->destroy(srv->speech.stt);
 	srv->speech.stt = NULL;
 	parley_tts_shutdown();
-	parley_http_pool_destroy(srv->http); /* after the engines: their jobs have ended */
-	srv->http = NULL;
 	parley_peers_destroy(srv->peers); /* after the CLOSED callbacks released theirs */
 	srv->peers = NULL;
 	pthread_mutex_destroy(&srv->wake_lock);

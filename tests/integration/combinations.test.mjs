@@ -92,8 +92,9 @@ test('every engine remote: Bedrock + --stt openai + --tts openai hold a spoken t
   assert.equal(c.received('error').length, 0, `no error: ${JSON.stringify(c.received('error'))}`);
 
   const m = (await fetchMetrics(srv.port)).values;
-  assert.ok(Object.keys(m).some((k) => k.startsWith('parley_http_requests_total') && k.includes('lane="stt"')), 'the stt lane is counted');
-  assert.ok(Object.keys(m).some((k) => k.startsWith('parley_http_requests_total') && k.includes('lane="tts"')), 'the tts lane is counted');
+  const lane = (name) => Object.entries(m).find(([k]) => k.startsWith('parley_http_requests_total') && k.includes(`lane="${name}"`))?.[1] ?? 0;
+  assert.ok(lane('stt') >= 1, `requests counted on the stt lane: ${lane('stt')}`);
+  assert.ok(lane('tts') >= 1, `requests counted on the tts lane: ${lane('tts')}`);
   await c.close();
   await stopClean(srv);
 });
