@@ -300,10 +300,14 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 		kick_locked(s, false);
 	}
 	bool rel = release_due_locked(y);
+	/* Unless rel, y is not ours once the lock is dropped: the pump may
+	 * free it at once (start() or cancel() returning). */
+	char voice[sizeof y->voice.name];
+	memcpy(voice, y->voice.name, sizeof voice);
 	pthread_mutex_unlock(&s->lock);
 	if (end == PARLEY_SPEECH_ERROR)
 		PARLEY_WARN("session %llu: speech synthesis failed (%s, voice %s): %s",
-			    (unsigned long long)s->id, parley_speech_cause_name(cause), y->voice.name,
+			    (unsigned long long)s->id, parley_speech_cause_name(cause), voice,
 			    message ? message : "");
 	if (report)
 		parley_session_error(s, tts_code(cause), "%s",
