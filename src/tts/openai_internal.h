@@ -27,6 +27,7 @@
 
 #define OPENAI_RAW_RATE 24000 /* response_format "pcm": 24 kHz, 16-bit mono LE */
 #define OPENAI_MSG_MAX 120    /* bytes of a message for the user */
+#define OPENAI_SENTENCE_MAX_MS 120000L /* a sentence's whole answer (see openai.c) */
 
 struct parley_tts_engine {
 	const struct parley_config *cfg; /* borrowed, read-only */
