@@ -383,6 +383,7 @@ static struct parley_tts_engine *create(const struct parley_config *cfg,
 		return NULL;
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	atomic_init(&e->abort_warm, false);
 	e->cfg = cfg;
 	e->info.state = PARLEY_SPEECH_WARMING;
 	e->info.remote = true;
@@ -441,6 +442,7 @@ const struct parley_tts_backend parley_tts_openai = {
 	.create = create,
 	.destroy = destroy,
 	.warm = parley_openai_tts_warm,
+	.warm_abort = parley_openai_tts_warm_abort,
 	.info = parley_openai_tts_info,
 	.start = start,
 	.cancel = cancel,

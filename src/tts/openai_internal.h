@@ -38,6 +38,8 @@ struct parley_tts_engine {
 	char origin[300];                /* scheme://host:port, for the operator */
 	char voice[PARLEY_TTS_NAME_MAX + 1]; /* the default voice's engine name */
 
+	atomic_bool abort_warm;        /* the warm-up is stopping: its requests end */
+
 	pthread_mutex_t lock;          /* guards the fields below */
 	struct parley_speech_info info; /* state, reason, warm-up time */
 	bool voices_listed;            /* the service's list was added */
@@ -79,8 +81,9 @@ void parley_openai_tts_job_unref(struct parley_tts_job *j);
 /* The HTTP callbacks of job j. */
 void parley_openai_tts_callbacks(struct parley_tts_job *j, struct parley_http_callbacks *cb);
 
-/* warm() and info() (openai_warm.c). */
+/* warm(), warm_abort() and info() (openai_warm.c). */
 int parley_openai_tts_warm(struct parley_tts_engine *e, char *why, size_t whylen);
+void parley_openai_tts_warm_abort(struct parley_tts_engine *e);
 void parley_openai_tts_info(struct parley_tts_engine *e, struct parley_speech_info *out);
 
 #endif

@@ -113,6 +113,9 @@ struct parley_tts_backend {
 	/* Warm-up thread: one short synthesis, blocking. Returns 0, or -1 with
 	 * a sentence in why (how to fix it); retried with backoff. May be NULL. */
 	int (*warm)(struct parley_tts_engine *e, char *why, size_t whylen);
+	/* Any thread: a warm() running now or later returns -1 soon (the
+	 * warm-up is stopping; a remote request is cancelled). May be NULL. */
+	void (*warm_abort)(struct parley_tts_engine *e);
 	void (*info)(struct parley_tts_engine *e, struct parley_speech_info *out);
 
 	/* Starts synthesising text (normal form, see above) with voice v (one

@@ -382,3 +382,69 @@ test('metrics: the tts lane is visible', async () => {
   const m = (await fetchMetrics(srv.port)).values;
   assert.ok('parley_http_inflight{lane="tts"}' in m, Object.keys(m).filter((k) => k.includes('http')).join(' '));
 });
+
+/** Starts parley against svc (its own server, stopped by the test itself). */
+async function warmupServer(svc, extra = []) {
+  return startServer(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', svc.url,
+    '--tts-voice', 'af_bella', ...extra]);
+}
+
+/** SIGTERM: parley exits at once (well before the warm-up's own timeouts), cleanly. */
+async function stopsAtOnce(s, why) {
+  const r = await s.stop('SIGTERM', { killAfterMs: 20000 });
+  assert.equal(r.code, 0, JSON.stringify(r));
+  assert.ok(r.ms < 5000, `exited ${r.ms} ms after SIGTERM (${why})`);
+  assert.deepEqual(sanitizerReports(s.stderr()), []);
+}
+
+test('SIGTERM while the warm-up waits on a stuck voice list: parley exits at once, cleanly', async () => {
+  const stuck = await startFakeTTS({ voicesStall: true });
+  try {
+    const s = await warmupServer(stuck, ['--tts-timeout', '15000']);
+    const list = () => stuck.requests.find((q) => q.path.startsWith('/v1/audio/voices'));
+    for (let i = 0; i < 100 && !list(); i++) await sleep(50);
+    assert.ok(list(), 'the warm-up asked for the voice list');
+    await sleep(200);
+    await stopsAtOnce(s, 'the voice list may take 30 s');
+    for (let i = 0; i < 40 && !list().aborted; i++) await sleep(50);
+    assert.ok(list().aborted, 'the service saw the request go');
+  } finally {
+    await stuck.close();
+  }
+});
+
+test('SIGTERM while the warm-up\'s synthesis drips (a chunk every 2 s): parley exits at once, cleanly', async () => {
+  const slow = await startFakeTTS({ pace: 0.01 }); // 20 ms of audio every 2 s
+  try {
+    const s = await warmupServer(slow, ['--tts-timeout', '15000']);
+    const probe = () => slow.speechRequests()[0];
+    for (let i = 0; i < 100 && !probe()?.firstByte; i++) await sleep(50);
+    assert.ok(probe()?.firstByte, 'the warm-up\'s synthesis is streaming');
+    await stopsAtOnce(s, 'the synthesis would take 24 s');
+    for (let i = 0; i < 40 && !probe().aborted; i++) await sleep(50);
+    assert.ok(probe().aborted, 'the service saw the request go');
+  } finally {
+    await slow.close();
+  }
+});
+
+test('a warm-up synthesis that drips without stalling gives up after 2 x --tts-timeout', async () => {
+  const slow = await startFakeTTS({ pace: 0.01 });
+  try {
+    const s = await warmupServer(slow, ['--tts-timeout', '1500']);
+    try {
+      let r;
+      for (let i = 0; i < 150; i++) {
+        r = await getJson(s.port, '/readyz');
+        if (/did not finish/.test(r.text)) break;
+        await sleep(100);
+      }
+      assert.equal(r.status, 503);
+      assert.match(r.json.reason, /too slow \(the service did not finish within 3000 ms/);
+    } finally {
+      await stopsAtOnce(s, 'a warm-up in flight is cancelled');
+    }
+  } finally {
+    await slow.close();
+  }
+});
