@@ -128,6 +128,9 @@ test('a typed turn is spoken by the service; the first audio reaches the client 
   assert.ok(Math.abs(seconds - expected) < 0.1 * expected + 0.1, `${seconds.toFixed(2)} s of audio, ${expected.toFixed(2)} s sent`);
   const hz = toneHz(audio, 48000);
   assert.ok(Math.abs(hz - 440) < 15, `a 440 Hz tone after resampling: ${hz.toFixed(1)} Hz`);
+  const finalAt = at.findIndex((m) => m.type === 'final_assistant_answer');
+  assert.equal(at.slice(finalAt).filter((m) => m.type === 'tts_chunk' || m.type === 'binary').length, 0,
+    'final_assistant_answer comes after the answer\'s last audio');
   assert.equal(c.received('error').length, 0);
   await c.close();
 });
