@@ -73,8 +73,8 @@ struct parley_http_callbacks {
 	int (*head)(void *arg, long status, const char *content_type);
 	/* A body chunk (borrowed). Return 0 to go on, nonzero to stop: the
 	 * transfer ends and end reports OK (the caller had what it needed).
-	 * Non-2xx bodies are not passed here; they are kept (up to 4 KiB) and
-	 * handed to end. */
+	 * Non-2xx bodies are not passed here; their first 4 KiB are kept and
+	 * handed to end (the transfer stops there: a longer body is cut). */
 	int (*body)(void *arg, const char *data, size_t len); /* may be NULL: discarded */
 	/*
 	 * Exactly once per accepted request. OK: the body was complete (2xx).

@@ -146,8 +146,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	if (!r->status)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->status / 100 != 2) {
-		parley_buf_append_head(&r->errbody, data, n);
-		return n;
+		/* Its head is all we keep: once that is full (or cannot grow),
+		 * the transfer stops and ends as HTTP with what was kept, so an
+		 * endless error body cannot hold a slot. */
+		return parley_buf_append_head(&r->errbody, data, n) < n ? 0 : n;
 	}
 	if (!report_head(r))
 		return 0;

@@ -284,13 +284,17 @@ static void stop_feeding(struct parley_listen *l, struct parley_session *s)
 	l->pre_len = 0;
 }
 
-/* Feeds the current utterance; if its job already ended (an error), the
- * listener stops feeding it (its result reports why). */
+/* Feeds the current utterance; if its job takes no more audio (it ended
+ * with an error, or failed), the listener stops feeding it and finishes it
+ * (nothing when it already ended): its result reports why. */
 static void feed(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
 		 size_t n)
 {
-	if (n && s->speech->stt_backend->feed(l->cur->job, pcm, n) != 0)
+	struct utt *u = l->cur;
+	if (n && s->speech->stt_backend->feed(u->job, pcm, n) != 0) {
 		stop_feeding(l, s);
+		s->speech->stt_backend->finish(u->job);
+	}
 }
 
 static void begin(struct parley_listen *l, struct parley_session *s)

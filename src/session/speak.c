@@ -10,6 +10,16 @@
  * in chunks of 100 ms. Pieces sent are remembered with their duration so a
  * barge-in can tell what the user actually heard.
  *
+ * Where that work runs: an embedded engine's sink runs on a worker, which
+ * does it itself. A remote engine's sink runs on the HTTP pool's single
+ * thread, which must stay short (net/http.h): it only copies the samples
+ * (and, at the end, the outcome) into the speaker's inbox, in order, and
+ * the inbox is drained by a job on the session's TTS strand, which
+ * resamples, encodes and queues them. A session's inbox holds at most
+ * INBOX_MAX bytes of audio: a speech service far ahead of a starved strand
+ * loses the rest of that sentence's audio (logged; its text still counts),
+ * it never piles up copies.
+ *
  * The speaker's queue holds pieces, the final answer and errors (an LLM
  * failure reported after the cut answer), in order: partial_assistant_answer
  * follows each piece's audio with the text spoken so far, and
@@ -39,6 +49,7 @@
  * (start() returning, cancel()) is last to be done with it (`uses`).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +62,10 @@
 #include "util/log.h"
 
 #define CHUNK_MS 100
+/* Bytes of a remote engine's audio waiting in a session's inbox: over 40 s
+ * at 24 kHz, so a whole piece (PARLEY_SPEAKABLE_PIECE_MAX bytes of text)
+ * read slowly fits even if the service sends it all before the strand runs. */
+#define INBOX_MAX ((size_t)2 * 1024 * 1024)
 
 enum item_kind { ITEM_PIECE, ITEM_FINAL, ITEM_ERROR };
 
@@ -65,6 +80,22 @@ struct item {
 	char text[];                  /* PIECE, FINAL: the text; ERROR: the message */
 };
 
+struct say;
+
+/* A remote engine's callback on its way to the TTS strand (see the top). */
+struct note {
+	struct note *next;
+	struct say *y;
+	bool end;                       /* the end, else audio */
+	enum parley_speech_end how;     /* end */
+	enum parley_speech_cause cause; /* end */
+	bool has_message;               /* end: message is set */
+	char message[128];              /* end: the engine's message (<= 120 bytes) */
+	int rate;                       /* audio: pcm[0..n) at rate Hz */
+	size_t n, bytes;
+	int16_t *pcm;                   /* audio: allocated with the note */
+};
+
 /* One synthesis job: one sub-piece of a piece. */
 struct say {
 	struct parley_session *s;   /* a reference, dropped at end */
@@ -74,7 +105,11 @@ struct say {
 	struct parley_tts_job *job; /* guarded by s->lock: NULL until start() returned */
 	int uses;                   /* guarded by s->lock: the pump is inside start/cancel */
 	bool ended, released;       /* guarded by s->lock */
-	/* the sink's thread only (never two callbacks at once for one job) */
+	bool remote;                /* the sink goes through the inbox */
+	bool overrun;               /* guarded by s->lock: the inbox was full, the rest is dropped */
+	struct note fin;            /* a remote engine's end, posted in the inbox */
+	/* the thread that takes the audio (the embedded engine's worker, or the
+	 * TTS strand draining the inbox), one callback at a time */
 	struct parley_resampler *rs;
 	int in_rate;
 	int16_t *buf;               /* output-rate samples not yet queued (< one chunk) */
@@ -90,6 +125,9 @@ struct parley_speaker {
 	int64_t piece_ms;     /* audio queued for the piece at the head */
 	bool failed;          /* synthesis failed in answer failed_gen: */
 	uint64_t failed_gen;  /* the rest of it is text only */
+	struct note *in_head, *in_tail; /* the inbox, oldest first */
+	size_t in_bytes;      /* audio bytes in the inbox */
+	bool drain_queued;    /* a drain job owns the inbox until it finds it empty */
 };
 
 static void pump(void *arg, bool cancelled);
@@ -216,10 +254,10 @@ static void drain_resampler(struct say *y)
 	} while (got > 0);
 }
 
-/* Sink: n samples at rate from the engine (worker or HTTP thread). */
-static void on_audio(void *arg, const int16_t *pcm, size_t n, int rate)
+/* n samples at rate from the engine: resampled and queued (the embedded
+ * engine's worker, or the TTS strand draining the inbox). */
+static void take_audio(struct say *y, const int16_t *pcm, size_t n, int rate)
 {
-	struct say *y = arg;
 	if (y->stale || !n || rate <= 0)
 		return;
 	if (!y->rs || y->in_rate != rate) {
@@ -279,12 +317,15 @@ static bool note_failure_locked(struct parley_speaker *sp, uint64_t gen)
 	return first;
 }
 
-/* Sink: the job is over (worker or HTTP thread). */
-static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cause cause,
-		   const char *message)
+/* The job is over (the embedded engine's worker, or the TTS strand
+ * draining the inbox). */
+static void take_end(struct say *y, enum parley_speech_end end, enum parley_speech_cause cause,
+		     const char *message)
 {
-	struct say *y = arg;
 	struct parley_session *s = y->s;
+	char msg[128]; /* message may live in y (its end note) */
+	if (message)
+		snprintf(msg, sizeof msg, "%s", message);
 	if (end == PARLEY_SPEECH_OK && !y->stale) {
 		drain_resampler(y);
 		send(y, true);
@@ -300,17 +341,151 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 		kick_locked(s, false);
 	}
 	bool rel = release_due_locked(y);
+	/* Unless rel, y is not ours once the lock is dropped: the pump may
+	 * free it at once (start() or cancel() returning). */
+	char voice[sizeof y->voice.name];
+	memcpy(voice, y->voice.name, sizeof voice);
 	pthread_mutex_unlock(&s->lock);
 	if (end == PARLEY_SPEECH_ERROR)
 		PARLEY_WARN("session %llu: speech synthesis failed (%s, voice %s): %s",
-			    (unsigned long long)s->id, parley_speech_cause_name(cause), y->voice.name,
-			    message ? message : "");
+			    (unsigned long long)s->id, parley_speech_cause_name(cause), voice,
+			    message ? msg : "");
 	if (report)
 		parley_session_error(s, tts_code(cause), "%s",
-				     message ? message : "speech synthesis failed");
+				     message ? msg : "speech synthesis failed");
 	if (rel)
 		say_free(y);
 	parley_session_unref(s);
+}
+
+/* The strand: takes the inbox's notes in order. Also run directly by a
+ * sink whose drain job the strand refused (the session is closing), with
+ * a session reference of its own. */
+static void drain(void *arg, bool cancelled)
+{
+	struct parley_session *s = arg;
+	pthread_mutex_lock(&s->lock);
+	struct parley_speaker *sp = s->speaker;
+	for (;;) {
+		struct note *nt = sp->in_head;
+		if (!nt) {
+			sp->drain_queued = false;
+			break;
+		}
+		sp->in_head = nt->next;
+		if (!sp->in_head)
+			sp->in_tail = NULL;
+		sp->in_bytes -= nt->bytes;
+		pthread_mutex_unlock(&s->lock);
+		if (nt->end) { /* nt is inside y, which take_end may free */
+			take_end(nt->y, nt->how, nt->cause, nt->has_message ? nt->message : NULL);
+		} else {
+			if (!cancelled)
+				take_audio(nt->y, nt->pcm, nt->n, nt->rate);
+			free(nt);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Caller holds s->lock: appends nt to the inbox; true when the caller
+ * must run drain() itself (after unlocking) because the strand refused it. */
+static bool post_locked(struct parley_session *s, struct note *nt)
+{
+	struct parley_speaker *sp = s->speaker;
+	nt->next = NULL;
+	if (sp->in_tail)
+		sp->in_tail->next = nt;
+	else
+		sp->in_head = nt;
+	sp->in_tail = nt;
+	sp->in_bytes += nt->bytes;
+	if (sp->drain_queued)
+		return false;
+	sp->drain_queued = true;
+	return parley_workers_submit(s->workers, &s->tts_strand, drain, s) != 0;
+}
+
+static void drain_here(struct parley_session *s)
+{
+	parley_session_ref(s); /* the last note's end may drop the say's reference */
+	drain(s, true);
+	parley_session_unref(s);
+}
+
+/* Sink: n samples at rate (a worker, or the HTTP pool's thread). */
+static void on_audio(void *arg, const int16_t *pcm, size_t n, int rate)
+{
+	struct say *y = arg;
+	if (!y->remote) {
+		take_audio(y, pcm, n, rate);
+		return;
+	}
+	if (!n || rate <= 0)
+		return;
+	struct parley_session *s = y->s;
+	size_t bytes = n * sizeof *pcm;
+	struct note *nt = malloc(sizeof *nt + bytes);
+	if (nt) {
+		memset(nt, 0, sizeof *nt);
+		nt->y = y;
+		nt->rate = rate;
+		nt->n = n;
+		nt->bytes = bytes;
+		nt->pcm = (int16_t *)(nt + 1);
+		memcpy(nt->pcm, pcm, bytes);
+	}
+	bool here = false, overrun = false;
+	size_t backlog = 0;
+	pthread_mutex_lock(&s->lock);
+	struct parley_speaker *sp = s->speaker;
+	if (!nt || y->overrun || y->gen != s->turn_gen || parley_session_is_closing(s)) {
+		/* nothing to do with it: superseded, or already dropping */
+	} else if (sp->in_bytes + bytes > INBOX_MAX) {
+		y->overrun = overrun = true;
+		backlog = sp->in_bytes;
+	} else {
+		here = post_locked(s, nt);
+		nt = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(nt);
+	if (overrun)
+		PARLEY_WARN("session %llu: %zu bytes of the speech service's audio are still waiting "
+			    "for the session's speaker (at most %zu): the rest of this sentence's "
+			    "audio is dropped (voice %s)",
+			    (unsigned long long)s->id, backlog, INBOX_MAX, y->voice.name);
+	if (here)
+		drain_here(s);
+}
+
+/* Sink: the job is over (a worker, or the HTTP pool's thread). */
+static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cause cause,
+		   const char *message)
+{
+	struct say *y = arg;
+	if (!y->remote) {
+		take_end(y, end, cause, message);
+		return;
+	}
+	/* after every audio note of y, in the note y keeps for it (no allocation) */
+	struct parley_session *s = y->s;
+	struct note *nt = &y->fin;
+	memset(nt, 0, sizeof *nt);
+	nt->y = y;
+	nt->end = true;
+	nt->how = end;
+	nt->cause = cause;
+	if (message) {
+		nt->has_message = true;
+		snprintf(nt->message, sizeof nt->message, "%s", message);
+	}
+	pthread_mutex_lock(&s->lock);
+	bool here = post_locked(s, nt);
+	pthread_mutex_unlock(&s->lock);
+	if (here)
+		drain_here(s);
 }
 
 /* Caller holds s->lock. Starts the synthesis of it's next sub-piece
@@ -338,6 +513,7 @@ static bool start_next_locked(struct parley_session *s, struct item *it)
 		y->s = s;
 		y->gen = it->gen;
 		y->voice = voice;
+		y->remote = voice.backend->remote;
 		y->out_rate = s->settings.output_sample_rate;
 		y->uses = 1;
 		double speed = s->settings.tts_rate * s->speech->default_rate;
@@ -607,6 +783,13 @@ void parley_speak_destroy(struct parley_session *s)
 		return;
 	while (sp->head)
 		item_free(pop_locked(sp));
+	/* every synthesis ended (each held the session), and its end note was
+	 * taken; audio notes cannot outlive it */
+	for (struct note *nt = sp->in_head, *next; nt; nt = next) {
+		next = nt->next;
+		if (!nt->end)
+			free(nt);
+	}
 	free(sp);
 	s->speaker = NULL;
 }

@@ -12,12 +12,17 @@
  * Each engine admits at most its own number of jobs at once and queues a
  * bounded number more, first come first served; beyond that start() fails
  * with PARLEY_E_FULL and the caller tells its user the engine is saturated.
+ * A remote STT engine's job makes its request only at finish(): it reports
+ * saturation then, as end(ERROR, PARLEY_SPEECH_CAUSE_BUSY).
  *
  * Warm-up: at startup every configured engine runs one short job (a short
  * synthesis, a short transcription) on a warm-up thread, retried with
  * backoff while it fails; its state and measured time go to the log,
- * /metrics (parley_speech_warmup_seconds{engine=...}), /readyz (component
- * "stt" or "tts", with the reason) and the status message.
+ * /metrics (parley_stt_warmup_seconds{engine=...} and
+ * parley_tts_warmup_seconds{engine=...}, the last successful warm-up's
+ * time; parley_stt_ready{engine=...} and parley_tts_ready{engine=...}, 1
+ * when warm), /readyz (component "stt" or "tts", with the reason) and the
+ * status message.
  */
 #ifndef PARLEY_SPEECH_SPEECH_H
 #define PARLEY_SPEECH_SPEECH_H

@@ -255,9 +255,13 @@ void parley_speech_warmup_stop(struct parley_speech_warmup *w)
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	/* A remote warm-up in flight would hold the join for its timeout. */
-	for (int i = 0; i < w->n; i++)
-		if (w->t[i].kind == PARLEY_SPEECH_STT && w->t[i].stt_b->warm_abort)
-			w->t[i].stt_b->warm_abort(w->t[i].stt_e);
+	for (int i = 0; i < w->n; i++) {
+		struct target *t = &w->t[i];
+		if (t->kind == PARLEY_SPEECH_STT && t->stt_b->warm_abort)
+			t->stt_b->warm_abort(t->stt_e);
+		else if (t->kind == PARLEY_SPEECH_TTS && t->tts_b->warm_abort)
+			t->tts_b->warm_abort(t->tts_e);
+	}
 	if (w->started)
 		pthread_join(w->thread, NULL);
 	pthread_cond_destroy(&w->cond);

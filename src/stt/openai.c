@@ -83,6 +83,7 @@ struct parley_stt_job {
 	size_t next_partial; /* samples at which a partial is due */
 	size_t last_partial; /* samples in the last partial posted */
 	bool overflow_logged;
+	bool oom;            /* the utterance could not grow: finish() reports it */
 };
 
 enum req_kind { REQ_FINAL, REQ_PARTIAL, REQ_WARM };
@@ -477,6 +478,8 @@ static int append(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 
 static int feed(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 {
+	if (j->oom)
+		return PARLEY_E_NOMEM;
 	pthread_mutex_lock(&j->cb_mu);
 	pthread_mutex_lock(&j->mu);
 	bool closed = j->ended || j->finished;
@@ -485,7 +488,8 @@ static int feed(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 	int rc = closed ? PARLEY_E_CLOSED : append(j, pcm, n);
 	pthread_mutex_unlock(&j->cb_mu);
 	if (rc == PARLEY_E_NOMEM) {
-		fail_job(j, PARLEY_SPEECH_CAUSE_INTERNAL);
+		/* no callback inside feed(): the end (INTERNAL) comes at finish() */
+		j->oom = true;
 		return rc;
 	}
 	if (rc)
@@ -514,6 +518,11 @@ static void finish(struct parley_stt_job *j)
 	/* Partials never delay the final nor outlive it. */
 	if (partial)
 		parley_http_cancel(j->e->pool, pid);
+	if (j->oom) {
+		PARLEY_WARN("stt: out of memory collecting the utterance");
+		fail_job(j, PARLEY_SPEECH_CAUSE_INTERNAL);
+		return;
+	}
 	if (j->n == 0) {
 		uint64_t ids[2];
 		int nids;

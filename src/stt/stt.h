@@ -80,8 +80,12 @@ struct parley_stt_backend {
 	 * callback is ever called. */
 	struct parley_stt_job *(*start)(struct parley_stt_engine *e,
 					const struct parley_stt_sink *sink, int *err);
-	/* n samples at `rate` (borrowed). Returns 0, or an error once the job
-	 * has ended (the caller still releases it). */
+	/* n samples at `rate` (borrowed). Returns 0, or an error when the job
+	 * takes no more audio: it has ended (an embedded engine's failure is
+	 * reported through end inside feed()), or it failed without ending yet
+	 * (a remote engine out of memory: never a callback inside its feed()).
+	 * Either way the caller stops feeding and finishes (or cancels) the
+	 * job, whose end reports why, then releases it. */
 	int (*feed)(struct parley_stt_job *j, const int16_t *pcm, size_t n);
 	/* No more audio: the final transcript (or an error) follows through
 	 * end, possibly before finish() returns. */

@@ -17,7 +17,9 @@
  * once. cancel() closes the connection (the service sees the client go and
  * stops synthesising) and end(CANCELLED) follows. Timeouts: --tts-timeout
  * until the first byte (and for a slot in the lane), --tts-stall-timeout
- * between bytes.
+ * between bytes, and the whole answer within OPENAI_SENTENCE_MAX_MS (or 4
+ * x --tts-timeout when that is longer), so a service streaming without end
+ * cannot hold a slot for ever.
  */
 #include <curl/curl.h>
 #include <jansson.h>
@@ -35,6 +37,13 @@
 
 /* ------------------------------------------------------------ requests */
 
+/* The longest a sentence's whole answer may take (see the top). */
+static long sentence_max_ms(const struct parley_config *cfg)
+{
+	long four = 4L * cfg->tts_timeout_ms;
+	return four > OPENAI_SENTENCE_MAX_MS ? four : OPENAI_SENTENCE_MAX_MS;
+}
+
 int parley_openai_tts_request(struct parley_tts_engine *e, const char *voice, double rate_mult,
 			      const char *text, struct parley_http_request *req)
 {
@@ -46,6 +55,7 @@ int parley_openai_tts_request(struct parley_tts_engine *e, const char *voice, do
 	req->first_byte_timeout_ms = cfg->tts_timeout_ms;
 	req->stall_timeout_ms = cfg->tts_stall_timeout_ms;
 	req->queue_timeout_ms = cfg->tts_timeout_ms;
+	req->total_timeout_ms = sentence_max_ms(cfg);
 
 	int rc = PARLEY_E_NOMEM;
 	json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:f}", "model", cfg->tts_model, "input", text,
@@ -232,7 +242,12 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 			 * the operator get it, the user a sentence of our own */
 			char own[96];
 			const struct parley_config *cfg = j->e->cfg;
-			if (cause == PARLEY_SPEECH_CAUSE_TIMEOUT && j->bytes)
+			if (cause == PARLEY_SPEECH_CAUSE_TIMEOUT && message &&
+			    strstr(message, "did not finish"))
+				snprintf(own, sizeof own,
+					 "the speech service did not finish the sentence within %ld s",
+					 sentence_max_ms(cfg) / 1000);
+			else if (cause == PARLEY_SPEECH_CAUSE_TIMEOUT && j->bytes)
 				snprintf(own, sizeof own,
 					 "the speech service stopped sending for %d ms mid-sentence",
 					 cfg->tts_stall_timeout_ms);
@@ -368,6 +383,7 @@ static struct parley_tts_engine *create(const struct parley_config *cfg,
 		return NULL;
 	}
 	pthread_mutex_init(&e->lock, NULL);
+	atomic_init(&e->abort_warm, false);
 	e->cfg = cfg;
 	e->info.state = PARLEY_SPEECH_WARMING;
 	e->info.remote = true;
@@ -426,6 +442,7 @@ const struct parley_tts_backend parley_tts_openai = {
 	.create = create,
 	.destroy = destroy,
 	.warm = parley_openai_tts_warm,
+	.warm_abort = parley_openai_tts_warm_abort,
 	.info = parley_openai_tts_info,
 	.start = start,
 	.cancel = cancel,

@@ -27,6 +27,7 @@
 
 #define OPENAI_RAW_RATE 24000 /* response_format "pcm": 24 kHz, 16-bit mono LE */
 #define OPENAI_MSG_MAX 120    /* bytes of a message for the user */
+#define OPENAI_SENTENCE_MAX_MS 120000L /* a sentence's whole answer (see openai.c) */
 
 struct parley_tts_engine {
 	const struct parley_config *cfg; /* borrowed, read-only */
@@ -36,6 +37,8 @@ struct parley_tts_engine {
 	char voices_url[1024];           /* {base}/v1/audio/voices */
 	char origin[300];                /* scheme://host:port, for the operator */
 	char voice[PARLEY_TTS_NAME_MAX + 1]; /* the default voice's engine name */
+
+	atomic_bool abort_warm;        /* the warm-up is stopping: its requests end */
 
 	pthread_mutex_t lock;          /* guards the fields below */
 	struct parley_speech_info info; /* state, reason, warm-up time */
@@ -78,8 +81,9 @@ void parley_openai_tts_job_unref(struct parley_tts_job *j);
 /* The HTTP callbacks of job j. */
 void parley_openai_tts_callbacks(struct parley_tts_job *j, struct parley_http_callbacks *cb);
 
-/* warm() and info() (openai_warm.c). */
+/* warm(), warm_abort() and info() (openai_warm.c). */
 int parley_openai_tts_warm(struct parley_tts_engine *e, char *why, size_t whylen);
+void parley_openai_tts_warm_abort(struct parley_tts_engine *e);
 void parley_openai_tts_info(struct parley_tts_engine *e, struct parley_speech_info *out);
 
 #endif

@@ -11,6 +11,10 @@
  *   2. One short synthesis with the default voice, through the same request
  *      builder and callbacks as a session's job, timed.
  *
+ * Both requests have a total timeout (2 x --tts-timeout), so a service
+ * that sends a byte now and then cannot hold the warm-up, and both are
+ * cancelled at once by warm_abort() (shutdown).
+ *
  * A failure leaves a sentence for the operator (what is wrong, how to fix
  * it) in why and in the engine's info; the caller retries with backoff.
  */
@@ -136,6 +140,7 @@ static int list_voices(struct parley_tts_engine *e, char *offered, size_t ocap, 
 	req.first_byte_timeout_ms = cfg->tts_timeout_ms;
 	req.stall_timeout_ms = cfg->tts_stall_timeout_ms;
 	req.total_timeout_ms = 2L * cfg->tts_timeout_ms;
+	req.abort = &e->abort_warm;
 	if (cfg->tts_api_key[0]) {
 		char auth[sizeof cfg->tts_api_key + 32];
 		snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->tts_api_key);
@@ -151,7 +156,10 @@ static int list_voices(struct parley_tts_engine *e, char *offered, size_t ocap, 
 					    .arg = &f };
 	parley_http_run_blocking(&req, &cb);
 	int rc = 0;
-	if (f.end == PARLEY_SPEECH_OK) {
+	if (f.end == PARLEY_SPEECH_CANCELLED) {
+		snprintf(why, whylen, "the warm-up was stopped");
+		rc = -1;
+	} else if (f.end == PARLEY_SPEECH_OK) {
 		if (!add_listed(f.buf ? f.buf : "", f.len, offered, ocap))
 			PARLEY_DEBUG("tts: the speech service's voice list names no voice");
 		e->voices_listed = true;
@@ -307,6 +315,8 @@ int parley_openai_tts_warm(struct parley_tts_engine *e, char *why, size_t whylen
 		goto out;
 	}
 	j->warmup = true;
+	req.total_timeout_ms = 2L * e->cfg->tts_timeout_ms; /* "Hello." is short */
+	req.abort = &e->abort_warm;
 	struct parley_http_callbacks cb;
 	parley_openai_tts_callbacks(j, &cb);
 	parley_http_run_blocking(&req, &cb);
@@ -314,6 +324,8 @@ int parley_openai_tts_warm(struct parley_tts_engine *e, char *why, size_t whylen
 	if (!p.ended) { /* it never started: the callbacks' reference is still there */
 		parley_openai_tts_job_unref(j);
 		snprintf(reason, sizeof reason, "the warm-up request could not be made");
+	} else if (p.end == PARLEY_SPEECH_CANCELLED) {
+		snprintf(reason, sizeof reason, "the warm-up was stopped");
 	} else if (p.end != PARLEY_SPEECH_OK) {
 		probe_failure(e, j, offered, reason, sizeof reason);
 	} else if (p.samples == 0) {
@@ -335,6 +347,11 @@ out:
 		parley_redact_cause(reason, strlen(reason), 0, whylen - 1, why, whylen);
 	}
 	return rc;
+}
+
+void parley_openai_tts_warm_abort(struct parley_tts_engine *e)
+{
+	atomic_store(&e->abort_warm, true);
 }
 
 void parley_openai_tts_info(struct parley_tts_engine *e, struct parley_speech_info *out)

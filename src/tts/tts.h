@@ -10,7 +10,12 @@
  * Remote engines stream: the first bytes of a sentence reach the sink
  * while the service is still synthesising. cancel() stops a job at any
  * point (a remote request's connection is closed) and end(CANCELLED)
- * follows unless end was already reported. Embedded engines run their jobs
+ * follows unless end was already reported or is being reported: an end
+ * already under way on the engine's thread (OK, or an ERROR such as a
+ * timeout or an HTTP error that came just before the cancel) is reported
+ * as it is, so a caller that cancels must still expect OK or ERROR and
+ * judge them by its own state (the speaker ignores the end of a
+ * superseded answer). Embedded engines run their jobs
  * on the worker pool; each engine admits at most its own number of jobs at
  * once and queues a bounded number more (first come, first served), then
  * start() fails with PARLEY_E_FULL.
@@ -113,6 +118,9 @@ struct parley_tts_backend {
 	/* Warm-up thread: one short synthesis, blocking. Returns 0, or -1 with
 	 * a sentence in why (how to fix it); retried with backoff. May be NULL. */
 	int (*warm)(struct parley_tts_engine *e, char *why, size_t whylen);
+	/* Any thread: a warm() running now or later returns -1 soon (the
+	 * warm-up is stopping; a remote request is cancelled). May be NULL. */
+	void (*warm_abort)(struct parley_tts_engine *e);
 	void (*info)(struct parley_tts_engine *e, struct parley_speech_info *out);
 
 	/* Starts synthesising text (normal form, see above) with voice v (one

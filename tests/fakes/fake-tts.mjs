@@ -43,6 +43,7 @@
 //   apiKey: undefined            require "Authorization: Bearer <apiKey>" (else 401, OpenAI style)
 //   closeAfterChunks: k          after k chunks destroy the socket (dies mid-stream)
 //   stallAfterChunks: k          after k chunks send nothing more until the client hangs up
+//   voicesStall: false           GET /v1/audio/voices sends nothing until the client hangs up
 //   behave: (body) => ({...})    per-request overrides of any option
 import http from 'node:http';
 
@@ -166,6 +167,10 @@ export class FakeTTS {
       return this.#json(res, 401, { error: { message: `Incorrect API key provided: ${given || '(none)'}. You can find your API key at https://platform.openai.com/account/api-keys.`, type: 'invalid_request_error', code: 'invalid_api_key' } });
     }
     if (req.method === 'GET' && req.url.startsWith('/v1/audio/voices')) {
+      if (o.voicesStall) {
+        while (!rec.aborted) await sleep(20);
+        return;
+      }
       if (o.voicesShape === 'none') return this.#json(res, 404, { detail: 'Not Found' });
       const legacy = o.voicesShape === 'legacy' || req.url.includes('legacy=true');
       if (o.voicesShape === 'orpheus') return this.#json(res, 200, { status: 'ok', voices: o.voices });

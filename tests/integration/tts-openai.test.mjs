@@ -90,7 +90,11 @@ function toneHz(pcm, rate) {
 }
 
 test('a typed turn is spoken by the service; the first audio reaches the client before the service has finished', async () => {
-  tts.reset();
+  // The first piece is the short quick chunk ("Hello there," about 0.5 s of
+  // audio): the service sends it at a quarter of real time, so streaming
+  // leaves a wide margin between its first audio and its end, and a server
+  // that waited for the whole answer would still fail the check below.
+  tts.reset({ behave: (body) => (/^Hello/.test(body?.input ?? '') ? { pace: 0.25 } : null) });
   const before = tts.speechRequests().length;
   const c = await connectReady(srv.port);
   assert.equal(c.status.content.tts.engine, 'openai');
@@ -120,7 +124,7 @@ test('a typed turn is spoken by the service; the first audio reaches the client 
   // The service streams a sentence in real time: its first audio must be at
   // the client long before the service finished that answer.
   assert.ok(firstAudio < reqs[0].end, `first audio at +${firstAudio - reqs[0].start} ms, service done at +${reqs[0].end - reqs[0].start} ms`);
-  assert.ok(reqs[0].end - firstAudio > 200, 'well before the end');
+  assert.ok(reqs[0].end - firstAudio > 200, `well before the end (+${reqs[0].end - firstAudio} ms)`);
   // The audio is the service's tone (440 Hz), as long as the service made it.
   const audio = collectedAudio(c);
   const seconds = audio.length / 2 / 48000;
@@ -128,6 +132,9 @@ test('a typed turn is spoken by the service; the first audio reaches the client 
   assert.ok(Math.abs(seconds - expected) < 0.1 * expected + 0.1, `${seconds.toFixed(2)} s of audio, ${expected.toFixed(2)} s sent`);
   const hz = toneHz(audio, 48000);
   assert.ok(Math.abs(hz - 440) < 15, `a 440 Hz tone after resampling: ${hz.toFixed(1)} Hz`);
+  const finalAt = at.findIndex((m) => m.type === 'final_assistant_answer');
+  assert.equal(at.slice(finalAt).filter((m) => m.type === 'tts_chunk' || m.type === 'binary').length, 0,
+    'final_assistant_answer comes after the answer\'s last audio');
   assert.equal(c.received('error').length, 0);
   await c.close();
 });
@@ -381,4 +388,70 @@ test('no --tts-url: parley says what is missing', async () => {
 test('metrics: the tts lane is visible', async () => {
   const m = (await fetchMetrics(srv.port)).values;
   assert.ok('parley_http_inflight{lane="tts"}' in m, Object.keys(m).filter((k) => k.includes('http')).join(' '));
+});
+
+/** Starts parley against svc (its own server, stopped by the test itself). */
+async function warmupServer(svc, extra = []) {
+  return startServer(['--llm-url', llm.url, '--tts', 'openai', '--tts-url', svc.url,
+    '--tts-voice', 'af_bella', ...extra]);
+}
+
+/** SIGTERM: parley exits at once (well before the warm-up's own timeouts), cleanly. */
+async function stopsAtOnce(s, why) {
+  const r = await s.stop('SIGTERM', { killAfterMs: 20000 });
+  assert.equal(r.code, 0, JSON.stringify(r));
+  assert.ok(r.ms < 5000, `exited ${r.ms} ms after SIGTERM (${why})`);
+  assert.deepEqual(sanitizerReports(s.stderr()), []);
+}
+
+test('SIGTERM while the warm-up waits on a stuck voice list: parley exits at once, cleanly', async () => {
+  const stuck = await startFakeTTS({ voicesStall: true });
+  try {
+    const s = await warmupServer(stuck, ['--tts-timeout', '15000']);
+    const list = () => stuck.requests.find((q) => q.path.startsWith('/v1/audio/voices'));
+    for (let i = 0; i < 100 && !list(); i++) await sleep(50);
+    assert.ok(list(), 'the warm-up asked for the voice list');
+    await sleep(200);
+    await stopsAtOnce(s, 'the voice list may take 30 s');
+    for (let i = 0; i < 40 && !list().aborted; i++) await sleep(50);
+    assert.ok(list().aborted, 'the service saw the request go');
+  } finally {
+    await stuck.close();
+  }
+});
+
+test('SIGTERM while the warm-up\'s synthesis drips (a chunk every 2 s): parley exits at once, cleanly', async () => {
+  const slow = await startFakeTTS({ pace: 0.01 }); // 20 ms of audio every 2 s
+  try {
+    const s = await warmupServer(slow, ['--tts-timeout', '15000']);
+    const probe = () => slow.speechRequests()[0];
+    for (let i = 0; i < 100 && !probe()?.firstByte; i++) await sleep(50);
+    assert.ok(probe()?.firstByte, 'the warm-up\'s synthesis is streaming');
+    await stopsAtOnce(s, 'the synthesis would take 24 s');
+    for (let i = 0; i < 40 && !probe().aborted; i++) await sleep(50);
+    assert.ok(probe().aborted, 'the service saw the request go');
+  } finally {
+    await slow.close();
+  }
+});
+
+test('a warm-up synthesis that drips without stalling gives up after 2 x --tts-timeout', async () => {
+  const slow = await startFakeTTS({ pace: 0.01 });
+  try {
+    const s = await warmupServer(slow, ['--tts-timeout', '1500']);
+    try {
+      let r;
+      for (let i = 0; i < 150; i++) {
+        r = await getJson(s.port, '/readyz');
+        if (/did not finish/.test(r.text)) break;
+        await sleep(100);
+      }
+      assert.equal(r.status, 503);
+      assert.match(r.json.reason, /too slow \(the service did not finish within 3000 ms/);
+    } finally {
+      await stopsAtOnce(s, 'a warm-up in flight is cancelled');
+    }
+  } finally {
+    await slow.close();
+  }
 });

@@ -9,7 +9,8 @@
  *                   waits for the test's go-ahead (gate) before the last
  *                   two, so a test can see chunks before the answer ends
  *   /status/N       status N with a JSON error body; /status/big: 500 with
- *                   a 10000-byte body
+ *                   a 10000-byte body; /status/endless: 500 with a chunked
+ *                   body that never ends (until the client leaves)
  *   /hang           reads the request, sends nothing until the client leaves
  *   /stall          headers and one chunk, then silence until the client leaves
  *   /drip           a chunk every 100 ms until the client leaves
@@ -259,6 +260,19 @@ static void *serve_conn(void *arg)
 			memset(big, 'x', 10000);
 			respond(fd, 500, "text/plain", big, 10000);
 			free(big);
+		}
+	} else if (strcmp(p, "/status/endless") == 0) {
+		char piece[513];
+		memset(piece, 'y', 512);
+		piece[512] = '\0';
+		bool ok = send_str(fd, "HTTP/1.1 500 X\r\nContent-Type: text/plain\r\n"
+				       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+		while (ok && !atomic_load(&s->stop)) {
+			ok = send_chunk(fd, piece);
+			if (client_gone(fd, 20)) {
+				atomic_fetch_add(&s->client_closed, 1);
+				break;
+			}
 		}
 	} else if (strncmp(p, "/status/", 8) == 0) {
 		const char *err = "{\"error\":{\"message\":\"no such voice\"}}";
@@ -646,6 +660,38 @@ static void error_bodies_are_kept(void **state)
 	parley_http_pool_destroy(p);
 	call_destroy(&c404);
 	call_destroy(&c500);
+}
+
+/* An error body that never ends: the transfer stops once its first 4 KiB
+ * were kept and ends as HTTP with them (no timeout set: without the stop it
+ * would hold its slot for ever). */
+static void endless_error_body_stops(void **state)
+{
+	(void)state;
+	struct parley_http_pool *p = parley_http_pool_create();
+	struct parley_http_lane *lane = parley_http_lane_create(p, "t_errloop", 1, 1);
+	struct call c;
+	call_init(&c);
+	int closed0 = atomic_load(&srv.client_closed);
+	assert_int_equal(submit_path(lane, &c, "/status/endless"), 0);
+	wait_end(&c);
+	assert_int_equal(c.end, PARLEY_SPEECH_ERROR);
+	assert_int_equal(c.cause, PARLEY_SPEECH_CAUSE_HTTP);
+	assert_int_equal(c.status, 500);
+	assert_int_equal(c.err_len, 4096);
+	for (size_t i = 0; i < c.err_len; i++)
+		assert_int_equal(c.err_body[i], 'y');
+	assert_int_equal(c.chunks, 0);
+	wait_counter(&srv.client_closed, closed0 + 1); /* the connection was closed */
+	/* the slot is free again */
+	struct call d;
+	call_init(&d);
+	assert_int_equal(submit_path(lane, &d, "/ok"), 0);
+	wait_end(&d);
+	assert_int_equal(d.end, PARLEY_SPEECH_OK);
+	parley_http_pool_destroy(p);
+	call_destroy(&c);
+	call_destroy(&d);
 }
 
 /* A loopback port nobody listens on. */
@@ -1236,6 +1282,7 @@ int main(void)
 		cmocka_unit_test(streams_body_in_pieces),
 		cmocka_unit_test(posts_body_and_headers),
 		cmocka_unit_test(error_bodies_are_kept),
+		cmocka_unit_test(endless_error_body_stops),
 		cmocka_unit_test(refused_is_unavailable),
 		cmocka_unit_test(connect_timeout),
 		cmocka_unit_test(first_byte_timeout),
