@@ -390,7 +390,8 @@ static void drain(void *arg, bool cancelled)
 }
 
 /* Caller holds s->lock: appends nt to the inbox; true when the caller
- * must run drain() itself (after unlocking) because the strand refused it. */
+ * must run drain() itself (after unlocking): the session is closing, or the
+ * strand refused the job. */
 static bool post_locked(struct parley_session *s, struct note *nt)
 {
 	struct parley_speaker *sp = s->speaker;
@@ -404,6 +405,10 @@ static bool post_locked(struct parley_session *s, struct note *nt)
 	if (sp->drain_queued)
 		return false;
 	sp->drain_queued = true;
+	/* A closing session queues no work: at shutdown the HTTP pool's last
+	 * ends arrive after the workers are gone. */
+	if (parley_session_is_closing(s))
+		return true;
 	return parley_workers_submit(s->workers, &s->tts_strand, drain, s) != 0;
 }
 
