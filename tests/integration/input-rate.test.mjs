@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, connectReady, fetchMetrics, httpGet, sleep, waitReady } from './harness.mjs';
+import {
+  startServer, connectReady, fetchMetrics, httpGet, sleep, waitReady, sanitizerReports,
+} from './harness.mjs';
 import { streamPcm, collectedAudio, silence, wordErrors } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
@@ -58,6 +60,7 @@ before(async () => {
 after(async () => {
   await srv?.stop();
   await fake?.close();
+  if (srv) assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
 });
 
 /** Streams the sentences with 1.2 s of silence after each; returns the final transcripts. */
@@ -93,6 +96,7 @@ test('undeclared 44.1 kHz is detected from the timestamps and heard as well as d
   assert.equal(inferred(declared).length, 0, 'a declared session infers nothing');
   const m = (await fetchMetrics(srv.port)).values;
   assert.equal(m['parley_input_rate_inferred_total{rate="44100"}'], before + 1);
+  assert.match(srv.stderr(), /undeclared input rate inferred from frame timestamps: 44100 Hz/);
 
   const wd = score(d), wu = score(u);
   console.log(`# slt at 44.1 kHz: WER declared ${(wd * 100).toFixed(1)}%, undeclared ${(wu * 100).toFixed(1)}%`);
@@ -179,6 +183,7 @@ test('--web-root serves RealtimeVoiceChat\'s code/static layout: /static/NAME fa
       assert.ok(r.status === 403 || r.status === 404 || r.status === 400, `${bad}: ${r.status}`);
       assert.ok(!r.text.includes('RVC-SECRET'), `${bad} leaked the file outside the root`);
     }
+    assert.deepEqual(sanitizerReports(web.stderr()), []);
   } finally {
     await web.stop();
     rmSync(base, { recursive: true, force: true });
