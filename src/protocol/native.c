@@ -379,6 +379,18 @@ static void ev_stop_tts(struct parley_session *s)
 	push(s, encode(PARLEY_OUT_STOP_TTS, json_null()));
 }
 
+/* The session inferred an undeclared input rate: session.configured, with
+ * input_sample_rate_inferred so the client can tell it did not ask. */
+static void ev_input_rate_inferred(struct parley_session *s)
+{
+	struct parley_settings st;
+	parley_session_get_settings(s, &st);
+	json_t *c = settings_json(&st);
+	if (c)
+		json_object_set_new(c, "input_sample_rate_inferred", json_true());
+	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
+}
+
 static void ev_tts_interruption(struct parley_session *s)
 {
 	push(s, encode(PARLEY_OUT_TTS_INTERRUPTION, json_null()));
@@ -394,6 +406,7 @@ const struct parley_session_events parley_native_events = {
 	.audio = ev_audio,
 	.stop_tts = ev_stop_tts,
 	.tts_interruption = ev_tts_interruption,
+	.input_rate_inferred = ev_input_rate_inferred,
 };
 
 /* session.config: all or nothing. The voice is the one field the parser
@@ -483,7 +496,8 @@ void parley_native_on_binary(struct parley_session *s, const uint8_t *data, size
 	parley_counter_add(&m_in[IN_AUDIO], 1);
 	int16_t pcm[PARLEY_FRAME_MAX_SAMPLES];
 	parley_frame_samples(&f, pcm);
-	parley_session_audio_in(s, pcm, f.nsamples, (f.flags & PARLEY_FRAME_FLAG_PLAYING) != 0);
+	parley_session_audio_in(s, pcm, f.nsamples, (f.flags & PARLEY_FRAME_FLAG_PLAYING) != 0,
+				(int64_t)f.timestamp_ms);
 }
 
 void parley_native_on_oversize(struct parley_session *s, bool binary, size_t len)

@@ -108,7 +108,7 @@ static int serve_file(struct lws *wsi, struct conn *c, struct parley_server *srv
 		      bool get_or_head)
 {
 	char path[4096];
-	int rc = parley_path_resolve(srv->cfg->web_root, uri, path, sizeof path);
+	int rc = parley_path_resolve_web(srv->cfg->web_root, uri, path, sizeof path);
 	if (rc == PARLEY_E_INVAL) {
 		PARLEY_DEBUG("http: refused path '%s'", uri);
 		return respond_text(wsi, c, 403, "text/plain", "403 forbidden\n");

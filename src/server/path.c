@@ -109,3 +109,13 @@ int parley_path_resolve(const char *root, const char *uri, char *out, size_t out
 	free(real);
 	return rc;
 }
+
+#define STATIC_PREFIX "/static/"
+
+int parley_path_resolve_web(const char *root, const char *uri, char *out, size_t outlen)
+{
+	int rc = parley_path_resolve(root, uri, out, outlen);
+	if (rc == PARLEY_E_NOTFOUND && !strncmp(uri, STATIC_PREFIX, strlen(STATIC_PREFIX)))
+		rc = parley_path_resolve(root, uri + strlen(STATIC_PREFIX) - 1, out, outlen);
+	return rc;
+}

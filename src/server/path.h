@@ -22,4 +22,13 @@
  */
 int parley_path_resolve(const char *root, const char *uri, char *out, size_t outlen);
 
+/*
+ * What the web server serves for uri: parley_path_resolve(), and when that
+ * finds nothing for "/static/NAME", "/NAME" resolved the same way (every
+ * check again), so a client laid out like RealtimeVoiceChat's code/static
+ * (index.html beside app.js, the page asking for /static/app.js) is served
+ * unchanged. A forbidden uri is never retried. Returns as above.
+ */
+int parley_path_resolve_web(const char *root, const char *uri, char *out, size_t outlen);
+
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "llm/engine.h"
+#include "session/inrate.h"
 #include "session/stages.h"
 #include "speech/warmup.h"
 #include "stt/stt.h"
@@ -196,6 +197,8 @@ static int register_metrics(struct parley_server *srv)
 		rc = parley_native_metrics_register();
 	if (!rc)
 		rc = parley_stages_register();
+	if (!rc)
+		rc = parley_inrate_register();
 	return rc;
 }
 

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "audio/rate_infer.h"
 #include "audio/ring.h"
 #include "session/history.h"
 #include "session/limits.h"
@@ -104,6 +105,11 @@ struct parley_session {
 	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
 	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
 	struct parley_turn_times times;      /* guarded by lock */
+	/* Undeclared input rate (inrate.h): */
+	bool rate_pending;                   /* guarded by lock: inferring; the listener holds
+						the audio undecoded */
+	int64_t rate_first_ns;               /* guarded by lock: first frame of the inference */
+	struct parley_rate_infer rate_infer; /* guarded by lock */
 
 	void *transport; /* event-loop thread only: the connection, NULL once closed */
 };
@@ -123,6 +129,28 @@ void parley_session_end(struct parley_session *s, const char *reason);
  * --turns-per-minute (the client was told RATE_LIMITED). Any thread.
  */
 bool parley_session_turn_admit(struct parley_session *s);
+
+/* inrate.c: what the inference concluded, reported after the lock is let go. */
+struct parley_inrate_note {
+	bool concluded;   /* the inference ended with this call */
+	int rate;         /* inferred rate (0: none, 48000 kept) */
+	int old_rate;     /* the assumed rate it replaced */
+	double estimate;  /* measured samples per second, 0 if none */
+	const char *why;  /* static: why none was inferred */
+};
+
+/* Caller holds s->lock: feeds one frame (client_ms < 0: no timestamp) to
+ * the inference while it is pending; on a decision the input rate becomes
+ * the inferred one (the held audio is decoded at it). *note must start
+ * zeroed. */
+void parley_inrate_feed_locked(struct parley_session *s, int64_t client_ms, size_t n,
+			       int64_t now, struct parley_inrate_note *note);
+/* Caller holds s->lock: gives the inference up if audio stopped arriving. */
+void parley_inrate_quiet_locked(struct parley_session *s, int64_t now,
+				struct parley_inrate_note *note);
+/* Without s->lock: logs, counts and reports a concluded inference to the
+ * client, and schedules the listener for the held audio. */
+void parley_inrate_report(struct parley_session *s, const struct parley_inrate_note *note);
 
 /* Queues the listen job unless one is queued already. Any thread. */
 void parley_session_schedule_listener(struct parley_session *s);

@@ -414,6 +414,12 @@ void parley_listen_job(void *arg, bool cancelled)
 
 	pthread_mutex_lock(&s->lock);
 	s->audio_job_queued = false;
+	if (s->rate_pending && !cancelled) {
+		/* Inferring the undeclared rate (inrate.h): the audio waits in
+		 * the ring until it is known; the conclusion reschedules us. */
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 	int rate = s->settings.input_sample_rate;
 	double speed = s->settings.speed;
 	size_t backlog = parley_ring_len(&s->audio);

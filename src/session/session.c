@@ -94,6 +94,8 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	}
 	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
 	parley_settings_defaults(&s->settings);
+	s->rate_pending = p->speech != NULL; /* until declared or inferred */
+	parley_rate_infer_init(&s->rate_infer);
 	parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS);
 	pthread_mutex_init(&s->lock, NULL);
 	parley_pace_init(&s->pace, s->created_ns);
@@ -228,7 +230,15 @@ int parley_session_set_input_rate(struct parley_session *s, int hz)
 	if (s->settings.input_sample_rate != hz)
 		parley_ring_clear(&s->audio); /* old samples are at the old rate */
 	s->settings.input_sample_rate = hz;
+	bool held = s->rate_pending;
+	s->rate_pending = false; /* a declared rate always wins */
+	if (held && parley_ring_len(&s->audio)) {
+		s->audio_waiting_since_ns = parley_now_ns();
+		s->audio_taken_waiting = 0;
+	}
 	pthread_mutex_unlock(&s->lock);
+	if (held)
+		parley_session_schedule_listener(s); /* the held audio, at the declared rate */
 	return 0;
 }
 
@@ -348,14 +358,16 @@ void parley_session_end(struct parley_session *s, const char *reason)
 }
 
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
-			     bool playing)
+			     bool playing, int64_t client_ms)
 {
+	struct parley_inrate_note note = {0};
 	bool report = false;
 	size_t cap;
 	bool schedule = false;
 	if (parley_session_end_reason(s))
 		return; /* closing for breaking a limit: nothing more is heard */
 	pthread_mutex_lock(&s->lock);
+	parley_inrate_feed_locked(s, client_ms, n, parley_now_ns(), &note);
 	/* Audio faster than real time (beyond a burst) is dropped undecoded. */
 	int rate = s->settings.input_sample_rate;
 	enum parley_pace_verdict verdict =
@@ -363,6 +375,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	if (verdict != PARLEY_PACE_ACCEPT) {
 		double dropped = s->pace.dropped_s;
 		pthread_mutex_unlock(&s->lock);
+		parley_inrate_report(s, &note);
 		if (verdict == PARLEY_PACE_DROP_REPORT) {
 			PARLEY_WARN("session %llu: audio arrives faster than real time; dropping "
 				    "the excess", (unsigned long long)s->id);
@@ -402,13 +415,14 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	} else if (!dropped) {
 		s->audio_overflowing = false;
 	}
-	if (s->listen && !s->audio_job_queued) {
+	if (s->listen && !s->audio_job_queued && !s->rate_pending) {
 		s->audio_job_queued = true;
 		schedule = true;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (schedule)
 		submit_listen_job(s);
+	parley_inrate_report(s, &note);
 	if (report)
 		parley_session_error(s, PARLEY_SESSION_AUDIO_OVERFLOW,
 				     "audio input buffer full (%d s): oldest audio dropped",
@@ -438,7 +452,9 @@ bool parley_session_turn_admit(struct parley_session *s)
 void parley_session_poke_listener(struct parley_session *s)
 {
 	bool schedule = false;
+	struct parley_inrate_note note = {0};
 	pthread_mutex_lock(&s->lock);
+	parley_inrate_quiet_locked(s, parley_now_ns(), &note);
 	if (s->listen && s->utterance_open && !s->audio_job_queued &&
 	    parley_now_ns() - s->last_audio_ns >= POKE_AFTER_NS) {
 		s->audio_job_queued = true;
@@ -447,6 +463,7 @@ void parley_session_poke_listener(struct parley_session *s)
 	pthread_mutex_unlock(&s->lock);
 	if (schedule)
 		submit_listen_job(s);
+	parley_inrate_report(s, &note);
 }
 
 size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)

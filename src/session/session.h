@@ -120,6 +120,9 @@ struct parley_session_events {
 	/* Barge-in: flush playback now, then the interruption notice. */
 	void (*stop_tts)(struct parley_session *s);
 	void (*tts_interruption)(struct parley_session *s);
+	/* The session inferred the client's undeclared input rate from its
+	 * frame timestamps and now decodes at it (the settings show it). */
+	void (*input_rate_inferred)(struct parley_session *s);
 };
 
 struct parley_session_params {
@@ -193,7 +196,9 @@ const struct parley_settings *parley_session_settings_locked(const struct parley
  * leaving the settings unchanged. They report nothing to the client: the
  * protocol that called answers in its own dialect. Any thread.
  */
-/* A new input rate discards buffered audio (it was at the old rate). */
+/* A new input rate discards buffered audio (it was at the old rate). The
+ * client declared it: any inference of an undeclared rate stops
+ * (inrate.h). */
 int parley_session_set_input_rate(struct parley_session *s, int hz);
 int parley_session_set_output_rate(struct parley_session *s, int hz);
 int parley_session_set_audio_out(struct parley_session *s, enum parley_audio_out out);
@@ -209,13 +214,16 @@ int parley_session_set_speed(struct parley_session *s, double speed);
 
 /*
  * Accepts n input-rate samples (borrowed); playing says the client was
- * playing assistant audio when it captured them. Audio faster than real
+ * playing assistant audio when it captured them. client_ms is the client's
+ * capture clock in milliseconds (wrapping at 2^32), or -1 if the wire has
+ * none: until the client declares its rate, the session infers it from
+ * these (inrate.h). Audio faster than real
  * time is dropped (AUDIO_TOO_FAST, and the session asks to be closed if it
  * persists); when the buffer overflows, the oldest audio is dropped and,
  * once per overflow episode, AUDIO_OVERFLOW is reported. Any thread.
  */
 void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_t n,
-			     bool playing);
+			     bool playing, int64_t client_ms);
 
 /* A typed user turn (text borrowed). Cancels the answer in flight (kept in
  * the history as interrupted), adds the turn to the history and asks the

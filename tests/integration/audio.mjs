@@ -69,15 +69,23 @@ export function clickTrain(rate, seconds, periodMs = 250) {
  * Streams raw PCM into a session as binary frames (8-byte header + samples).
  * pace 1 = real time, 0 = as fast as possible, 2 = twice real time.
  * flags: number or (elapsedSeconds) => number. Resolves when all is sent.
+ * Timestamps are the wall clock at sending, or with clockRate the capture
+ * clock of a microphone at clockRate (the frame's start, from a start of
+ * Date.now()), late by up to clockJitterMs.
  */
-export async function streamPcm(client, pcm, rate, { frameSamples = 2048, pace = 1, flags = 0, onFrame } = {}) {
+export async function streamPcm(client, pcm, rate, {
+  frameSamples = 2048, pace = 1, flags = 0, onFrame, clockRate = 0, clockJitterMs = 0,
+} = {}) {
   const t0 = Date.now();
   const frameBytes = frameSamples * 2;
   for (let off = 0; off < pcm.length; off += frameBytes) {
     const chunk = pcm.subarray(off, Math.min(off + frameBytes, pcm.length));
     const buf = Buffer.alloc(8 + chunk.length);
     const elapsed = off / 2 / rate;
-    buf.writeUInt32BE(Date.now() % 0x100000000, 0);
+    const stamp = clockRate
+      ? t0 + Math.floor(((off / 2) * 1000) / clockRate + Math.random() * clockJitterMs)
+      : Date.now();
+    buf.writeUInt32BE(stamp % 0x100000000, 0);
     buf.writeUInt32BE(typeof flags === 'function' ? flags(elapsed) : flags, 4);
     chunk.copy(buf, 8);
     if (!client.isOpen) throw new Error('connection closed while streaming audio');

@@ -111,6 +111,36 @@ static void refuses_traversal(void **state)
 	expect("/escape", PARLEY_E_INVAL, NULL); /* symlink out of the root */
 }
 
+static void expect_web(const char *uri, int rc, const char *rel)
+{
+	char out[PATH_MAX];
+	int got = parley_path_resolve_web(root, uri, out, sizeof out);
+	if (got != rc)
+		fail_msg("%s: expected %d, got %d", uri, rc, got);
+	if (rel) {
+		char want[PATH_MAX * 2];
+		snprintf(want, sizeof want, "%s/%s", root, rel);
+		assert_string_equal(out, want);
+	}
+}
+
+/* /static/NAME falls back to NAME at the root, with the same checks. */
+static void static_fallback(void **state)
+{
+	expect_web("/static/app.js", 0, "static/app.js"); /* the real one first */
+	expect_web("/static/index.html", 0, "index.html");
+	expect_web("/static/sub/", 0, "sub/index.html");
+	expect_web("/static/", 0, "index.html"); /* static/ has no index.html: / */
+	expect_web("/static/missing.js", PARLEY_E_NOTFOUND, NULL);
+	expect_web("/static/../secret.txt", PARLEY_E_INVAL, NULL);
+	expect_web("/static/..%2fsecret.txt", PARLEY_E_INVAL, NULL);
+	expect_web("/static/%2e%2e/secret.txt", PARLEY_E_INVAL, NULL);
+	expect_web("/static/escape", PARLEY_E_INVAL, NULL); /* symlink out, via the fallback */
+	expect_web("/static//etc/passwd", PARLEY_E_NOTFOUND, NULL); /* stays below the root */
+	expect_web("/staticx/index.html", PARLEY_E_NOTFOUND, NULL);
+	expect("/static/index.html", PARLEY_E_NOTFOUND, NULL); /* plain resolve: no fallback */
+}
+
 static void mime_types(void **state)
 {
 	assert_string_equal(parley_mime_type("/a/index.html"), "text/html; charset=utf-8");
@@ -131,6 +161,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(serves_files_and_directories),
 		cmocka_unit_test(refuses_traversal),
+		cmocka_unit_test(static_fallback),
 		cmocka_unit_test(mime_types),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -81,6 +81,7 @@ static const struct parley_session_events recorder = {
 	.audio = rec_audio,
 	.stop_tts = rec_none,
 	.tts_interruption = rec_none,
+	.input_rate_inferred = rec_none,
 };
 
 static struct parley_session_limits limits;
@@ -173,7 +174,7 @@ static void problems_are_the_sessions_own(void **state)
 	assert_int_equal(parley_session_set_input_rate(s, 8000), 0);
 	static int16_t pcm[PARLEY_FRAME_MAX_SAMPLES]; /* 4 s at 8 kHz */
 	for (int i = 0; i < 3; i++)
-		parley_session_audio_in(s, pcm, PARLEY_FRAME_MAX_SAMPLES, false);
+		parley_session_audio_in(s, pcm, PARLEY_FRAME_MAX_SAMPLES, false, -1);
 	assert_int_equal(seen.n, 1);
 	assert_int_equal(seen.problem[0], PARLEY_SESSION_AUDIO_TOO_FAST);
 	assert_non_null(strstr(seen.message[0], "faster than real time"));
