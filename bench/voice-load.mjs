@@ -69,9 +69,18 @@ const clip = librivoxClips().find((c) => c.id.endsWith('0880'));
 const speech = soxRaw(clip.file, 48000);
 const pcm = Buffer.concat([silence(48000, 0.5), speech, silence(48000, 1.5)]);
 const speechEndS = 0.5 + speech.length / 2 / 48000;
+/** A session that declares its 48 kHz input, as parley's page does (an
+ *  undeclared one is held while its rate is inferred). */
+async function talker(port) {
+  const c = await connectReady(port);
+  c.sendJson({ type: 'session.config', input_sample_rate: 48000 });
+  await c.next('session.configured', 5000);
+  return c;
+}
+
 results.turns = [];
 for (const n of USERS) {
-  const clients = await Promise.all(Array.from({ length: n }, () => connectReady(srv.port)));
+  const clients = await Promise.all(Array.from({ length: n }, () => talker(srv.port)));
   const ticks0 = cpuTicks(pid);
   const wall0 = Date.now();
   const per = await Promise.all(clients.map(async (c, i) => {
@@ -112,7 +121,7 @@ for (const n of USERS) {
   fake.set({ answer: Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ') });
   const lat = [];
   for (let k = 0; k < 5; k++) {
-    const c = await connectReady(srv.port);
+    const c = await talker(srv.port);
     c.sendJson({ type: 'text', content: 'talk for a while' });
     await c.next('tts_chunk', 10000);
     await sleep(1000);
