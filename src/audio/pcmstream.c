@@ -179,6 +179,26 @@ static int on_chunk(struct parley_pcm_stream *s)
 	return 0;
 }
 
+/* A header piece the state asked for is whole in s->hdr. */
+static int on_header(struct parley_pcm_stream *s)
+{
+	switch (s->state) {
+	case ST_RIFF:
+		if (memcmp(s->hdr, "RIFF", 4) != 0 || memcmp(s->hdr + 8, "WAVE", 4) != 0)
+			return FAIL(s, "the answer is not a WAV file (no RIFF/WAVE header)");
+		expect(s, ST_CHUNK, 8);
+		return 0;
+	case ST_CHUNK:
+		return on_chunk(s);
+	default: { /* ST_FMT */
+		int rc = parse_fmt(s);
+		if (rc == 0)
+			s->state = ST_SKIP;
+		return rc;
+	}
+	}
+}
+
 int parley_pcm_stream_feed(struct parley_pcm_stream *s, const void *data, size_t len,
 			   parley_pcm_out_fn out, void *arg)
 {
@@ -217,28 +237,7 @@ int parley_pcm_stream_feed(struct parley_pcm_stream *s, const void *data, size_t
 			s->state = ST_RAW;
 			return emit(s, s->hdr, s->hdr_len, p, len, out, arg);
 		case ST_RIFF:
-			took = gather(s, p, len);
-			p += took;
-			len -= took;
-			s->header_bytes += took;
-			if (s->hdr_len < s->hdr_need)
-				return 0;
-			if (memcmp(s->hdr, "RIFF", 4) != 0 || memcmp(s->hdr + 8, "WAVE", 4) != 0)
-				return FAIL(s, "the answer is not a WAV file (no RIFF/WAVE header)");
-			expect(s, ST_CHUNK, 8);
-			break;
-		case ST_CHUNK: {
-			took = gather(s, p, len);
-			p += took;
-			len -= took;
-			s->header_bytes += took;
-			if (s->hdr_len < s->hdr_need)
-				return 0;
-			int rc = on_chunk(s);
-			if (rc)
-				return rc;
-			break;
-		}
+		case ST_CHUNK:
 		case ST_FMT: {
 			took = gather(s, p, len);
 			p += took;
@@ -246,10 +245,9 @@ int parley_pcm_stream_feed(struct parley_pcm_stream *s, const void *data, size_t
 			s->header_bytes += took;
 			if (s->hdr_len < s->hdr_need)
 				return 0;
-			int rc = parse_fmt(s);
+			int rc = on_header(s);
 			if (rc)
 				return rc;
-			s->state = ST_SKIP;
 			break;
 		}
 		case ST_SKIP:
