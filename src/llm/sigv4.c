@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/hex.h"
 
 #define CANON_MAX (1u << 20)
 
@@ -73,25 +74,14 @@ static int hmac(const void *key, size_t keylen, const char *msg, size_t n, unsig
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends s[0..n) percent-decoded then re-encoded (a "%" that starts no
  * escape is taken literally). */
 static int requery(struct parley_buf *out, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		if (c == '%' && i + 2 < n && parley_hexval(s[i + 1]) >= 0 && parley_hexval(s[i + 2]) >= 0) {
+			c = (char)(parley_hexval(s[i + 1]) * 16 + parley_hexval(s[i + 2]));
 			i += 2;
 		}
 		int rc = parley_sigv4_uri_encode(out, &c, 1, false);

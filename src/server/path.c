@@ -7,17 +7,7 @@
 #include <sys/stat.h>
 
 #include "util/err.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util/hex.h"
 
 /* Decodes %XX sequences; returns -1 on a malformed escape or a decoded NUL. */
 static int percent_decode(const char *in, char *out, size_t outlen)
@@ -26,8 +16,8 @@ static int percent_decode(const char *in, char *out, size_t outlen)
 	for (size_t i = 0; in[i]; i++) {
 		char c = in[i];
 		if (c == '%') {
-			int hi = hexval(in[i + 1]);
-			int lo = hi < 0 ? -1 : hexval(in[i + 2]);
+			int hi = parley_hexval(in[i + 1]);
+			int lo = hi < 0 ? -1 : parley_hexval(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (char)(hi * 16 + lo);
