@@ -117,6 +117,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.speech = &srv->speech,
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
 		.limits = &srv->limits,
+		.speculate_ms = srv->cfg->speculate ? srv->cfg->speculate_ms : 0,
 	};
 	c->session = parley_session_create(&p);
 	if (!c->session) {

@@ -75,6 +75,7 @@ struct parley_session {
 	struct parley_speaker *speaker;     /* speak.c: guarded by lock */
 	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
 	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
+	int speculate_ms;                   /* 0: never speculate */
 
 	pthread_mutex_t lock;
 	struct parley_settings settings;     /* guarded by lock */
@@ -209,6 +210,26 @@ struct parley_listen *parley_listen_create(void);
 void parley_listen_destroy(struct parley_listen *l, struct parley_session *s);
 /* listen.c: the job that consumes buffered audio (runs on s->strand). */
 void parley_listen_job(void *session, bool cancelled);
+
+/*
+ * speculate.c: speculative answers (docs/architecture.md, "Speculation").
+ *
+ * The listener calls parley_session_speculate() once per pause, when the
+ * user's trailing silence reaches s->speculate_ms and a transcript so far
+ * (text, copied) exists; speech_end_ns is when the user stopped. The
+ * session starts the LLM request at once, with the history plus text as
+ * the user turn, and holds everything it produces (text and audio) from
+ * the client until the turn is confirmed. parley_session_user_turn_timed()
+ * then keeps it if the final transcript matches (normalised text), or
+ * cancels it and submits the final transcript as usual.
+ *
+ * parley_session_speculation_drop(): the user went on speaking before the
+ * turn ended (the pause was inside the utterance): the speculation is
+ * cancelled silently (no message to the client). Both: the listen strand,
+ * without s->lock; they do nothing when s->speculate_ms is 0 or no LLM.
+ */
+void parley_session_speculate(struct parley_session *s, const char *text, int64_t speech_end_ns);
+void parley_session_speculation_drop(struct parley_session *s);
 
 /* turn.c: cancels the answer in flight without touching the history
  * (the session is closing). Any thread, without s->lock. */

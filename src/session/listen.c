@@ -93,8 +93,10 @@ struct parley_listen {
 	uint64_t seq;              /* of the last utterance started */
 	uint64_t delivered;        /* of the last result that made (or was) a turn */
 	char partial[HYP_MAX];     /* the current utterance's latest partial */
+	int partial_at_ms;         /* utt_ms when it last changed */
 	int64_t onset_ns;
 	int utt_ms;
+	bool speculated;           /* a speculative answer started in this pause */
 	bool barged;
 	bool overloaded;           /* inside an overload episode */
 };
@@ -251,6 +253,7 @@ static void result_job(void *arg, bool cancelled)
 		if (!r->text[0] || u->voiced < MIN_VOICED_FRAMES) {
 			PARLEY_DEBUG("session %llu: no turn (%d voiced frames, transcript \"%s\")",
 				     (unsigned long long)s->id, u->voiced, r->text);
+			parley_session_speculation_drop(s);
 		} else {
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
@@ -260,6 +263,7 @@ static void result_job(void *arg, bool cancelled)
 	} else if (live && r->end == PARLEY_SPEECH_ERROR) {
 		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
 			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
+		parley_session_speculation_drop(s);
 		parley_session_error(s, stt_code(r->cause), "%s",
 				     r->text[0] ? r->text : "speech recognition failed");
 	}
@@ -345,6 +349,8 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 	l->cur = u;
 	l->overloaded = false;
 	l->partial[0] = '\0';
+	l->partial_at_ms = 0;
+	l->speculated = false;
 	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
 	l->utt_ms = 0;
 	l->barged = false;
@@ -378,8 +384,37 @@ static void take_partial(struct parley_listen *l)
 	if (u->partial_new) {
 		memcpy(l->partial, u->partial, sizeof l->partial);
 		u->partial_new = false;
+		l->partial_at_ms = l->utt_ms;
 	}
 	pthread_mutex_unlock(&u->lock);
+}
+
+/* The pause that ends the current utterance (turn_rules.h). */
+static int turn_pause_ms(const struct parley_listen *l, double speed)
+{
+	struct parley_turn_cues c = {
+		.text = l->partial,
+		.since_change_ms = l->partial[0] ? l->utt_ms - l->partial_at_ms : -1,
+		.utt_ms = l->utt_ms,
+	};
+	return parley_turn_silence_ms(&c, speed);
+}
+
+/* Speculation (internal.h): once per pause, when the trailing silence
+ * reaches s->speculate_ms before the turn ends; dropped when the user
+ * speaks again. */
+static void speculate(struct parley_listen *l, struct parley_session *s, int pause_ms)
+{
+	int silence = l->vad.silence_ms;
+	if (l->speculated && silence == 0) {
+		l->speculated = false;
+		parley_session_speculation_drop(s);
+	} else if (!l->speculated && s->speculate_ms && l->partial[0] &&
+		   silence >= s->speculate_ms && silence < pause_ms) {
+		l->speculated = true;
+		parley_session_speculate(s, l->partial,
+					 parley_now_ns() - (int64_t)silence * 1000000);
+	}
 }
 
 static void frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
@@ -402,8 +437,9 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 		l->barged = true;
 		parley_session_barge_in(s, l->onset_ns);
 	}
-	if (l->vad.silence_ms >= parley_turn_silence_ms(l->partial, speed) ||
-	    l->utt_ms >= MAX_UTTERANCE_MS)
+	int pause = turn_pause_ms(l, speed);
+	speculate(l, s, pause);
+	if (l->vad.silence_ms >= pause || l->utt_ms >= MAX_UTTERANCE_MS)
 		end(l, s, 0);
 }
 
@@ -497,7 +533,7 @@ void parley_listen_job(void *arg, bool cancelled)
 		pthread_mutex_lock(&s->lock);
 		int64_t last = s->last_audio_ns;
 		pthread_mutex_unlock(&s->lock);
-		if (parley_now_ns() - last >= (int64_t)parley_turn_silence_ms(l->partial, speed) * 1000000)
+		if (parley_now_ns() - last >= (int64_t)turn_pause_ms(l, speed) * 1000000)
 			end(l, s, last);
 	}
 }

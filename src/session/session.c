@@ -79,6 +79,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->llm = p->llm;
 	s->speech = p->speech;
 	s->limits = p->limits;
+	s->speculate_ms = p->speculate_ms;
 	atomic_init(&s->end_reason, NULL);
 	s->played_ms = -1;
 	parley_buf_init(&s->answer, p->limits->answer_max_bytes);

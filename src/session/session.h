@@ -135,6 +135,7 @@ struct parley_session_params {
 	size_t history_chars;          /* conversation budget */
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
+	int speculate_ms; /* trailing silence before a speculative answer; 0 = never */
 };
 
 /* --- lifetime --- */

@@ -32,8 +32,9 @@ int parley_turn_trails_off(const char *text)
 	return 0;
 }
 
-int parley_turn_silence_ms(const char *text, double speed)
+int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed)
 {
+	const char *text = c ? c->text : NULL;
 	if (speed < 0)
 		speed = 0;
 	if (speed > 100)

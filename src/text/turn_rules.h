@@ -20,9 +20,17 @@
 #define PARLEY_TURN_MIN_MS 300
 #define PARLEY_TURN_MAX_MS 2500
 
-/* Silence (ms) that ends a turn whose transcript so far is `text` (may be
- * NULL or empty), at patience `speed` 0..100. */
-int parley_turn_silence_ms(const char *text, double speed);
+/* What the listener knows about the utterance when it asks how long a
+ * pause ends it. */
+struct parley_turn_cues {
+	const char *text;    /* transcript so far; may be NULL or empty */
+	int since_change_ms; /* utterance ms since the transcript last changed; -1: none yet */
+	int utt_ms;          /* length of the utterance so far (speech and pauses) */
+};
+
+/* Silence (ms) that ends a turn with these cues, at patience `speed`
+ * 0..100. */
+int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed);
 
 /* 1 if the last word of text trails off (the speaker is likely to go on). */
 int parley_turn_trails_off(const char *text);

@@ -187,6 +187,19 @@ static int set_tts_format(struct parley_config *cfg, const char *v, char *why, s
 	return 0;
 }
 
+static int set_speculate(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
+		cfg->speculate = 1;
+	} else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		cfg->speculate = 0;
+	} else {
+		snprintf(why, whylen, "'%s' is not one of on, off", v);
+		return -1;
+	}
+	return 0;
+}
+
 /* --allowed-origins: comma-separated "*", "null" or http(s)://host[:port]
  * (a trailing "/" is dropped); stored lowercased, without spaces. */
 static int set_allowed_origins(struct parley_config *cfg, const char *v, char *why, size_t whylen)
@@ -393,6 +406,13 @@ static const struct option_def options[] = {
 	{ "stt-max", "PARLEY_STT_MAX", "N",
 	  "most decoders at once = users speaking at the same moment (default 16)", OPT_INT,
 	  F(stt_max), 0, 1, 1024, NULL },
+	{ "speculate", "PARLEY_SPECULATE", "on|off",
+	  "start the answer in the user's trailing silence, held silent until the turn is "
+	  "confirmed (default on)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_speculate },
+	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
+	  "trailing silence after which a speculative answer starts (default 150)", OPT_INT,
+	  F(speculate_ms), 0, 20, 5000, NULL },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
 	  "service; default flite)",
@@ -503,6 +523,8 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_bestpath = 0;
 	cfg->stt_warm = 2;
 	cfg->stt_max = 16;
+	cfg->speculate = 1;
+	cfg->speculate_ms = 150;
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
 	strcpy(cfg->tts_model, "tts-1");

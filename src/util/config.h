@@ -71,6 +71,8 @@ struct parley_config {
 	int stt_bestpath;          /* 0/1 */
 	int stt_warm;              /* decoders kept ready */
 	int stt_max;               /* decoders at most (memory bound) */
+	int speculate;             /* 0/1: start the answer in the user's trailing silence */
+	int speculate_ms;          /* trailing silence before a speculative answer starts */
 	/* speech: synthesis */
 	char tts[16];              /* default backend: flite, espeak, openai */
 	char tts_voice[65];        /* default voice ("" = the backend's) */

@@ -70,24 +70,31 @@ static void abbreviations_and_numbers_do_not_split(void **state)
 		     "See J. R. Tolkien etc. for more.|Done.|");
 }
 
+/* The rule for a transcript alone (no change history). */
+static int silence(const char *text, double speed)
+{
+	struct parley_turn_cues c = { text, -1, 1000 };
+	return parley_turn_silence_ms(&c, speed);
+}
+
 static void turn_silence_rule(void **state)
 {
-	assert_int_equal(parley_turn_silence_ms("what time is it", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(parley_turn_silence_ms("i went there and", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(parley_turn_silence_ms("so um", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(parley_turn_silence_ms("because", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(parley_turn_silence_ms("give me the", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(parley_turn_silence_ms("But", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(parley_turn_silence_ms("the band", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(parley_turn_silence_ms("", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(parley_turn_silence_ms(NULL, 50), PARLEY_TURN_BASE_MS);
+	assert_int_equal(silence("what time is it", 50), PARLEY_TURN_BASE_MS);
+	assert_int_equal(silence("i went there and", 50), PARLEY_TURN_TRAILING_MS);
+	assert_int_equal(silence("so um", 50), PARLEY_TURN_TRAILING_MS);
+	assert_int_equal(silence("because", 50), PARLEY_TURN_TRAILING_MS);
+	assert_int_equal(silence("give me the", 50), PARLEY_TURN_TRAILING_MS);
+	assert_int_equal(silence("But", 50), PARLEY_TURN_TRAILING_MS);
+	assert_int_equal(silence("the band", 50), PARLEY_TURN_BASE_MS);
+	assert_int_equal(silence("", 50), PARLEY_TURN_BASE_MS);
+	assert_int_equal(silence(NULL, 50), PARLEY_TURN_BASE_MS);
 	/* patience scales: 0 halves, 100 adds half */
-	assert_int_equal(parley_turn_silence_ms("done", 0), PARLEY_TURN_BASE_MS / 2);
-	assert_int_equal(parley_turn_silence_ms("done", 100), PARLEY_TURN_BASE_MS * 3 / 2);
-	assert_int_equal(parley_turn_silence_ms("and", 100), PARLEY_TURN_TRAILING_MS * 3 / 2);
+	assert_int_equal(silence("done", 0), PARLEY_TURN_BASE_MS / 2);
+	assert_int_equal(silence("done", 100), PARLEY_TURN_BASE_MS * 3 / 2);
+	assert_int_equal(silence("and", 100), PARLEY_TURN_TRAILING_MS * 3 / 2);
 	/* bounds */
-	assert_true(parley_turn_silence_ms("x", -50) >= PARLEY_TURN_MIN_MS);
-	assert_true(parley_turn_silence_ms("and", 1000) <= PARLEY_TURN_MAX_MS);
+	assert_true(silence("x", -50) >= PARLEY_TURN_MIN_MS);
+	assert_true(silence("and", 1000) <= PARLEY_TURN_MAX_MS);
 	assert_true(parley_turn_trails_off("well and."));
 	assert_false(parley_turn_trails_off("android"));
 }
