@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <cmocka.h>
 
 #include "text/sentences.h"
@@ -70,33 +71,104 @@ static void abbreviations_and_numbers_do_not_split(void **state)
 		     "See J. R. Tolkien etc. for more.|Done.|");
 }
 
-/* The rule for a transcript alone (no change history). */
+/* The rule for a transcript alone, settled long ago. */
 static int silence(const char *text, double speed)
 {
-	struct parley_turn_cues c = { text, -1, 1000 };
+	struct parley_turn_cues c = { text, 1000, 2000 };
 	return parley_turn_silence_ms(&c, speed);
 }
 
-static void turn_silence_rule(void **state)
+static int cued(const char *text, int since_change_ms, int utt_ms, double speed)
 {
-	assert_int_equal(silence("what time is it", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(silence("i went there and", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(silence("so um", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(silence("because", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(silence("give me the", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(silence("But", 50), PARLEY_TURN_TRAILING_MS);
-	assert_int_equal(silence("the band", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(silence("", 50), PARLEY_TURN_BASE_MS);
-	assert_int_equal(silence(NULL, 50), PARLEY_TURN_BASE_MS);
-	/* patience scales: 0 halves, 100 adds half */
-	assert_int_equal(silence("done", 0), PARLEY_TURN_BASE_MS / 2);
-	assert_int_equal(silence("done", 100), PARLEY_TURN_BASE_MS * 3 / 2);
-	assert_int_equal(silence("and", 100), PARLEY_TURN_TRAILING_MS * 3 / 2);
-	/* bounds */
-	assert_true(silence("x", -50) >= PARLEY_TURN_MIN_MS);
-	assert_true(silence("and", 1000) <= PARLEY_TURN_MAX_MS);
+	struct parley_turn_cues c = { text, since_change_ms, utt_ms };
+	return parley_turn_silence_ms(&c, speed);
+}
+
+static void turn_finished_is_short(void **state)
+{
+	(void)state;
+	assert_int_equal(silence("what time is it", 50), PARLEY_TURN_FINISHED_MS);
+	assert_int_equal(silence("the band", 50), PARLEY_TURN_FINISHED_MS);
+	assert_int_equal(silence("thank you", 50), PARLEY_TURN_FINISHED_MS);
+	assert_int_equal(silence("how are you", 50), PARLEY_TURN_FINISHED_MS);
+	assert_int_equal(silence("i would like to order a pizza.", 50), PARLEY_TURN_FINISHED_MS);
+	/* a one-word reply is finished */
+	assert_int_equal(silence("yes", 50), PARLEY_TURN_FINISHED_MS);
+	assert_int_equal(silence("Thanks!", 50), PARLEY_TURN_FINISHED_MS);
+	assert_true(PARLEY_TURN_FINISHED_MS < PARLEY_TURN_UNSURE_MS);
+	assert_true(PARLEY_TURN_UNSURE_MS < PARLEY_TURN_TRAILING_MS);
+}
+
+static void turn_trailing_is_long(void **state)
+{
+	(void)state;
+	const char *const trail[] = {
+		"i went there and", "so um", "because", "give me the", "But",
+		"i would like to order a pizza with", "can you tell me about", "what I",
+		"my favourite colour is", "i think we should", "could you tell my",
+		"and then uh", "it's a kind of", "i'd like to",
+		/* a clause with a subject and no verb yet */
+		"i would like to are guaranteed so it", "tell me what you", "because it",
+	};
+	for (size_t i = 0; i < sizeof trail / sizeof trail[0]; i++)
+		assert_int_equal(silence(trail[i], 50), PARLEY_TURN_TRAILING_MS);
 	assert_true(parley_turn_trails_off("well and."));
+	assert_true(parley_turn_trails_off("I'M"));
 	assert_false(parley_turn_trails_off("android"));
+	assert_false(parley_turn_trails_off("you"));
+	assert_false(parley_turn_trails_off("i like it"));
+	assert_false(parley_turn_trails_off("me and you"));
+	assert_false(parley_turn_trails_off("sorry about it"));
+	assert_false(parley_turn_trails_off("is that it"));
+	assert_false(parley_turn_trails_off(""));
+	assert_false(parley_turn_trails_off(NULL));
+}
+
+static void turn_unsure_in_between(void **state)
+{
+	(void)state;
+	/* nothing understood yet */
+	assert_int_equal(silence("", 50), PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(silence(NULL, 50), PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(silence("...", 50), PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(parley_turn_silence_ms(NULL, 50), PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(cued("", -1, 100, 50), PARLEY_TURN_UNSURE_MS);
+	/* a single word that is not a reply on its own */
+	assert_int_equal(silence("pizza", 50), PARLEY_TURN_UNSURE_MS);
+	/* a transcript still changing: its last word may be missing */
+	assert_int_equal(cued("i would like to order a pizza", 0, 1500, 50), PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(cued("i would like to order a pizza", PARLEY_TURN_SETTLE_MS - 20, 1500, 50),
+			 PARLEY_TURN_UNSURE_MS);
+	assert_int_equal(cued("i would like to order a pizza", PARLEY_TURN_SETTLE_MS, 1500, 50),
+			 PARLEY_TURN_FINISHED_MS);
+	/* changing never shortens a trailing pause */
+	assert_int_equal(cued("a pizza with", 0, 1500, 50), PARLEY_TURN_TRAILING_MS);
+}
+
+static void turn_patience_scales(void **state)
+{
+	(void)state;
+	/* 0 halves, 50 keeps, 100 adds half; every class keeps its order */
+	const char *const texts[] = { "done and", "pizza", "what time is it" };
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+		int lo = silence(texts[i], 0), mid = silence(texts[i], 50), hi = silence(texts[i], 100);
+		assert_true(lo < mid);
+		assert_true(mid < hi);
+		assert_int_equal(hi, mid * 3 / 2);
+	}
+	assert_int_equal(silence("and", 0), PARLEY_TURN_TRAILING_MS / 2);
+	assert_int_equal(silence("what time is it", 100), PARLEY_TURN_FINISHED_MS * 3 / 2);
+	assert_true(silence("what time is it", 0) < silence("and", 0));
+	assert_true(silence("what time is it", 100) < silence("and", 100));
+	/* the settling time holds at every patience */
+	assert_true(cued("what time is it", 0, 900, 0) > silence("what time is it", 0));
+	assert_true(cued("what time is it", 0, 900, 100) > silence("what time is it", 100));
+	/* bounds, and out-of-range patience is clamped */
+	assert_int_equal(silence("what time is it", 0), PARLEY_TURN_MIN_MS);
+	assert_int_equal(silence("x y", -50), silence("x y", 0));
+	assert_int_equal(silence("and", 1000), silence("and", 100));
+	assert_true(silence("and", 1000) <= PARLEY_TURN_MAX_MS);
+	assert_int_equal(silence("and", NAN), silence("and", 0));
 }
 
 int main(void)
@@ -104,7 +176,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(quick_first_chunk_then_sentences),
 		cmocka_unit_test(abbreviations_and_numbers_do_not_split),
-		cmocka_unit_test(turn_silence_rule),
+		cmocka_unit_test(turn_finished_is_short),
+		cmocka_unit_test(turn_trailing_is_long),
+		cmocka_unit_test(turn_unsure_in_between),
+		cmocka_unit_test(turn_patience_scales),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
