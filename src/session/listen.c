@@ -49,7 +49,7 @@
 
 #define PREROLL (PARLEY_VAD_RATE * 400 / 1000) /* 400 ms */
 #define MIN_VOICED_FRAMES 10                   /* shorter voicing is not a turn */
-#define BARGE_IN_VOICED_FRAMES 10              /* 200 ms of voice over assistant audio */
+#define BARGE_IN_VOICED_FRAMES PARLEY_VAD_START_VOICED /* speech onset over assistant audio */
 #define MAX_UTTERANCE_MS 30000
 #define OVERLOAD_LAG_MS 2000                   /* audio waiting this long means we lag */
 #define SLICE_MS 100                           /* input audio per job, then yield */
@@ -417,14 +417,37 @@ static void speculate(struct parley_listen *l, struct parley_session *s, int pau
 	}
 }
 
+/* Barge-in: speech over the assistant's audio interrupts it, once per
+ * utterance, as soon as the VAD calls it speech (PARLEY_VAD_START_VOICED
+ * voiced frames among the last PARLEY_VAD_START_WINDOW: noise, hiss and
+ * clicks never are), or a partial transcript exists. At the onset it is
+ * checked before the utterance begins: begin() decodes the 400 ms pre-roll,
+ * tens of milliseconds the user would hear the assistant go on. */
+static bool barge_in(struct parley_listen *l, struct parley_session *s, int64_t onset_ns)
+{
+	if (!l->barged && (l->vad.voiced_frames >= BARGE_IN_VOICED_FRAMES || l->partial[0]) &&
+	    parley_session_assistant_playing(s)) {
+		l->barged = true;
+		parley_session_barge_in(s, onset_ns);
+	}
+	return l->barged;
+}
+
 static void frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
 		  double speed)
 {
 	enum parley_vad_event ev = parley_vad_frame(&l->vad, pcm);
 	preroll_push(l, pcm);
 	if (!l->cur) {
-		if (ev == PARLEY_VAD_START)
+		if (ev == PARLEY_VAD_START) {
+			l->barged = false;
+			l->partial[0] = '\0';
+			bool barged = barge_in(l, s, parley_now_ns() -
+							       (int64_t)PARLEY_VAD_START_WINDOW *
+								       PARLEY_VAD_FRAME_MS * 1000000);
 			begin(l, s);
+			l->barged = barged;
+		}
 		return;
 	}
 	feed(l, s, pcm, PARLEY_VAD_FRAME);
@@ -432,11 +455,7 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 		return;
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
 	take_partial(l);
-	if (!l->barged && (l->vad.voiced_frames >= BARGE_IN_VOICED_FRAMES || l->partial[0]) &&
-	    parley_session_assistant_playing(s)) {
-		l->barged = true;
-		parley_session_barge_in(s, l->onset_ns);
-	}
+	barge_in(l, s, l->onset_ns);
 	int pause = turn_pause_ms(l, speed);
 	speculate(l, s, pause);
 	if (l->vad.silence_ms >= pause || l->utt_ms >= MAX_UTTERANCE_MS)
