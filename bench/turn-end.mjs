@@ -3,7 +3,7 @@
 // it cuts a speaker off at a natural pause inside an unfinished sentence.
 //
 //   node bench/turn-end.mjs [--bin build/parley[,OTHER/parley]] [--n 20]
-//                           [--speed 50] [--lanes 2] [--json FILE]
+//                           [--speed 50] [--lanes 2] [--barge N] [--json FILE]
 //
 // Recordings are made at run time with flite, through parley's own speech
 // output (a fake LLM answers "say: TEXT" with TEXT; voices slt, rms, awb,
@@ -24,9 +24,13 @@
 //   paused utterances, per pause length: premature turn ends, i.e. a
 //     final_user_request before the end of the whole utterance (the first
 //     part was taken as a turn of its own).
+//   with --barge N: barge-in, N times: while the session plays a long answer
+//     (the client's frames carry flag bit 0, "playing"), a finished sentence
+//     is spoken; speech onset (capture time of its first sample) -> stop_tts
+//     at the client (p50, p95, max), and how many did not interrupt.
 // --n is the number of recordings per cell (finished; each pause length),
-// cycling through voices x sentences. --json writes every figure and every
-// item.
+// cycling through voices x sentences (--n 0 skips the end-of-turn part).
+// --json writes every figure and every item.
 //
 // Needs the test tooling (make test installs it: tests/node_modules).
 // Traffic stays on 127.0.0.1.
@@ -50,6 +54,8 @@ const N = Number(opt('n', '20'));
 const SPEED = Number(opt('speed', '50'));
 const LANES = Number(opt('lanes', '2'));
 const JSON_OUT = opt('json', null);
+const BARGE = Number(opt('barge', '0'));
+const LONG_ANSWER = Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ');
 const PAUSES = [300, 400, 500];
 const VOICES = ['slt', 'rms', 'awb', 'kal16'];
 const RATE = 48000;
@@ -82,7 +88,7 @@ const log = (...a) => console.error('#', ...a);
 // ---- servers
 const fake = await startFakeOpenAI({
   tokenDelayMs: 5,
-  answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : 'Okay.'),
+  answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : /talk/.test(user) ? LONG_ANSWER : 'Okay.'),
 });
 const common = ['--llm-url', fake.url, '--stt-warm', String(LANES + 1), '--turns-per-minute', '1000'];
 const servers = [];
@@ -169,6 +175,12 @@ for (const pause of PAUSES) {
     items.push({ kind: 'paused', voice, text: `${first} … ${rest}`, speech: [await rec(voice, first), await rec(voice, rest)], pause });
   }
 }
+const barges = [];
+for (let i = 0; i < BARGE; i++) {
+  const voice = VOICES[i % VOICES.length];
+  const text = FINISHED[Math.floor(i / VOICES.length) % FINISHED.length];
+  barges.push({ voice, text, speech: await rec(voice, text) });
+}
 log(`${cache.size} recordings; ${items.length} items x ${BINS.length} binaries, ${LANES} at a time`);
 
 /** The item's audio and the sample index where its speech ends. */
@@ -185,23 +197,29 @@ function assemble(item) {
   return { pcm: Buffer.concat(parts), speechEnd };
 }
 
-/** One session per binary; the audio goes to all at once, frame by frame,
- *  each frame when its last sample is captured. */
-async function runItem(item) {
-  const clients = await Promise.all(servers.map(async (srv) => {
+/** A session per binary, declaring 48 kHz input, recording the arrival of
+ *  final transcripts and stop_tts. */
+function sessions() {
+  return Promise.all(servers.map(async (srv) => {
     const c = await connectReady(srv.port);
     c.sendJson({ type: 'session.config', input_sample_rate: RATE });
     await c.next('session.configured', 5000);
     c.sendJson({ type: 'set_speed', speed: SPEED });
     c.finals = [];
+    c.stops = [];
     c.ws.on('message', (data, binary) => {
       if (binary) return;
       const m = JSON.parse(data.toString());
       if (m.type === 'final_user_request') c.finals.push({ at: performance.now(), text: m.content });
+      if (m.type === 'stop_tts') c.stops.push(performance.now());
     });
     return c;
   }));
-  const { pcm, speechEnd } = assemble(item);
+}
+
+/** The audio goes to every session at once, frame by frame, each frame when
+ *  its last sample is captured. Resolves the capture start. */
+async function stream(clients, pcm, flags = 0) {
   const t0 = performance.now() + 20;
   const frames = Math.floor(pcm.length / 2 / FRAME);
   for (let k = 0; k < frames; k++) {
@@ -210,10 +228,17 @@ async function runItem(item) {
     if (wait > 1) await sleep(wait);
     const buf = Buffer.alloc(8 + FRAME * 2);
     buf.writeUInt32BE(Date.now() % 0x100000000, 0);
-    buf.writeUInt32BE(0, 4);
+    buf.writeUInt32BE(flags, 4);
     pcm.copy(buf, 8, k * FRAME * 2, (k + 1) * FRAME * 2);
     for (const c of clients) if (c.isOpen) c.sendBinary(buf);
   }
+  return t0;
+}
+
+async function runItem(item) {
+  const clients = await sessions();
+  const { pcm, speechEnd } = assemble(item);
+  const t0 = await stream(clients, pcm);
   // the tail is long enough for any pause at speed <= 100; allow a late final
   for (let w = 0; w < 20 && clients.some((c) => !c.finals.length); w++) await sleep(100);
   const endAt = t0 + (speechEnd * 1000) / RATE;
@@ -243,6 +268,22 @@ await Promise.all(Array.from({ length: LANES }, async (_, lane) => {
   }
 }));
 
+// ---- barge-in: one at a time, every binary at once
+const bargeRows = [];
+for (const b of barges) {
+  const clients = await sessions();
+  for (const c of clients) c.sendJson({ type: 'text', content: 'talk for a while' });
+  await Promise.all(clients.map((c) => c.next('tts_chunk', 15000)));
+  await sleep(1000); // the user listens for a while
+  const lead = noise((RATE * LEAD_MS) / 1000);
+  const pcm = Buffer.concat([lead, withFloor(b.speech), noise(RATE)]);
+  const t0 = await stream(clients, pcm, 1);
+  await sleep(300);
+  const onset = t0 + (lead.length / 2 / RATE) * 1000;
+  bargeRows.push({ voice: b.voice, text: b.text, per_bin: clients.map((c) => (c.stops.length ? c.stops[0] - onset : null)) });
+  await Promise.all(clients.map((c) => c.close()));
+}
+
 for (const srv of servers) await srv.stop();
 await fake.close();
 
@@ -263,9 +304,15 @@ const results = {
       bin, finished: { n: fin.length, answered: lat.length, p50_ms: pct(lat, 50), p95_ms: pct(lat, 95),
                        max_ms: lat.length ? Math.max(...lat) : null },
       paused,
+      barge_in: (() => {
+        const lat = bargeRows.map((r) => r.per_bin[b]).filter((x) => x != null);
+        return { n: bargeRows.length, stopped: lat.length, p50_ms: pct(lat, 50), p95_ms: pct(lat, 95),
+                 max_ms: lat.length ? Math.max(...lat) : null };
+      })(),
     };
   }),
   items: rows,
+  barge_in: bargeRows,
 };
 
 const f = (x) => (x == null ? '-' : `${Math.round(x)}`);
@@ -275,8 +322,17 @@ lines.push('');
 lines.push(`| binary | finished: end of speech -> final p50 / p95 / max (ms) | ${PAUSES.map((p) => `premature, ${p} ms pause`).join(' | ')} |`);
 lines.push(`|---|---|${PAUSES.map(() => '---').join('|')}|`);
 for (const r of results.binaries) {
-  const cells = PAUSES.map((p) => `${r.paused[p].premature}/${r.paused[p].n} (${(100 * r.paused[p].rate).toFixed(0)}%)`);
+  const cells = PAUSES.map((p) => (r.paused[p].n ? `${r.paused[p].premature}/${r.paused[p].n} (${(100 * r.paused[p].rate).toFixed(0)}%)` : "-"));
   lines.push(`| ${path.relative(REPO_ROOT, r.bin) || r.bin} | ${f(r.finished.p50_ms)} / ${f(r.finished.p95_ms)} / ${f(r.finished.max_ms)} (${r.finished.answered}/${r.finished.n}) | ${cells.join(' | ')} |`);
+}
+if (BARGE) {
+  lines.push('');
+  lines.push('| binary | barge-in: speech onset -> stop_tts p50 / p95 / max (ms) |');
+  lines.push('|---|---|');
+  for (const r of results.binaries) {
+    const x = r.barge_in;
+    lines.push(`| ${path.relative(REPO_ROOT, r.bin) || r.bin} | ${f(x.p50_ms)} / ${f(x.p95_ms)} / ${f(x.max_ms)} (${x.stopped}/${x.n} interrupted) |`);
+  }
 }
 console.log(lines.join('\n'));
 if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(results, null, 2));
