@@ -5,15 +5,18 @@
 // The speech is flite's (rms), made at run time through the server itself (a
 // fake LLM answers "say: TEXT" with TEXT), trimmed of flite's padding and
 // streamed at real-time pace over a quiet noise floor. Timing assertions
-// compare two runs of the same server and keep wide margins.
+// compare two runs of the same server and keep wide margins. Barge-in:
+// noise and the answer's residual echo over a playing answer do not
+// interrupt it; the user's speech does, promptly.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connectReady, sleep, waitReady } from './harness.mjs';
-import { whiteNoise, wer } from './audio.mjs';
+import { whiteNoise, clickTrain, streamPcm, wer } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
 const RATE = 48000;
 const FRAME = 960; // 20 ms
+const LONG = Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ');
 let fake, srv;
 const audio = {};
 
@@ -48,7 +51,7 @@ async function say(text) {
 before(async () => {
   fake = await startFakeOpenAI({
     tokenDelayMs: 5,
-    answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : 'Okay.'),
+    answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : /talk/.test(user) ? LONG : 'Okay.'),
   });
   srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '200']);
   await waitReady(srv.port);
@@ -137,4 +140,43 @@ test('patience still matters: set_speed 100 waits longer than set_speed 0', asyn
   assert.ok(quickFin && patientFin, 'both were turns');
   assert.ok(patientFin.ms > quickFin.ms,
     `finished phrase: speed 0 ${quickFin.ms.toFixed(0)} ms, speed 100 ${patientFin.ms.toFixed(0)} ms`);
+});
+
+/** Adds b (scaled by gainDb) into a from sample `at`; returns a. */
+function mix(a, b, gainDb, at = 0) {
+  const g = 10 ** (gainDb / 20);
+  for (let i = 0; i < b.length / 2 && at + i < a.length / 2; i++) {
+    const v = a.readInt16LE((at + i) * 2) + Math.round(g * b.readInt16LE(i * 2));
+    a.writeInt16LE(Math.max(-32768, Math.min(32767, v)), (at + i) * 2);
+  }
+  return a;
+}
+
+test('barge-in: noise and residual echo over a playing answer do not interrupt it; speech does, at its onset', async () => {
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'session.config', input_sample_rate: RATE });
+  await c.next('session.configured');
+  c.sendJson({ type: 'text', content: 'talk for a while' });
+  await c.next('tts_chunk', 10000);
+  await sleep(1000);
+  const answer = Buffer.concat(c.received('tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
+  assert.ok(answer.length / 2 / RATE > 5, 'the answer is long');
+  // Loud hiss, clicks, and the answer's own audio 44 dB down (what a
+  // browser's echo canceller leaves), 60 ms late, all flagged "playing".
+  const noise = Buffer.concat([whiteNoise(RATE, 1.5, 3000), clickTrain(RATE, 1.5, 250)]);
+  const echo = mix(whiteNoise(RATE, 4, 20), answer.subarray(RATE * 2 * 2), -44, RATE * 0.06);
+  await streamPcm(c, Buffer.concat([noise, echo]), RATE, { frameSamples: FRAME, flags: 1 });
+  await sleep(800);
+  assert.equal(c.received('stop_tts').length, 0, `not interrupted: ${c.summary()}`);
+  assert.equal(c.received('final_user_request').length, 0, c.summary());
+
+  // The user speaks over the echo: stopped at the onset.
+  const lead = RATE * 0.3;
+  const speech = mix(mix(whiteNoise(RATE, 3, 20), answer.subarray(RATE * 12 * 2), -44), audio.finished, 0, lead);
+  const t0 = performance.now();
+  const stop = c.next('stop_tts', 5000).then(() => performance.now());
+  await streamPcm(c, speech, RATE, { frameSamples: FRAME, flags: 1 });
+  const ms = (await stop) - t0 - 300;
+  assert.ok(ms < 600, `stop_tts ${ms.toFixed(0)} ms after the speech onset`);
+  await c.close();
 });
