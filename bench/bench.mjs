@@ -52,7 +52,7 @@ const STEPS = [
 // Sizes per mode; flags override single values.
 const SIZES = {
   full: { listenClips: 5, listenPasses: 2, sentences: 8, talkers: [8, 12, 16], capacitySeconds: 40,
-          capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 2, latencyTurns: 6, bargeIns: 8,
+          capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 2, latencyTurns: 8, bargeIns: 8,
           idleSessions: 1000, probes: 200, memoryTalkers: 4, lostMs: 15000 },
   quick: { listenClips: 5, listenPasses: 1, sentences: 4, talkers: [8, 16], capacitySeconds: 20,
            capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 1, latencyTurns: 4, bargeIns: 4,

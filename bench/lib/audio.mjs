@@ -29,7 +29,8 @@ export function sayAnswer(body, user) {
 
 /**
  * Where speech starts and ends in int16 LE PCM: the first and last 10 ms
- * window whose RMS is above 5% of the loudest window's (at least 200).
+ * window whose RMS is above 2% of the loudest window's (-34 dB) and at
+ * least 100 (flite's background after resampling is 2-70).
  * Returns {onsetMs, endMs}.
  */
 export function speechBounds(pcm, rate = RATE) {
@@ -46,7 +47,7 @@ export function speechBounds(pcm, rate = RATE) {
     rms[w] = Math.sqrt(e / win);
     peak = Math.max(peak, rms[w]);
   }
-  const thr = Math.max(200, peak * 0.05);
+  const thr = Math.max(100, peak * 0.02);
   let first = 0;
   while (first < n && rms[first] < thr) first++;
   let last = n - 1;

@@ -6,7 +6,7 @@
 // energy), on the sending clock. The server's own figure (its VAD onset ->
 // stop_tts sent, parley_stage_barge_in_seconds) is shown beside it.
 import { fetchMetrics, sleep } from '../../tests/integration/harness.mjs';
-import { Session, Streamer, silenceFrames, encodeFrames } from './client.mjs';
+import { Session, Streamer, script, silenceFrames, encodeFrames } from './client.mjs';
 import { RATE } from './audio.mjs';
 import { startParley, startFakeLLM } from './server.mjs';
 import { summary } from './stats.mjs';
@@ -30,19 +30,11 @@ export async function bargeIn(ctx) {
       const c = clips[k % clips.length];
       let onsetAt = null;
       const stop = s.wait('stop_tts', 30000).then(({ now }) => now, () => null);
-      const segs = [{ frames: silenceFrames(RATE, 600, { flags: 1 }) }, { frames: c.frames, onset: true },
+      const segs = [{ frames: silenceFrames(RATE, 600, { flags: 1 }) }, { frames: c.frames, speech: c },
                     { frames: silenceFrames(RATE, 1000, { flags: 1 }) }];
-      let seg = null;
-      let i = 0;
-      const streaming = new Streamer().play(s, (n, due) => {
-        while (!seg || i >= seg.frames.length) {
-          seg = segs.shift();
-          i = 0;
-          if (!seg) return null;
-          if (seg.onset) onsetAt = due + c.onsetMs;
-        }
-        return seg.frames[i++];
-      });
+      const streaming = new Streamer().play(s, script(() => segs.shift() || null, {
+        onset: (seg, when) => { onsetAt = when; },
+      }));
       const at = await Promise.race([stop, streaming.then(() => sleep(ctx.smoke ? 10000 : 3000)).then(() => null)]);
       if (at != null && onsetAt != null) lat.push(at - onsetAt);
       else missed++;

@@ -164,7 +164,8 @@ export async function capacity(ctx) {
       figure: `  ${l.talkers} talkers on one core: overloaded, lost / utterances`,
       value: `${l.overloaded}, ${l.lost}/${l.utterances}`,
       baseline: '',
-      diff: `server ${l.server_cores} cores (others on its core ${l.others_on_cpu0_cores}), client ${l.client.cores}`,
+      diff: `server ${l.server_cores} cores (others on its core ${l.others_on_cpu0_cores}); client ${l.client.cores}` +
+        (l.client.stalls ? `, stalled ${l.client.stalls}x` : ''),
       target: '0, 0',
       met: l.overloaded === 0 && l.lost === 0,
     }, {

@@ -200,12 +200,13 @@ export class Streamer {
 
 /**
  * A streamed script of segments, for Streamer.play(): each segment is
- * {frames, speech?}; when a segment with `speech` ({onsetMs, endMs} inside
- * it) starts, onSpeech(segment, startDue) is called, so the caller knows
- * when the speech it carries begins and ends on the sending clock.
- * nextSegment() returns the next segment or null.
+ * {frames, speech?}, where speech ({onsetMs, endMs}) says where the speech
+ * it carries starts and ends. marks.onset(seg, at) and marks.end(seg, at)
+ * are called as the frames holding those instants are sent, with the
+ * instant on the sending clock (performance.now()), so a stalled sender
+ * shifts them too. nextSegment() returns the next segment or null.
  */
-export function script(nextSegment, onSpeech) {
+export function script(nextSegment, marks = {}) {
   let seg = null;
   let i = 0;
   return (k, due) => {
@@ -213,7 +214,13 @@ export function script(nextSegment, onSpeech) {
       seg = nextSegment();
       i = 0;
       if (!seg) return null;
-      if (seg.speech && onSpeech) onSpeech(seg, due);
+    }
+    const sp = seg.speech;
+    if (sp) {
+      const from = i * FRAME_MS;
+      const at = (ms) => ms >= from && (ms < from + FRAME_MS || i === seg.frames.length - 1);
+      if (marks.onset && at(sp.onsetMs)) marks.onset(seg, due + sp.onsetMs - from);
+      if (marks.end && at(sp.endMs)) marks.end(seg, due + sp.endMs - from);
     }
     return seg.frames[i++];
   };

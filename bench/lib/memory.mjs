@@ -4,7 +4,7 @@
 // decoder (--stt-warm 0), so each talker's decoder (made on demand, then
 // kept in the pool) is counted: that is what one more person talking costs.
 import { sleep } from '../../tests/integration/harness.mjs';
-import { Session, Streamer, silenceFrames } from './client.mjs';
+import { Session, Streamer, script, silenceFrames } from './client.mjs';
 import { RATE } from './audio.mjs';
 import { startParley, startFakeLLM } from './server.mjs';
 import { rssKb, round3 } from './stats.mjs';
@@ -26,12 +26,7 @@ export async function memory(ctx) {
     await Promise.all(sessions.map((s, i) => {
       const segs = [{ frames: silenceFrames(RATE, 300) }, { frames: clips[i % clips.length].frames },
                     { frames: silenceFrames(RATE, 1500) }];
-      let seg = null;
-      let k = 0;
-      return streamer.play(s, () => {
-        while (!seg || k >= seg.frames.length) { seg = segs.shift(); k = 0; if (!seg) return null; }
-        return seg.frames[k++];
-      });
+      return streamer.play(s, script(() => segs.shift() || null));
     }));
     const heard = (await Promise.all(finals)).filter(Boolean).length;
     clearInterval(timer);

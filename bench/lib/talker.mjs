@@ -1,7 +1,8 @@
 // A simulated user for the latency and capacity steps: a session that
 // streams its microphone continuously (silence between sentences, as a
 // real microphone does), speaks the sentences it is given with pauses, and
-// notes for each utterance when its speech ended (on the sending clock),
+// notes for each utterance when its speech began and ended (on the sending
+// clock, as the frames holding those instants were sent),
 // when its final transcript arrived and when the answer's first audio
 // followed. Everything is driven by one Streamer timer.
 import { script, silenceFrames, FRAME_MS } from './client.mjs';
@@ -47,11 +48,15 @@ export class Talker {
       }
       return null;
     };
-    this.next = script(next, (seg, due) => {
-      const u = { clip: seg.speech, onsetAt: due + seg.speech.onsetMs, endAt: due + seg.speech.endMs,
-                  finalAt: null, audioAt: null, text: null };
-      this.utts.push(u);
-      this.pending.push(u);
+    this.next = script(next, {
+      onset: (seg, at) => {
+        this.utts.push({ clip: seg.speech, onsetAt: at, endAt: null, finalAt: null, audioAt: null, text: null });
+      },
+      end: (seg, at) => {
+        const u = this.utts.at(-1);
+        u.endAt = at;
+        this.pending.push(u);
+      },
     });
     session.on('final_user_request', (m, now) => this.#final(m.content, now));
     session.on('audio', (bytes, now) => {
