@@ -7,7 +7,7 @@
 // server used for that sentence (plus the little it needs to finish the
 // decode), measured rather than assumed, since the end-of-turn rule
 // adapts to the words. Then N talkers at once for each N: each streams
-// its microphone without a break and says short sentences (flite, 1.5-2.5
+// its microphone without a break and says short sentences (flite, 1.4-2.4
 // s) with 1.8-3.5 s pauses. Per N: `overloaded` errors, utterances lost
 // (no final transcript within 15 s; transcripts are matched to sentences
 // by their words), speech end -> final transcript p95 raw and beyond the
