@@ -62,14 +62,19 @@ const SIZES = {
            idleSessions: 20, probes: 10, memoryTalkers: 2, lostMs: 20000 },
 };
 
+function die(msg) {
+  console.error(`bench: ${msg} (--help for usage)`);
+  process.exit(2);
+}
+
 function parseArgs(argv) {
   const o = { flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    if (!a.startsWith('--')) die(`unexpected argument ${a}`);
     if (['--quick', '--smoke', '--check', '--help'].includes(a)) o.flags.add(a.slice(2));
     else if (i + 1 < argv.length) o[a.slice(2)] = argv[++i];
-    else throw new Error(`${a} needs a value`);
+    else die(`${a} needs a value`);
   }
   return o;
 }
@@ -88,8 +93,11 @@ const bin = path.resolve(REPO_ROOT, args.bin || 'build/parley');
 const decoderBench = path.resolve(REPO_ROOT, args['decoder-bench'] || path.join(path.dirname(bin), 'parley-decoder-bench'));
 const out = path.resolve(REPO_ROOT, args.out || 'build/bench.json');
 const names = args.steps ? args.steps.split(',') : STEPS.map((s) => s.name);
-for (const n of names) if (!STEPS.find((s) => s.name === n)) throw new Error(`unknown step ${n} (steps: ${STEPS.map((s) => s.name).join(', ')})`);
-for (const f of [bin, decoderBench]) if (!fs.existsSync(f)) throw new Error(`${f} not found (make build)`);
+for (const n of names) if (!STEPS.find((s) => s.name === n)) die(`unknown step ${n} (steps: ${STEPS.map((s) => s.name).join(', ')})`);
+for (const f of [bin, decoderBench]) if (!fs.existsSync(f)) die(`${f} not found (make build)`);
+for (const k of ['talkers', 'capacity-seconds', 'idle']) {
+  if (args[k] && !String(args[k]).split(',').every((x) => Number(x) > 0)) die(`--${k} wants positive numbers, got ${args[k]}`);
+}
 process.env.PARLEY_BIN = bin; // the harness starts this binary
 
 const log = (m) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
