@@ -35,6 +35,10 @@ async function run(srv, clips, { talkers, turns, lostMs }, offset) {
     utterances: utts.length,
     end_to_audio_ms: summary(utts.filter((u) => u.audioAt).map((u) => u.audioAt - u.endAt)),
     end_to_final_ms: summary(utts.filter((u) => u.finalAt).map((u) => u.finalAt - u.endAt)),
+    // audio of an answer arriving after the speech ended but before its final
+    // transcript: with speculation, audio let out before the turn was
+    // confirmed (or, under load, the previous answer's tail)
+    audio_before_final: ts.reduce((a, t) => a + t.audioBeforeFinal, 0),
     errors: sessions.reduce((a, s) => { for (const [k, v] of Object.entries(s.errors)) a[k] = (a[k] || 0) + v; return a; }, {}),
   };
 }

@@ -59,8 +59,14 @@ export class Talker {
       },
     });
     session.on('final_user_request', (m, now) => this.#final(m.content, now));
+    this.audioBeforeFinal = 0; // answer audio while an ended utterance awaited its transcript
     session.on('audio', (bytes, now) => {
       if (this.current && this.current.audioAt == null) this.current.audioAt = now;
+      const p = this.pending.at(-1);
+      if (p && !p.earlyAudio) {
+        p.earlyAudio = true;
+        this.audioBeforeFinal++;
+      }
     });
   }
 
