@@ -2,11 +2,11 @@
 // issue's limits. The server is pinned to CPU 0 (taskset; --workers 1, as
 // on a one-core machine), this benchmark process to CPU 1.
 //
-// First, the baseline: one talker says each sentence once on the idle
-// server; its speech end -> final transcript per sentence is the pause the
-// server used for that sentence (plus the little it needs to finish the
-// decode), measured rather than assumed, since the end-of-turn rule
-// adapts to the words. Then N talkers at once for each N: each streams
+// First, the baseline: two talkers say each sentence once on the idle
+// server; the smaller speech end -> final transcript per sentence is the
+// pause the server used for that sentence (plus the little it needs to
+// finish the decode), measured rather than assumed, since the end-of-turn
+// rule adapts to the words. Then N talkers at once for each N: each streams
 // its microphone without a break and says short sentences (flite, 1.4-2.4
 // s) with 1.8-3.5 s pauses. Per N: `overloaded` errors, utterances lost
 // (no final transcript within 15 s; transcripts are matched to sentences
@@ -53,17 +53,26 @@ export async function capacity(ctx) {
   const json = { server_cpus: srv.affinity(), client_cpus: affinity(process.pid), llm_first_token_ms: ttft,
                  workers: ctx.sizes.capacityWorkers, sentences: clips.length, levels: [] };
   try {
-    // ---- baseline: each sentence once, alone
+    // ---- baseline: each sentence twice (two talkers, 1.1 s apart, in
+    // opposite orders), the smaller of the two, so a moment when another
+    // process held the core does not inflate the pause
     {
-      const [s] = await talkers(srv.port, 1);
-      const queue = [...clips];
-      const t = new Talker(s, { pick: () => queue.shift() || null, gapMs: () => 2200, lostMs: Math.max(10000, ctx.sizes.lostMs) });
-      await new Streamer().play(s, t.next);
-      await t.settle();
-      await s.close();
+      const two = await talkers(srv.port, 2);
+      const orders = [[...clips], [...clips].reverse()];
+      const streamer = new Streamer();
+      const ts = two.map((s, i) => new Talker(s, {
+        leadMs: 300 + i * 1100, pick: () => orders[i].shift() || null, gapMs: () => 2200,
+        lostMs: Math.max(10000, ctx.sizes.lostMs),
+      }));
+      await Promise.all(ts.map((t) => streamer.play(t.s, t.next)));
+      await Promise.all(ts.map((t) => t.settle()));
+      await Promise.all(two.map((s) => s.close()));
       const pause = {};
-      for (const u of t.utts) if (u.finalAt) pause[u.clip.id] = Math.round(u.finalAt - u.endAt);
-      const audio = t.utts.filter((u) => u.finalAt && u.audioAt).map((u) => u.audioAt - u.finalAt);
+      const utts = ts.flatMap((t) => t.utts);
+      for (const u of utts) {
+        if (u.finalAt) pause[u.clip.id] = Math.round(Math.min(pause[u.clip.id] ?? Infinity, u.finalAt - u.endAt));
+      }
+      const audio = utts.filter((u) => u.finalAt && u.audioAt).map((u) => u.audioAt - u.finalAt);
       json.baseline = { pause_ms: pause, final: summary(Object.values(pause)), first_audio: summary(audio),
                         missing: clips.filter((c) => pause[c.id] == null).map((c) => c.id) };
       if (!Object.keys(pause).length) throw new Error('baseline: no sentence was transcribed on the idle server');
