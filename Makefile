@@ -2,15 +2,17 @@
 #   make run    install missing packages, build, start parley on http://localhost:8080
 #   make test   install missing packages, build (ASan+UBSan, -Werror), run every test
 # Extra arguments for the server: make run ARGS="--port 9000 --log-level debug"
-# Also: make soak (50 clients for 2 minutes, bench/soak.mjs), make tsan
-# (ThreadSanitizer), make fuzz (libFuzzer).
+# Also: make bench (the standard benchmark against the release build: one
+# table, JSON in build/bench.json; make bench BENCH_ARGS="--quick"), make soak
+# (50 clients for 2 minutes, bench/soak.mjs), make tsan (ThreadSanitizer),
+# make fuzz (libFuzzer).
 
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 TEST_BUILD ?= build-test
 ARGS  ?=
 
-.PHONY: run test build deps deps-test clean fuzz soak tsan tsan-unit
+.PHONY: run test build deps deps-test clean fuzz soak bench tsan tsan-unit
 
 FUZZ_SECONDS ?= 60
 
@@ -65,6 +67,16 @@ tsan: tsan-unit
 SOAK_ARGS ?=
 soak: build deps-test
 	node bench/soak.mjs --bin $(BUILD)/parley $(SOAK_ARGS)
+
+# The standard benchmark (bench/bench.mjs, docs/performance.md#make-bench):
+# listening CPU against the raw decoder, talkers per core, speech end ->
+# first audio with speculation on and off, barge-in, connect -> status with
+# 1,000 idle sessions, RSS per session; one table, JSON in $(BUILD)/bench.json.
+# make bench BENCH_ARGS="--quick" (about half as long), or e.g.
+# BENCH_ARGS="--steps capacity --talkers 8,10,12".
+BENCH_ARGS ?=
+bench: build deps-test
+	node bench/bench.mjs --bin $(BUILD)/parley --out $(BUILD)/bench.json $(BENCH_ARGS)
 
 # Open-ended fuzzing with libFuzzer (clang), FUZZ_SECONDS per parser; new
 # inputs are added to tests/fuzz/corpus/.
