@@ -32,6 +32,7 @@ import { latency } from './lib/latency.mjs';
 import { bargeIn } from './lib/bargein.mjs';
 import { connect } from './lib/connect.mjs';
 import { memory } from './lib/memory.mjs';
+import { turnEnd } from './lib/turnend.mjs';
 
 // The standard set, in order. Each step is async (ctx) -> {json, rows}:
 // json goes to the output under steps[name], rows ({figure, value,
@@ -47,19 +48,20 @@ const STEPS = [
   { name: 'barge-in', what: 'speech onset over assistant audio -> stop_tts', run: bargeIn },
   { name: 'connect', what: 'connect -> status with idle sessions, RSS per idle session', run: connect },
   { name: 'memory', what: 'RSS per talking session', run: memory },
+  { name: 'turn-end', what: 'end of turn: finished sentences, pauses inside unfinished ones', run: turnEnd },
 ];
 
 // Sizes per mode; flags override single values.
 const SIZES = {
   full: { listenClips: 5, listenPasses: 2, sentences: 8, talkers: [8, 12, 16], capacitySeconds: 40,
           capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 2, latencyTurns: 8, bargeIns: 8,
-          idleSessions: 1000, probes: 200, memoryTalkers: 4, lostMs: 15000 },
+          idleSessions: 1000, probes: 200, memoryTalkers: 4, lostMs: 15000, turnEndN: 12 },
   quick: { listenClips: 5, listenPasses: 1, sentences: 4, talkers: [8, 16], capacitySeconds: 20,
            capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 1, latencyTurns: 4, bargeIns: 4,
-           idleSessions: 1000, probes: 100, memoryTalkers: 2, lostMs: 15000 },
+           idleSessions: 1000, probes: 100, memoryTalkers: 2, lostMs: 15000, turnEndN: 6 },
   smoke: { listenClips: 1, listenPasses: 1, sentences: 2, talkers: [2], capacitySeconds: 5,
            capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 1, latencyTurns: 1, bargeIns: 2,
-           idleSessions: 20, probes: 10, memoryTalkers: 2, lostMs: 20000 },
+           idleSessions: 20, probes: 10, memoryTalkers: 2, lostMs: 20000, turnEndN: 1 },
 };
 
 function die(msg) {

@@ -79,6 +79,12 @@ export function check(json, steps) {
     need(isNum(s.memory.rss_per_talking_session_mb) && s.memory.rss_per_talking_session_mb > 0,
          'memory: RSS per talking session > 0');
   }
+  if (s['turn-end'] && !s['turn-end'].error) {
+    const t = s['turn-end'];
+    need(t.finished?.answered >= 1 && isMs(t.finished.p50_ms), 'turn-end: finished sentences answered');
+    for (const p of ['300', '400', '500'])
+      need(t.paused?.[p]?.n >= 1 && Number.isInteger(t.paused[p].premature), `turn-end: ${p} ms pauses counted`);
+  }
   need(isNum(json.client?.cpu_s) && json.client.cpu_s > 0, 'client CPU reported');
   for (const srv of json.servers || []) {
     need(srv.exit_code === 0, `server ${srv.name} exited 0 on SIGTERM (${srv.exit_code}, ${srv.signal})`);
