@@ -280,11 +280,13 @@ struct parley_answer {
 };
 
 /* turn.c: a new answer of s (takes a session reference), CURRENT; NULL on
- * OOM. parley_answer_free() drops the reference and frees it. */
+ * OOM. parley_answer_free() drops the reference and frees it (accepts
+ * NULL). Any thread, without s->lock. */
 struct parley_answer *parley_answer_new(struct parley_session *s);
 void parley_answer_free(struct parley_answer *a);
 
-/* turn.c: the engine's callbacks for an answer (ud: struct parley_answer). */
+/* turn.c: the engine's callbacks for an answer (ud: struct parley_answer);
+ * the LLM engine's thread, each taking s->lock. */
 void parley_answer_token(void *ud, const char *text, size_t len);
 void parley_answer_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
 		       const char *message);
