@@ -133,41 +133,47 @@ test('kept: the final transcript matches the speculation: one LLM request, start
 test('discarded: the final transcript differs: the speculation is cancelled, the final one answered, the client never hears of it', async () => {
   const stt = await startFakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
-  const since = llm.chatRequests().length;
   // Once the speculation reaches the LLM, the transcriber changes its mind:
   // the later partials and the final say Spain. The speculative answer is
-  // slow, so it is still streaming when the turn ends.
-  llm.set({
-    behave: (body, user) => {
-      if (/france/i.test(user)) { stt.set({ transcript: SPAIN }); return { firstTokenDelayMs: 3000 }; }
-      return null;
-    },
-  });
-  try {
-    const c = await connectReady(srv.port);
-    await streamPcm(c, SPEECH, RATE, { pace: 1 });
-    const heard = await c.next('final_user_request', 20000);
-    assert.equal(heard.content, SPAIN);
-    const ans = await c.next('final_assistant_answer', 20000);
-    assert.equal(ans.content, ANSWERS.spain);
-    await waitAudioQuiet(c);
+  // slow (still streaming when the turn ends: cancelled), then fast (complete
+  // while held: dropped).
+  for (const [round, delay] of [[1, 3000], [2, 0]]) {
+    stt.set({ transcript: FRANCE });
+    const since = llm.chatRequests().length;
+    llm.set({
+      tokenDelayMs: delay ? 5 : 0,
+      behave: (body, user) => {
+        if (/france/i.test(user)) { stt.set({ transcript: SPAIN }); return { firstTokenDelayMs: delay }; }
+        return null;
+      },
+    });
+    try {
+      const c = await connectReady(srv.port);
+      await streamPcm(c, SPEECH, RATE, { pace: 1 });
+      const heard = await c.next('final_user_request', 20000);
+      assert.equal(heard.content, SPAIN);
+      const ans = await c.next('final_assistant_answer', 20000);
+      assert.equal(ans.content, ANSWERS.spain);
+      await waitAudioQuiet(c);
 
-    const reqs = chats(since);
-    assert.equal(reqs.length, 2, 'the speculation, then the final transcript');
-    assert.equal(lastUser(reqs[0]), FRANCE);
-    assert.equal(reqs[0].aborted, true, 'the speculation was cancelled (the LLM saw the connection close)');
-    assert.equal(lastUser(reqs[1]), SPAIN);
-    for (const msg of c.history) {
-      assert.ok(!JSON.stringify(msg).includes('Paris'), `nothing of the discarded answer: ${JSON.stringify(msg)}`);
+      const reqs = chats(since);
+      assert.equal(reqs.length, 2, 'the speculation, then the final transcript');
+      assert.equal(lastUser(reqs[0]), FRANCE);
+      if (delay) assert.equal(reqs[0].aborted, true, 'the speculation was cancelled (the LLM saw the connection close)');
+      else assert.ok(reqs[0].end < reqs[1].start, 'the speculation had completed, held');
+      assert.equal(lastUser(reqs[1]), SPAIN);
+      for (const msg of c.history) {
+        assert.ok(!JSON.stringify(msg).includes('Paris'), `nothing of the discarded answer: ${JSON.stringify(msg)}`);
+      }
+      assert.equal(c.received('error').length, 0);
+      const m = await fetchMetrics(srv.port);
+      assert.equal(spec(m, 'started'), round);
+      assert.equal(spec(m, 'kept'), 0);
+      assert.equal(spec(m, 'discarded'), round);
+      await c.close();
+    } finally {
+      llm.reset();
     }
-    assert.equal(c.received('error').length, 0);
-    const m = await fetchMetrics(srv.port);
-    assert.equal(spec(m, 'started'), 1);
-    assert.equal(spec(m, 'kept'), 0);
-    assert.equal(spec(m, 'discarded'), 1);
-    await c.close();
-  } finally {
-    llm.reset();
   }
   await stopClean(srv);
   await stt.close();
