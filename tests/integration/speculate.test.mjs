@@ -370,7 +370,7 @@ test('fair admission: a typed turn of another session preempts a speculation hol
   await stt.close();
 });
 
-test('clear_history and close cancel a held speculation: the LLM sees it cancelled, the client hears nothing of it', async () => {
+test('clear_history, close and shutdown cancel a held speculation: the LLM sees it cancelled, the client hears nothing of it', async () => {
   const stt = await startFakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   llm.set({ behave: (body, user) => (user === FRANCE ? { hangAfter: 1 } : null) });
@@ -397,9 +397,15 @@ test('clear_history and close cancel a held speculation: the LLM sees it cancell
     }
     const m = await fetchMetrics(srv.port);
     assert.ok(spec(m, 'discarded') >= 2, `discarded ${spec(m, 'discarded')}`);
+    // Shutdown with a speculation held: a clean exit, nothing leaked.
+    const since = llm.chatRequests().length;
+    const c = await connectReady(srv.port);
+    const speaking = streamPcm(c, SPEECH.subarray(0, bytesAt(2.6)), RATE, { pace: 1 });
+    await until(() => chats(since).length >= 1, 15000, 'the speculation to reach the LLM');
+    await speaking.catch(() => {});
+    await stopClean(srv);
   } finally {
     llm.reset();
   }
-  await stopClean(srv);
   await stt.close();
 });
