@@ -34,6 +34,8 @@ struct req {
 	bool parser_done;
 	bool parser_error;
 	bool admitted;          /* counted in e->admitted */
+	bool spec;              /* guarded by e->lock: speculative (preemptable) */
+	struct req *snext;      /* guarded by e->lock: e->spec_running; then the preempted list */
 	char message[512];
 };
 
@@ -43,6 +45,7 @@ static struct parley_histogram m_ttft;
 static struct parley_gauge m_inflight, m_queue;
 static struct parley_counter m_errors[PARLEY_LLM_CAUSE_COUNT];
 static struct parley_counter m_requests;
+static struct parley_counter m_preempted;
 
 static const char *const cause_names[PARLEY_LLM_CAUSE_COUNT] = {
 	[PARLEY_LLM_CAUSE_NONE] = "none",
@@ -83,6 +86,10 @@ static int register_metrics(void)
 	rc = rc ? rc : parley_metrics_register_counter("parley_llm_requests_total",
 						       "LLM requests submitted", NULL, NULL,
 						       &m_requests);
+	rc = rc ? rc : parley_metrics_register_counter(
+			       "parley_llm_preempted_total",
+			       "speculative LLM requests ended to free a slot for an ordinary one",
+			       NULL, NULL, &m_preempted);
 	for (int i = 1; i < PARLEY_LLM_CAUSE_COUNT && !rc; i++)
 		rc = parley_metrics_register_counter("parley_llm_errors_total",
 						     "LLM requests failed, by cause", "cause",
@@ -102,10 +109,35 @@ static void req_free(struct req *r)
 	free(r);
 }
 
-/* Engine thread (or stop): reports the end and frees the request. */
+/* Caller holds e->lock: takes r out of the running speculations. */
+static void unlink_spec_locked(struct parley_llm_engine *e, struct req *r)
+{
+	for (struct req **p = &e->spec_running; *p; p = &(*p)->snext) {
+		if (*p == r) {
+			*p = r->snext;
+			r->snext = NULL;
+			r->spec = false;
+			e->admitted_spec--;
+			return;
+		}
+	}
+}
+
+/* Engine thread (or stop): gives the slot back, reports the end and frees
+ * the request. */
 static void req_end(struct req *r, enum parley_llm_end end, enum parley_llm_cause cause,
 		    const char *message)
 {
+	/* The slot first: once the end is reported, it is free (and a
+	 * speculation that is ending can no longer be promoted). */
+	if (r->admitted) {
+		pthread_mutex_lock(&r->e->lock);
+		if (r->spec)
+			unlink_spec_locked(r->e, r);
+		r->e->admitted--;
+		pthread_mutex_unlock(&r->e->lock);
+		r->admitted = false;
+	}
 	/* The whole message goes to the log (which masks keys); the session
 	 * gets a short cause with keys and URLs masked, cut on a character
 	 * boundary. */
@@ -119,11 +151,6 @@ static void req_end(struct req *r, enum parley_llm_end end, enum parley_llm_caus
 		message = cause_text;
 	}
 	r->cb.end(r->cb.ud, end, cause, end == PARLEY_LLM_END_OK ? NULL : message);
-	if (r->admitted) {
-		pthread_mutex_lock(&r->e->lock);
-		r->e->admitted--;
-		pthread_mutex_unlock(&r->e->lock);
-	}
 	req_free(r);
 }
 
@@ -338,12 +365,125 @@ static void cancel_one(struct parley_llm_engine *e, uint64_t id, struct req **wa
 	}
 }
 
+/* ---- the queues (caller holds e->lock) -------------------------------- */
+
+static void fifo_push(struct parley_llm_fifo *q, struct req *r)
+{
+	r->next = NULL;
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	q->n++;
+}
+
+static struct req *fifo_pop(struct parley_llm_fifo *q)
+{
+	struct req *r = q->head;
+	if (!r)
+		return NULL;
+	q->head = r->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->n--;
+	r->next = NULL;
+	return r;
+}
+
+/* Takes request id out of q; NULL when it is not there. */
+static struct req *fifo_take(struct parley_llm_fifo *q, uint64_t id)
+{
+	struct req *prev = NULL;
+	for (struct req *r = q->head; r; prev = r, r = r->next) {
+		if (r->id != id)
+			continue;
+		if (prev)
+			prev->next = r->next;
+		else
+			q->head = r->next;
+		if (q->tail == r)
+			q->tail = prev;
+		q->n--;
+		r->next = NULL;
+		return r;
+	}
+	return NULL;
+}
+
+/* Appends q's requests to the list at *tail (link: next); empties q. */
+static void fifo_drain(struct parley_llm_fifo *q, struct req ***tail)
+{
+	while (q->head) {
+		struct req *r = fifo_pop(q);
+		**tail = r;
+		*tail = &r->next;
+	}
+}
+
+static int ordinary_admitted(const struct parley_llm_engine *e)
+{
+	return e->admitted - e->admitted_spec;
+}
+
+/*
+ * Admission (engine.h): ordinary requests into free slots, then into slots
+ * taken from running speculations (newest first: the least work lost),
+ * which go to *preempted (link: snext) for the caller to end; speculations
+ * only into free slots with no ordinary request waiting. The admitted go
+ * to *admit_tail (link: next).
+ */
+static void admit_locked(struct parley_llm_engine *e, struct req ***admit_tail,
+			 struct req **preempted)
+{
+	int max = e->cfg->llm_max_inflight;
+	while (e->waiting.head) {
+		if (e->admitted >= max) {
+			struct req *v = e->spec_running;
+			if (!v)
+				break;
+			unlink_spec_locked(e, v);
+			v->admitted = false; /* its slot is the waiting request's now */
+			e->admitted--;
+			v->snext = *preempted;
+			*preempted = v;
+		}
+		struct req *r = fifo_pop(&e->waiting);
+		e->admitted++;
+		r->admitted = true;
+		**admit_tail = r;
+		*admit_tail = &r->next;
+	}
+	while (!e->waiting.head && e->swaiting.head && e->admitted < max) {
+		struct req *r = fifo_pop(&e->swaiting);
+		e->admitted++;
+		e->admitted_spec++;
+		r->admitted = true;
+		r->snext = e->spec_running;
+		e->spec_running = r;
+		**admit_tail = r;
+		*admit_tail = &r->next;
+	}
+}
+
+/* Caller holds e->lock: would admit_locked() admit anything now? */
+static bool admissible_locked(const struct parley_llm_engine *e)
+{
+	if (e->info.state != PARLEY_LLM_READY)
+		return false;
+	int max = e->cfg->llm_max_inflight;
+	if (e->waiting.head)
+		return e->admitted < max || e->spec_running;
+	return e->swaiting.head && e->admitted < max;
+}
+
 static void *engine_main(void *arg)
 {
 	struct parley_llm_engine *e = arg;
 	for (;;) {
 		/* Take cancellations, and admit waiting requests into free slots. */
-		struct req *admit = NULL, **admit_tail = &admit, *fail = NULL;
+		struct req *admit = NULL, **admit_tail = &admit, *fail = NULL, **fail_tail = &fail;
+		struct req *preempted = NULL;
 		uint64_t *cancels;
 		size_t ncancels;
 		char why[512] = "";
@@ -358,46 +498,37 @@ static void *engine_main(void *arg)
 		 * turn never holds a place (or a slot later). */
 		struct req *dropped = NULL;
 		for (size_t i = 0; i < ncancels; i++) {
-			struct req *prev = NULL;
-			for (struct req *r = e->wait_head; r; prev = r, r = r->next) {
-				if (r->id != cancels[i])
-					continue;
-				if (prev)
-					prev->next = r->next;
-				else
-					e->wait_head = r->next;
-				if (e->wait_tail == r)
-					e->wait_tail = prev;
-				e->nwaiting--;
-				r->next = dropped;
-				dropped = r;
-				cancels[i] = 0; /* handled */
-				break;
-			}
+			struct req *r = fifo_take(&e->waiting, cancels[i]);
+			if (!r)
+				r = fifo_take(&e->swaiting, cancels[i]);
+			if (!r)
+				continue;
+			r->next = dropped;
+			dropped = r;
+			cancels[i] = 0; /* handled */
 		}
 		enum parley_llm_state state = e->info.state;
 		if (state == PARLEY_LLM_UNAVAILABLE || stopping) { /* nobody waits on a dead backend */
-			fail = e->wait_head;
-			e->wait_head = e->wait_tail = NULL;
-			e->nwaiting = 0;
+			fifo_drain(&e->waiting, &fail_tail);
+			fifo_drain(&e->swaiting, &fail_tail);
 			snprintf(why, sizeof why, "%s", e->info.reason);
 		} else if (state == PARLEY_LLM_READY) {
-			while (e->admitted < e->cfg->llm_max_inflight && e->wait_head) {
-				struct req *r = e->wait_head;
-				e->wait_head = r->next;
-				if (!e->wait_head)
-					e->wait_tail = NULL;
-				e->nwaiting--;
-				e->admitted++;
-				r->admitted = true;
-				r->next = NULL;
-				*admit_tail = r;
-				admit_tail = &r->next;
-			}
+			admit_locked(e, &admit_tail, &preempted);
 		}
-		parley_gauge_set(&m_queue, (int64_t)e->nwaiting);
+		parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
 		pthread_mutex_unlock(&e->lock);
 
+		/* Preempted speculations first: their slots are taken already. */
+		while (preempted) {
+			struct req *r = preempted;
+			preempted = r->snext;
+			r->snext = NULL;
+			detach(e, r);
+			parley_counter_add(&m_preempted, 1);
+			PARLEY_DEBUG("llm request %llu (speculative) preempted by an ordinary one",
+				     (unsigned long long)r->id);
+			req_end(r, PARLEY_LLM_END_CANCELLED, PARLEY_LLM_CAUSE_NONE, "preempted");
+		}
 		while (dropped) {
 			struct req *r = dropped;
 			dropped = r->next;
@@ -448,8 +579,7 @@ static void *engine_main(void *arg)
 		if (ctimeout >= 0 && ctimeout < wait)
 			wait = ctimeout;
 		pthread_mutex_lock(&e->lock);
-		bool can_admit = e->wait_head && e->admitted < e->cfg->llm_max_inflight &&
-				 e->info.state == PARLEY_LLM_READY;
+		bool can_admit = admissible_locked(e);
 		pthread_mutex_unlock(&e->lock);
 		if (can_admit)
 			wait = 0; /* a slot freed during this pass: admit at once */
@@ -540,7 +670,8 @@ const char *parley_llm_system_prompt(struct parley_llm_engine *e)
 }
 
 int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
-		      const struct parley_llm_callbacks *cb, uint64_t *id, char *why, size_t whylen)
+		      const struct parley_llm_callbacks *cb, unsigned flags, uint64_t *id,
+		      char *why, size_t whylen)
 {
 	struct req *r = calloc(1, sizeof *r);
 	if (!r) {
@@ -552,8 +683,10 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	r->cb = *cb;
 	r->e = e;
 	r->submitted_ns = parley_llm_now_ns();
+	bool spec = flags & PARLEY_LLM_SPECULATIVE;
 
 	int rc = 0;
+	const struct parley_config *cfg = e->cfg;
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		rc = PARLEY_E_CLOSED;
@@ -561,21 +694,21 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	} else if (e->info.state == PARLEY_LLM_UNAVAILABLE) {
 		rc = PARLEY_E_CLOSED;
 		snprintf(why, whylen, "%s", e->info.reason);
-	} else if (e->nwaiting + (size_t)e->admitted >=
-		   (size_t)e->cfg->llm_max_inflight + (size_t)e->cfg->llm_max_queue) {
+	} else if (spec && e->swaiting.n >= (size_t)cfg->llm_max_queue) {
+		rc = PARLEY_E_FULL;
+		snprintf(why, whylen, "%zu speculative answers are waiting", e->swaiting.n);
+	} else if (!spec && e->waiting.n + (size_t)ordinary_admitted(e) >=
+				    (size_t)cfg->llm_max_inflight + (size_t)cfg->llm_max_queue) {
+		/* speculations are not counted: they give way */
 		rc = PARLEY_E_FULL;
 		snprintf(why, whylen, "%d answers are being generated and %zu are waiting",
-			 e->admitted, e->nwaiting);
+			 ordinary_admitted(e), e->waiting.n);
 	} else {
 		r->id = ++e->next_id;
+		r->spec = spec;
 		*id = r->id;
-		if (e->wait_tail)
-			e->wait_tail->next = r;
-		else
-			e->wait_head = r;
-		e->wait_tail = r;
-		e->nwaiting++;
-		parley_gauge_set(&m_queue, (int64_t)e->nwaiting);
+		fifo_push(spec ? &e->swaiting : &e->waiting, r);
+		parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
 		r = NULL;
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -587,6 +720,40 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	parley_counter_add(&m_requests, 1);
 	curl_multi_wakeup(e->multi);
 	return 0;
+}
+
+int parley_llm_promote(struct parley_llm_engine *e, uint64_t id)
+{
+	int rc = PARLEY_E_NOTFOUND;
+	const struct parley_config *cfg = e->cfg;
+	pthread_mutex_lock(&e->lock);
+	for (struct req *r = e->spec_running; r; r = r->snext) {
+		if (r->id == id) {
+			unlink_spec_locked(e, r);
+			rc = 0;
+			break;
+		}
+	}
+	if (rc != 0) {
+		bool room = e->waiting.n + (size_t)ordinary_admitted(e) <
+			    (size_t)cfg->llm_max_inflight + (size_t)cfg->llm_max_queue;
+		struct req *r = room ? fifo_take(&e->swaiting, id) : NULL;
+		if (r) {
+			r->spec = false;
+			fifo_push(&e->waiting, r);
+			parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
+			rc = 0;
+		} else if (!room) {
+			for (r = e->swaiting.head; r && r->id != id; r = r->next)
+				;
+			if (r)
+				rc = PARLEY_E_FULL;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (rc == 0)
+		curl_multi_wakeup(e->multi); /* a waiting one may be admitted now */
+	return rc;
 }
 
 void parley_llm_cancel(struct parley_llm_engine *e, uint64_t id)

@@ -9,6 +9,17 @@
  * fails with PARLEY_E_FULL. Timeouts (connect, first token, stall) end a
  * request with an error and free its slot.
  *
+ * Speculative requests (PARLEY_LLM_SPECULATIVE: an answer started before
+ * the user's turn is certain) never delay an ordinary one. They wait in a
+ * queue of their own (at most max_queue) and are admitted only into a free
+ * slot when no ordinary request waits; an ordinary request that finds every
+ * slot taken while speculations run preempts the one started last (it ends
+ * CANCELLED, and parley_llm_promote() of it fails). They do not count
+ * against the ordinary queue's bound, so they never make an ordinary submit
+ * fail with PARLEY_E_FULL. parley_llm_promote() makes a speculation
+ * ordinary once its turn is confirmed: a running one can no longer be
+ * preempted, a waiting one joins the tail of the ordinary queue.
+ *
  * A warm-up thread (warmup.c) resolves the backend ("auto"), runs the
  * backend's checks (model pulled? which model? credentials?), sends the
  * system prompt once so the backend can cache it, and measures time to
@@ -96,14 +107,29 @@ void parley_llm_engine_info(struct parley_llm_engine *e, struct parley_llm_info 
 /* The system prompt, borrowed for the engine's life. */
 const char *parley_llm_system_prompt(struct parley_llm_engine *e);
 
+/* Flags of parley_llm_submit(). */
+#define PARLEY_LLM_SPECULATIVE 0x1u /* preemptable, admitted after every ordinary request */
+
 /*
  * Queues a chat completion of messages (ownership taken in every case).
- * Returns 0 and the request id, or PARLEY_E_FULL (queue full),
- * PARLEY_E_CLOSED (backend unavailable; *why says why) or PARLEY_E_NOMEM;
- * on failure no callback is ever called. Any thread.
+ * flags: 0 or PARLEY_LLM_SPECULATIVE (see the top). Returns 0 and the
+ * request id, or PARLEY_E_FULL (queue full), PARLEY_E_CLOSED (backend
+ * unavailable; *why says why) or PARLEY_E_NOMEM; on failure no callback is
+ * ever called. Any thread.
  */
 int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
-		      const struct parley_llm_callbacks *cb, uint64_t *id, char *why, size_t whylen);
+		      const struct parley_llm_callbacks *cb, unsigned flags, uint64_t *id,
+		      char *why, size_t whylen);
+
+/*
+ * Makes speculative request id ordinary (its turn was confirmed): a running
+ * one can no longer be preempted; a waiting one moves to the tail of the
+ * ordinary queue. Returns 0; PARLEY_E_NOTFOUND when id is not a live
+ * speculation (it ended or is ending: preempted, cancelled, finished; its
+ * end callback has run or is about to); PARLEY_E_FULL when it waits and
+ * the ordinary queue is full (it stays speculative). Any thread.
+ */
+int parley_llm_promote(struct parley_llm_engine *e, uint64_t id);
 
 /* Cancels a request: its stream is aborted at once (the backend sees the
  * connection close) and its end callback reports CANCELLED, unless it had

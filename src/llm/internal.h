@@ -31,6 +31,12 @@
 
 struct req; /* one session's request (engine.c) */
 
+/* Requests waiting for a slot, oldest first (engine.c; guarded by e->lock). */
+struct parley_llm_fifo {
+	struct req *head, *tail;
+	size_t n;
+};
+
 struct parley_llm_engine {
 	const struct parley_config *cfg;
 	char *system_prompt;
@@ -44,8 +50,10 @@ struct parley_llm_engine {
 	pthread_cond_t cond;          /* warm-up sleeps on it; signalled on stop */
 	/* guarded by lock */
 	struct parley_llm_info info;
-	struct req *wait_head, *wait_tail; /* submitted, not admitted (FIFO) */
-	size_t nwaiting;
+	struct parley_llm_fifo waiting;  /* ordinary requests submitted, not admitted */
+	struct parley_llm_fifo swaiting; /* speculative ones (engine.h) */
+	struct req *spec_running;     /* admitted speculations, newest first (link: snext) */
+	int admitted_spec;            /* of `admitted`, speculations (preemptable) */
 	uint64_t *cancels;
 	size_t ncancels, cancels_cap;
 	uint64_t next_id;

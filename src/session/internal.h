@@ -28,6 +28,7 @@
 
 #include "audio/rate_infer.h"
 #include "audio/ring.h"
+#include "llm/engine.h"
 #include "session/history.h"
 #include "session/limits.h"
 #include "session/pace.h"
@@ -106,6 +107,8 @@ struct parley_session {
 	int64_t audio_sent_ms;               /* guarded by lock: audio of this answer sent */
 	int64_t playback_start_ns;           /* guarded by lock: 0 until audio starts */
 	struct parley_turn_times times;      /* guarded by lock */
+	struct parley_answer *spec;          /* guarded by lock: the live speculation (HELD), or NULL */
+	uint64_t spec_seq;                   /* guarded by lock: speculations started */
 	/* Undeclared input rate (inrate.h): */
 	bool rate_pending;                   /* guarded by lock: inferring; the listener holds
 						the audio undecoded */
@@ -232,7 +235,85 @@ void parley_session_speculate(struct parley_session *s, const char *text, int64_
 void parley_session_speculation_drop(struct parley_session *s);
 
 /* turn.c: cancels the answer in flight without touching the history
- * (the session is closing). Any thread, without s->lock. */
+ * (the session is closing), and the speculation. Any thread, without
+ * s->lock. */
 void parley_session_cancel_answer(struct parley_session *s);
+
+/*
+ * One answer's LLM request (turn.c), as the engine's callbacks see it.
+ *
+ * An ordinary answer is CURRENT from the start: its tokens go to the
+ * client while gen == s->turn_gen. A speculation (speculate.c) starts HELD:
+ * everything it produces is kept in `held` (and its end in `ended`/`end`)
+ * and nothing reaches the client. When its turn is confirmed it is
+ * CONFIRMING while the engine promotes it (still held), then either
+ * adopted (parley_answer_adopt_locked(): CURRENT, the held text replayed
+ * as if it had just arrived) or DISCARDED: its request is cancelled and its
+ * late callbacks do nothing but free it.
+ *
+ * Ownership: the answer holds a session reference. Whoever is last frees
+ * it (parley_answer_free()): the end callback, unless the answer is HELD or
+ * CONFIRMING then (s->spec, or the confirming thread, owns an ended one);
+ * the discarder or the adopter of an answer that had already ended.
+ */
+enum parley_answer_state {
+	PARLEY_ANSWER_CURRENT = 0,
+	PARLEY_ANSWER_HELD,
+	PARLEY_ANSWER_CONFIRMING,
+	PARLEY_ANSWER_DISCARDED,
+};
+
+struct parley_answer {
+	struct parley_session *s;         /* one reference */
+	int64_t submitted_ns;
+	/* guarded by s->lock: */
+	uint64_t gen;                     /* CURRENT: the turn_gen it answers */
+	enum parley_answer_state state;
+	int64_t first_token_ns;
+	struct parley_buf held;           /* text produced while not CURRENT */
+	bool ended;                       /* the end came while not CURRENT: */
+	enum parley_llm_end end;          /* how */
+	uint64_t id;                      /* a speculation's request id (0 until submitted) */
+	uint64_t seq;                     /* a speculation's number (s->spec_seq) */
+	char *norm;                       /* a speculation's user text, normalised (textnorm.h) */
+	int64_t speech_end_ns;            /* a speculation's: when the user stopped */
+};
+
+/* turn.c: a new answer of s (takes a session reference), CURRENT; NULL on
+ * OOM. parley_answer_free() drops the reference and frees it (accepts
+ * NULL). Any thread, without s->lock. */
+struct parley_answer *parley_answer_new(struct parley_session *s);
+void parley_answer_free(struct parley_answer *a);
+
+/* turn.c: the engine's callbacks for an answer (ud: struct parley_answer);
+ * the LLM engine's thread, each taking s->lock. */
+void parley_answer_token(void *ud, const char *text, size_t len);
+void parley_answer_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
+		       const char *message);
+
+/* turn.c, caller holds s->lock: a CONFIRMING speculation becomes the
+ * answer to the user turn text[0..len): the answer in flight is superseded
+ * (its request id returned for the caller to cancel after unlocking), the
+ * turn joins the history, and what the speculation held is replayed to the
+ * client (and, if it had ended, its end). The caller frees it after
+ * unlocking when a->ended. */
+uint64_t parley_answer_adopt_locked(struct parley_session *s, struct parley_answer *a,
+				    const char *text, size_t len, int64_t speech_end_ns);
+
+/* speculate.c: the user turn text[0..len) ended (caller: turn.c, after the
+ * turn was admitted; without s->lock). Keeps the live speculation if its
+ * text matches (textnorm.h) and the engine could promote it (or it already
+ * finished): true, the turn is answered. Otherwise discards it and returns
+ * false: the caller submits the turn as usual. */
+bool parley_speculation_confirm(struct parley_session *s, const char *text, size_t len,
+				int64_t speech_end_ns);
+
+/* speculate.c: cancels the live speculation silently, if any (a typed turn,
+ * a refused turn, clear_history, barge-in, the session closing). Any
+ * thread, without s->lock. */
+void parley_speculation_discard(struct parley_session *s, const char *why);
+
+/* speculate.c: registers parley_speculations_total (once, at startup). */
+int parley_speculation_register_metrics(void);
 
 #endif

@@ -163,9 +163,13 @@ static void log_first_audio(struct parley_session *s)
 {
 	const struct parley_turn_times *t = &s->times;
 	int64_t start = t->speech_end ? t->speech_end : t->final;
+	/* A kept speculation's first token came before the final transcript:
+	 * the histograms count it as there at the final (0 ms to wait), and
+	 * synthesis from then; the log line shows the real (negative) time. */
+	int64_t token = t->first_token && t->first_token < t->final ? t->final : t->first_token;
 	parley_stage_observe(PARLEY_STAGE_TRANSCRIPT, t->speech_end, t->final);
-	parley_stage_observe(PARLEY_STAGE_FIRST_TOKEN, t->final, t->first_token);
-	parley_stage_observe(PARLEY_STAGE_FIRST_AUDIO, t->first_token, t->first_audio);
+	parley_stage_observe(PARLEY_STAGE_FIRST_TOKEN, t->final, token);
+	parley_stage_observe(PARLEY_STAGE_FIRST_AUDIO, token, t->first_audio);
 	parley_stage_observe(PARLEY_STAGE_TOTAL, start, t->first_audio);
 	if (t->speech_end)
 		PARLEY_INFO("session %llu turn: speech end -> transcript %.0f ms, transcript -> "

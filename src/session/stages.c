@@ -1,5 +1,7 @@
 #include "session/stages.h"
 
+#include "session/internal.h"
+
 #include "util/metrics.h"
 
 static struct parley_histogram h[PARLEY_STAGE_COUNT];
@@ -26,7 +28,8 @@ int parley_stages_register(void)
 		parley_histogram_init(&h[i], parley_latency_bounds, parley_latency_nbounds);
 		rc = parley_metrics_register_histogram(defs[i].name, defs[i].help, &h[i]);
 	}
-	return rc;
+	/* the turns' other outcome: speculative answers kept or discarded */
+	return rc ? rc : parley_speculation_register_metrics();
 }
 
 void parley_stage_observe(enum parley_stage st, int64_t start_ns, int64_t end_ns)

@@ -6,7 +6,13 @@
  * At most one answer is in flight per session. A new turn, clear_history or
  * a closing session cancels it; `turn_gen` tells late callbacks of a
  * superseded answer to stay silent. Engine callbacks run on the engine
- * thread and hold a session reference until their end callback.
+ * thread; each answer (struct parley_answer) holds a session reference.
+ *
+ * Speculation (speculate.c): a spoken turn first asks whether the
+ * speculation started in its trailing silence can be kept; if so that
+ * answer is adopted (parley_answer_adopt_locked()) instead of submitting a
+ * new one. Until then a speculation's callbacks only hold what it
+ * produces (internal.h, struct parley_answer).
  *
  * Order under failure: when the LLM fails, the client gets the (cut)
  * final_assistant_answer and then the error. With speech the final answer
@@ -29,32 +35,56 @@
 #include "util/log.h"
 #include "util/utf8.h"
 
-struct answer_ctx {
-	struct parley_session *s; /* one reference */
-	uint64_t gen;
-	int64_t submitted_ns;
-	int64_t first_token_ns;
-};
-
-static void on_token(void *ud, const char *text, size_t len)
+struct parley_answer *parley_answer_new(struct parley_session *s)
 {
-	struct answer_ctx *a = ud;
-	struct parley_session *s = a->s;
-	if (!a->first_token_ns)
-		a->first_token_ns = parley_now_ns();
-	pthread_mutex_lock(&s->lock);
-	if (a->gen != s->turn_gen || parley_buf_append(&s->answer, text, len) != 0) {
-		pthread_mutex_unlock(&s->lock);
+	struct parley_answer *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	parley_session_ref(s);
+	a->s = s;
+	parley_buf_init(&a->held, s->limits->answer_max_bytes);
+	return a;
+}
+
+void parley_answer_free(struct parley_answer *a)
+{
+	if (!a)
 		return;
-	}
-	if (!s->times.first_token)
-		s->times.first_token = a->first_token_ns;
+	struct parley_session *s = a->s;
+	parley_buf_free(&a->held);
+	free(a->norm);
+	free(a);
+	parley_session_unref(s);
+}
+
+/* Caller holds s->lock: a's text reaches the answer (and the client). */
+static void answer_text_locked(struct parley_session *s, const char *text, size_t len)
+{
+	if (parley_buf_append(&s->answer, text, len) != 0)
+		return;
 	/* With speech, partial answers follow the audio (speak.c); without,
 	 * the text. Encoded under the lock so they go out in order. */
 	if (s->speech)
 		parley_speak_feed_locked(s, text, len);
 	else
 		s->events->answer_partial(s, s->answer.data, s->answer.len);
+}
+
+void parley_answer_token(void *ud, const char *text, size_t len)
+{
+	struct parley_answer *a = ud;
+	struct parley_session *s = a->s;
+	int64_t now = parley_now_ns();
+	pthread_mutex_lock(&s->lock);
+	if (!a->first_token_ns)
+		a->first_token_ns = now;
+	if (a->state == PARLEY_ANSWER_HELD || a->state == PARLEY_ANSWER_CONFIRMING) {
+		parley_buf_append(&a->held, text, len); /* nothing reaches the client */
+	} else if (a->state == PARLEY_ANSWER_CURRENT && a->gen == s->turn_gen) {
+		if (!s->times.first_token)
+			s->times.first_token = a->first_token_ns;
+		answer_text_locked(s, text, len);
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -76,49 +106,60 @@ static bool queue_error_locked(struct parley_session *s, enum parley_session_pro
 	return parley_speak_error_locked(s, code, message);
 }
 
-static void on_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
-		   const char *message)
+/* Caller holds s->lock; a is the current answer: it ended. Returns true
+ * when an error is due that could not be queued behind the speech (the
+ * caller reports it after unlocking). */
+static bool end_current_locked(struct parley_session *s, struct parley_answer *a,
+			       enum parley_llm_end end, enum parley_llm_cause cause, const char *why)
 {
-	struct answer_ctx *a = ud;
+	bool error_sent = false;
+	s->llm_req = 0;
+	s->ended_gen = a->gen;
+	if (end != PARLEY_LLM_END_CANCELLED) {
+		bool cut = end != PARLEY_LLM_END_OK;
+		if (s->answer.len || !cut) {
+			parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
+					   parley_buf_str(&s->answer), s->answer.len, cut);
+			s->answer_in_history = true;
+		}
+		if (!cut)
+			parley_speak_flush_locked(s);
+		/* After the pieces already queued for speech. */
+		if (s->answer.len || !cut)
+			parley_speak_final_locked(s, parley_buf_str(&s->answer), s->answer.len, cut);
+		PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, total %.0f ms",
+			    (unsigned long long)s->id, cut ? "interrupted" : "complete", s->answer.len,
+			    a->first_token_ns ? (double)(a->first_token_ns - a->submitted_ns) / 1e6
+					      : -1.0,
+			    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
+	}
+	if (end == PARLEY_LLM_END_ERROR)
+		error_sent = queue_error_locked(s, error_code(cause), why);
+	parley_buf_reset(&s->answer);
+	return end == PARLEY_LLM_END_ERROR && !error_sent;
+}
+
+void parley_answer_end(void *ud, enum parley_llm_end end, enum parley_llm_cause cause,
+		       const char *message)
+{
+	struct parley_answer *a = ud;
 	struct parley_session *s = a->s;
 	const char *why = message ? message : "LLM error";
-	bool error_sent = false;
+	bool report = false;
 	pthread_mutex_lock(&s->lock);
-	bool current = a->gen == s->turn_gen;
-	if (current) {
-		s->llm_req = 0;
-		s->ended_gen = a->gen;
-		if (end != PARLEY_LLM_END_CANCELLED) {
-			bool cut = end != PARLEY_LLM_END_OK;
-			if (s->answer.len || !cut) {
-				parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
-						   parley_buf_str(&s->answer), s->answer.len, cut);
-				s->answer_in_history = true;
-			}
-			if (!cut)
-				parley_speak_flush_locked(s);
-			/* After the pieces already queued for speech. */
-			if (s->answer.len || !cut)
-				parley_speak_final_locked(s, parley_buf_str(&s->answer),
-							  s->answer.len, cut);
-			PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, "
-				    "total %.0f ms",
-				    (unsigned long long)s->id, cut ? "interrupted" : "complete",
-				    s->answer.len,
-				    a->first_token_ns
-					    ? (double)(a->first_token_ns - a->submitted_ns) / 1e6
-					    : -1.0,
-				    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
-		}
-		if (end == PARLEY_LLM_END_ERROR)
-			error_sent = queue_error_locked(s, error_code(cause), why);
-		parley_buf_reset(&s->answer);
+	if (a->state == PARLEY_ANSWER_HELD || a->state == PARLEY_ANSWER_CONFIRMING) {
+		/* a speculation: its owner decides (speculate.c) */
+		a->ended = true;
+		a->end = end;
+		pthread_mutex_unlock(&s->lock);
+		return;
 	}
+	if (a->state == PARLEY_ANSWER_CURRENT && a->gen == s->turn_gen)
+		report = end_current_locked(s, a, end, cause, why);
 	pthread_mutex_unlock(&s->lock);
-	if (current && end == PARLEY_LLM_END_ERROR && !error_sent)
+	if (report)
 		parley_session_error(s, error_code(cause), "%s", why);
-	parley_session_unref(s);
-	free(a);
+	parley_answer_free(a);
 }
 
 /* Caller holds s->lock. Supersedes the answer in flight; returns its
@@ -145,14 +186,44 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 	parley_session_user_turn_timed(s, text, len, 0);
 }
 
+uint64_t parley_answer_adopt_locked(struct parley_session *s, struct parley_answer *a,
+				    const char *text, size_t len, int64_t speech_end_ns)
+{
+	uint64_t old = supersede_locked(s, true);
+	if (parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false) != 0)
+		PARLEY_WARN("session %llu: out of memory: the turn is missing from the history",
+			    (unsigned long long)s->id);
+	a->state = PARLEY_ANSWER_CURRENT;
+	a->gen = s->turn_gen;
+	/* the first token may precede the final transcript: that is the gain */
+	s->times = (struct parley_turn_times){ .speech_end = speech_end_ns,
+					       .final = parley_now_ns(),
+					       .first_token = a->first_token_ns };
+	if (!a->ended)
+		s->llm_req = a->id;
+	if (a->held.len)
+		answer_text_locked(s, a->held.data, a->held.len);
+	parley_buf_free(&a->held);
+	if (a->ended) /* only a complete answer is adopted once ended */
+		end_current_locked(s, a, a->end, PARLEY_LLM_CAUSE_NONE, NULL);
+	return old;
+}
+
 void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
 				    int64_t speech_end_ns)
 {
 	if (parley_session_is_closing(s) || !s->llm)
 		return;
-	if (!parley_session_turn_admit(s))
-		return; /* over --turns-per-minute: told rate_limited, nothing sent */
-	struct answer_ctx *a = calloc(1, sizeof *a);
+	if (!speech_end_ns) /* typed: not what any speculation heard */
+		parley_speculation_discard(s, "typed turn");
+	if (!parley_session_turn_admit(s)) {
+		/* over --turns-per-minute: told rate_limited, nothing sent */
+		parley_speculation_discard(s, "turn refused");
+		return;
+	}
+	if (speech_end_ns && parley_speculation_confirm(s, text, len, speech_end_ns))
+		return; /* the speculation was kept: it is the answer */
+	struct parley_answer *a = parley_answer_new(s);
 	if (!a) {
 		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return;
@@ -161,7 +232,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	pthread_mutex_lock(&s->lock);
 	if (parley_session_is_closing(s)) { /* closed since the check above */
 		pthread_mutex_unlock(&s->lock);
-		free(a);
+		parley_answer_free(a);
 		return;
 	}
 	uint64_t old = supersede_locked(s, true);
@@ -176,22 +247,19 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	if (old)
 		parley_llm_cancel(s->llm, old);
 	if (!messages) {
-		free(a);
+		parley_answer_free(a);
 		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return;
 	}
 
-	parley_session_ref(s);
-	a->s = s;
 	a->submitted_ns = parley_now_ns();
 	uint64_t gen = a->gen;
-	struct parley_llm_callbacks cb = { on_token, on_end, a };
+	struct parley_llm_callbacks cb = { parley_answer_token, parley_answer_end, a };
 	uint64_t id = 0;
 	char why[512] = "";
-	rc = parley_llm_submit(s->llm, messages, &cb, &id, why, sizeof why);
+	rc = parley_llm_submit(s->llm, messages, &cb, 0, &id, why, sizeof why);
 	if (rc != 0) {
-		parley_session_unref(s);
-		free(a);
+		parley_answer_free(a);
 		parley_session_error(s,
 				     rc == PARLEY_E_FULL ? PARLEY_SESSION_LLM_BUSY
 				     : rc == PARLEY_E_CLOSED ? PARLEY_SESSION_LLM_UNAVAILABLE
@@ -217,6 +285,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 
 void parley_session_clear_history(struct parley_session *s)
 {
+	parley_speculation_discard(s, "history cleared");
 	pthread_mutex_lock(&s->lock);
 	uint64_t old = supersede_locked(s, false);
 	parley_history_clear(&s->history);
@@ -228,6 +297,7 @@ void parley_session_clear_history(struct parley_session *s)
 
 void parley_session_cancel_answer(struct parley_session *s)
 {
+	parley_speculation_discard(s, "session closing");
 	pthread_mutex_lock(&s->lock);
 	uint64_t old = supersede_locked(s, false);
 	pthread_mutex_unlock(&s->lock);
@@ -272,6 +342,7 @@ bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 
 	if (req && s->llm)
 		parley_llm_cancel(s->llm, req);
+	parley_speculation_discard(s, "barge-in");
 	parley_stage_observe(PARLEY_STAGE_BARGE_IN, onset_ns, parley_now_ns());
 	size_t hlen = strlen(h), shown = parley_utf8_cut(h, hlen, 60);
 	PARLEY_INFO("session %llu: barge-in: audio stopped %.0f ms after speech onset; "

@@ -411,7 +411,7 @@ static const struct option_def options[] = {
 	  "confirmed (default on)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_speculate },
 	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
-	  "trailing silence after which a speculative answer starts (default 150)", OPT_INT,
+	  "trailing silence after which a speculative answer starts (default 100)", OPT_INT,
 	  F(speculate_ms), 0, 20, 5000, NULL },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
@@ -524,7 +524,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_warm = 2;
 	cfg->stt_max = 16;
 	cfg->speculate = 1;
-	cfg->speculate_ms = 150;
+	cfg->speculate_ms = 100;
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
 	strcpy(cfg->tts_model, "tts-1");

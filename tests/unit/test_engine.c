@@ -12,6 +12,11 @@
  * Checked: every accepted request gets exactly one end callback, with the
  * right outcome; submit and cancel from many threads at once; a full queue
  * refuses at once and never calls back; destroy ends what is pending.
+ * Speculative requests: an ordinary one never waits behind them (it takes
+ * a free slot first, or preempts the newest running speculation, which
+ * ends CANCELLED and cannot be promoted); they wait for a free slot with
+ * no ordinary request waiting; they never make an ordinary submit fail; a
+ * promoted one is never preempted; and all of it from several threads.
  * Races are the business of `make tsan`, which runs this file under TSan. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -241,6 +246,7 @@ static const char *const kind_names[NKINDS] = { "answer", "hang", "fail", "die",
 
 struct call {
 	enum kind kind;
+	unsigned flags; /* PARLEY_LLM_SPECULATIVE or 0 */
 	uint64_t id;
 	int submit_rc;
 	pthread_mutex_t lock;
@@ -298,7 +304,7 @@ static int submit(struct parley_llm_engine *e, struct call *c)
 	snprintf(content, sizeof content, "kind:%s", kind_names[c->kind]);
 	json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", content);
 	struct parley_llm_callbacks cb = { on_token, on_end, c };
-	c->submit_rc = parley_llm_submit(e, msgs, &cb, &c->id, why, sizeof why);
+	c->submit_rc = parley_llm_submit(e, msgs, &cb, c->flags, &c->id, why, sizeof why);
 	return c->submit_rc;
 }
 
@@ -314,6 +320,23 @@ static int wait_end(struct call *c)
 	int n = c->ends;
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+/* Has the end callback run (so far)? */
+static int ends_of(struct call *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int n = c->ends;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* Waits (up to 10 s) until the fake server has seen n chat requests. */
+static void wait_requests(struct fake *f, int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&f->requests) < n; i++)
+		usleep(10000);
+	assert_true(atomic_load(&f->requests) >= n);
 }
 
 /* ---- the engine -------------------------------------------------------- */
@@ -596,6 +619,240 @@ static void destroy_ends_pending_requests(void **state)
 		call_destroy(&calls[i]);
 }
 
+/* ---- speculative requests ---------------------------------------------- */
+
+static void spec_init(struct call *c, enum kind k)
+{
+	call_init(c, k);
+	c->flags = PARLEY_LLM_SPECULATIVE;
+}
+
+/* Two slots held by two speculations: an ordinary request preempts the
+ * newest, is answered while the other keeps running; the preempted one
+ * cannot be promoted; a promoted one is never preempted. */
+static void ordinary_preempts_a_speculation(void **state)
+{
+	static struct fake f;
+	fake_start(&f);
+	struct parley_llm_engine *e = engine_start(&f, 2, 4);
+	int base = atomic_load(&f.requests);
+	struct call sp[2], ord, h[2];
+	spec_init(&sp[0], HANG);
+	spec_init(&sp[1], HANG);
+	assert_int_equal(submit(e, &sp[0]), 0);
+	wait_requests(&f, base + 1);
+	assert_int_equal(submit(e, &sp[1]), 0);
+	wait_requests(&f, base + 2); /* both stream: every slot is taken */
+
+	call_init(&ord, ANSWER);
+	assert_int_equal(submit(e, &ord), 0);
+	assert_int_equal(wait_end(&ord), 1);
+	assert_int_equal(ord.end, PARLEY_LLM_END_OK);
+	assert_string_equal(ord.text, "one two three four five");
+	/* the newest speculation gave its slot; the older one streams on */
+	assert_int_equal(wait_end(&sp[1]), 1);
+	assert_int_equal(sp[1].end, PARLEY_LLM_END_CANCELLED);
+	assert_int_equal(ends_of(&sp[0]), 0);
+	assert_int_equal(parley_llm_promote(e, sp[1].id), PARLEY_E_NOTFOUND);
+
+	/* Promoted, the survivor holds its slot against ordinary requests: of
+	 * two more, one takes the free slot and the other waits. */
+	assert_int_equal(parley_llm_promote(e, sp[0].id), 0);
+	assert_int_equal(parley_llm_promote(e, sp[0].id), PARLEY_E_NOTFOUND); /* not a speculation now */
+	call_init(&h[0], HANG);
+	call_init(&h[1], HANG);
+	int seen = atomic_load(&f.requests);
+	assert_int_equal(submit(e, &h[0]), 0);
+	assert_int_equal(submit(e, &h[1]), 0);
+	wait_requests(&f, seen + 1);
+	usleep(300000);
+	assert_int_equal(atomic_load(&f.requests), seen + 1);
+	assert_int_equal(ends_of(&sp[0]), 0);
+	assert_int_equal(ends_of(&h[0]) + ends_of(&h[1]), 0);
+
+	parley_llm_cancel(e, sp[0].id); /* its slot goes to the waiting one */
+	wait_requests(&f, seen + 2);
+	assert_int_equal(wait_end(&sp[0]), 1);
+	assert_int_equal(sp[0].end, PARLEY_LLM_END_CANCELLED);
+	parley_llm_cancel(e, h[0].id);
+	parley_llm_cancel(e, h[1].id);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(wait_end(&h[i]), 1);
+		assert_int_equal(h[i].end, PARLEY_LLM_END_CANCELLED);
+	}
+	parley_llm_engine_destroy(e);
+	fake_stop(&f);
+	for (int i = 0; i < 2; i++) {
+		call_destroy(&sp[i]);
+		call_destroy(&h[i]);
+	}
+	call_destroy(&ord);
+}
+
+/* Speculations wait for a free slot with no ordinary request waiting, are
+ * bounded by a queue of their own, and never make an ordinary submit
+ * fail. */
+static void speculations_give_way(void **state)
+{
+	static struct fake f;
+	fake_start(&f);
+	struct parley_llm_engine *e = engine_start(&f, 1, 1);
+	int base = atomic_load(&f.requests);
+	struct call o[3], sp[3];
+	call_init(&o[0], HANG);
+	assert_int_equal(submit(e, &o[0]), 0);
+	wait_requests(&f, base + 1);
+
+	/* the slot is taken: the first speculation waits, the second is one
+	 * too many for their queue (1) */
+	spec_init(&sp[0], ANSWER);
+	spec_init(&sp[1], ANSWER);
+	assert_int_equal(submit(e, &sp[0]), 0);
+	assert_int_equal(submit(e, &sp[1]), PARLEY_E_FULL);
+	/* an ordinary request still finds its queue place */
+	call_init(&o[1], ANSWER);
+	assert_int_equal(submit(e, &o[1]), 0);
+	call_init(&o[2], ANSWER);
+	assert_int_equal(submit(e, &o[2]), PARLEY_E_FULL); /* 1 running + 1 waiting */
+
+	/* the slot frees: the waiting ordinary request goes first, then the
+	 * speculation */
+	parley_llm_cancel(e, o[0].id);
+	assert_int_equal(wait_end(&o[1]), 1);
+	assert_int_equal(o[1].end, PARLEY_LLM_END_OK);
+	assert_int_equal(wait_end(&sp[0]), 1);
+	assert_int_equal(sp[0].end, PARLEY_LLM_END_OK);
+	assert_string_equal(sp[0].text, "one two three four five");
+	assert_int_equal(wait_end(&o[0]), 1);
+	assert_int_equal(o[0].end, PARLEY_LLM_END_CANCELLED);
+	assert_int_equal(ends_of(&sp[1]), 0); /* refused: never called back */
+	assert_int_equal(ends_of(&o[2]), 0);
+
+	/* A waiting speculation, promoted, queues as an ordinary request. */
+	call_init(&o[2], HANG);
+	int seen = atomic_load(&f.requests);
+	assert_int_equal(submit(e, &o[2]), 0);
+	wait_requests(&f, seen + 1);
+	spec_init(&sp[2], ANSWER);
+	assert_int_equal(submit(e, &sp[2]), 0);
+	assert_int_equal(parley_llm_promote(e, sp[2].id), 0);
+	usleep(200000);
+	assert_int_equal(ends_of(&o[2]), 0); /* promoted: it waits, it does not preempt */
+	parley_llm_cancel(e, o[2].id);
+	assert_int_equal(wait_end(&sp[2]), 1);
+	assert_int_equal(sp[2].end, PARLEY_LLM_END_OK);
+
+	parley_llm_engine_destroy(e);
+	fake_stop(&f);
+	for (int i = 0; i < 3; i++) {
+		call_destroy(&o[i]);
+		call_destroy(&sp[i]);
+	}
+}
+
+/* Many threads submit ordinary answers and speculations (some promoted at
+ * once, some cancelled) through 2 slots: every request ends exactly once;
+ * no ordinary or promoted answer is ever cut short; speculations end OK or
+ * CANCELLED (preempted). */
+#define MIX_THREADS 4
+#define MIX_PER 12
+
+struct mix {
+	struct parley_llm_engine *e;
+	struct call calls[MIX_THREADS][MIX_PER];
+	int promoted[MIX_THREADS][MIX_PER]; /* promote's result, 1: not tried */
+};
+
+struct mix_arg {
+	struct mix *m;
+	int t;
+};
+
+static void *mix_main(void *arg)
+{
+	struct mix_arg *ma = arg;
+	struct mix *m = ma->m;
+	for (int i = 0; i < MIX_PER; i++) {
+		struct call *c = &m->calls[ma->t][i];
+		m->promoted[ma->t][i] = 1;
+		if (submit(m->e, c) != 0)
+			continue;
+		if (c->flags && i % 3 == 1)
+			m->promoted[ma->t][i] = parley_llm_promote(m->e, c->id);
+		else if (c->flags && i % 3 == 2)
+			parley_llm_cancel(m->e, c->id);
+		if (i % 4 == 3)
+			usleep(3000);
+	}
+	return NULL;
+}
+
+static void speculations_under_load(void **state)
+{
+	static struct fake f;
+	static struct mix m;
+	fake_start(&f);
+	memset(&m, 0, sizeof m);
+	for (int t = 0; t < MIX_THREADS; t++) {
+		for (int i = 0; i < MIX_PER; i++) {
+			if ((i + t) % 2)
+				spec_init(&m.calls[t][i], ANSWER);
+			else
+				call_init(&m.calls[t][i], ANSWER);
+		}
+	}
+	m.e = engine_start(&f, 2, MIX_THREADS * MIX_PER);
+	pthread_t th[MIX_THREADS];
+	struct mix_arg ma[MIX_THREADS];
+	for (int t = 0; t < MIX_THREADS; t++) {
+		ma[t] = (struct mix_arg){ &m, t };
+		assert_int_equal(pthread_create(&th[t], NULL, mix_main, &ma[t]), 0);
+	}
+	for (int t = 0; t < MIX_THREADS; t++)
+		pthread_join(th[t], NULL);
+	int spec_ok = 0, spec_cancelled = 0, refused = 0;
+	for (int t = 0; t < MIX_THREADS; t++) {
+		for (int i = 0; i < MIX_PER; i++) {
+			struct call *c = &m.calls[t][i];
+			if (c->submit_rc != 0) {
+				assert_true(c->flags); /* only speculations are ever refused here */
+				assert_int_equal(c->submit_rc, PARLEY_E_FULL);
+				refused++;
+				continue;
+			}
+			assert_int_equal(wait_end(c), 1);
+		}
+	}
+	usleep(200000); /* a second end callback would show up by now */
+	for (int t = 0; t < MIX_THREADS; t++) {
+		for (int i = 0; i < MIX_PER; i++) {
+			struct call *c = &m.calls[t][i];
+			if (c->submit_rc != 0)
+				continue;
+			pthread_mutex_lock(&c->lock);
+			assert_int_equal(c->ends, 1);
+			if (!c->flags || m.promoted[t][i] == 0) {
+				assert_int_equal(c->end, PARLEY_LLM_END_OK);
+				assert_string_equal(c->text, "one two three four five");
+			} else if (c->end == PARLEY_LLM_END_OK) {
+				assert_string_equal(c->text, "one two three four five");
+				spec_ok++;
+			} else {
+				assert_int_equal(c->end, PARLEY_LLM_END_CANCELLED);
+				spec_cancelled++;
+			}
+			pthread_mutex_unlock(&c->lock);
+		}
+	}
+	print_message("speculations: %d answered, %d cancelled or preempted, %d refused\n", spec_ok,
+		      spec_cancelled, refused);
+	parley_llm_engine_destroy(m.e);
+	fake_stop(&f);
+	for (int t = 0; t < MIX_THREADS; t++)
+		for (int i = 0; i < MIX_PER; i++)
+			call_destroy(&m.calls[t][i]);
+}
+
 int main(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -604,6 +861,9 @@ int main(void)
 		cmocka_unit_test(concurrent_submit_and_cancel),
 		cmocka_unit_test(full_queue_refuses_at_once),
 		cmocka_unit_test(destroy_ends_pending_requests),
+		cmocka_unit_test(ordinary_preempts_a_speculation),
+		cmocka_unit_test(speculations_give_way),
+		cmocka_unit_test(speculations_under_load),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	parley_readiness_reset();
