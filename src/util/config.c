@@ -406,6 +406,10 @@ static const struct option_def options[] = {
 	{ "stt-max", "PARLEY_STT_MAX", "N",
 	  "most decoders at once = users speaking at the same moment (default 16)", OPT_INT,
 	  F(stt_max), 0, 1, 1024, NULL },
+	{ "stt-wait-ms", "PARLEY_STT_WAIT_MS", "MS",
+	  "longest an utterance waits for a free decoder, its audio kept and decoded late; "
+	  "then overloaded (default 10000)",
+	  OPT_INT, F(stt_wait_ms), 0, 100, 600000, NULL },
 	{ "speculate", "PARLEY_SPECULATE", "on|off",
 	  "start the answer in the user's trailing silence, held silent until the turn is "
 	  "confirmed (default on)",
@@ -523,6 +527,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_bestpath = 0;
 	cfg->stt_warm = 2;
 	cfg->stt_max = 16;
+	cfg->stt_wait_ms = 10000;
 	cfg->speculate = 1;
 	cfg->speculate_ms = 150;
 	strcpy(cfg->tts, "flite");
