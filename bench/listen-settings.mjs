@@ -12,8 +12,11 @@
 //
 //   node bench/listen-settings.mjs [--bin build-rel/parley[,other/parley]]
 //        [--settings "maxhmmpf=3000,fwdflat=0,bestpath=0;maxhmmpf=1500"]
-//        [--talkers 1] [--clips 5] [--json FILE]
+//        [--talkers 1] [--clips 5] [--repeat 1] [--json FILE]
 //
+// --repeat N runs every (setting, binary) pair N times, interleaved, and
+// reports the medians (the machine's noise is large: other work on the
+// same cores slows a decoder woken from cold caches most).
 // Several --bin (comma-separated) run one after the other for every setting,
 // each with the parley-decoder-bench beside it, so a baseline build and this
 // one are compared in the same run. Needs sox and pocketsphinx-testdata (as
@@ -43,6 +46,7 @@ const SETTINGS = opt('settings', 'maxhmmpf=3000,fwdflat=0,bestpath=0;maxhmmpf=15
 const TALKERS = Number(opt('talkers', '1'));
 const CLIPS = librivoxClips().slice(0, Number(opt('clips', '5')));
 const JSON_OUT = opt('json', null);
+const REPEAT = Number(opt('repeat', '1'));
 const PAD_AFTER_S = 1.2; // the end-of-turn pause (600 ms) and some margin
 const RATE = 48000;
 
@@ -132,24 +136,43 @@ const fake = await startFakeOpenAI({
   answer: (body) => (JSON.stringify(body.messages || []).includes('Say hello in one short sentence') ? 'Hello.' : ''),
   tokenDelayMs: 1,
 });
-const rows = [];
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const runs = new Map(); // `${setting}|${bin}` -> [{decoder, parley}]
 try {
-  for (const st of SETTINGS) {
-    for (const bin of BINS) {
-      const dec = decoder(bin, st);
-      const lis = await listening(bin, st, fake.url);
-      const row = { bin, settings: st, decoder: dec, parley: lis, ratio: lis.cpu_per_talker_audio_s / dec.cpu_per_audio_s };
-      rows.push(row);
-      console.error(`# ${path.relative(process.cwd(), bin)} ${JSON.stringify(st)}: decoder ${dec.cpu_per_audio_s.toFixed(4)}, parley ${lis.cpu_per_talker_audio_s.toFixed(4)}, x${row.ratio.toFixed(2)}`);
+  for (let k = 0; k < REPEAT; k++) {
+    for (const st of SETTINGS) {
+      for (const bin of BINS) {
+        const dec = decoder(bin, st);
+        const lis = await listening(bin, st, fake.url);
+        const key = `${JSON.stringify(st)}|${bin}`;
+        if (!runs.has(key)) runs.set(key, []);
+        runs.get(key).push({ decoder: dec, parley: lis });
+        console.error(`# ${path.relative(process.cwd(), bin)} ${JSON.stringify(st)}: decoder ${dec.cpu_per_audio_s.toFixed(4)}, parley ${lis.cpu_per_talker_audio_s.toFixed(4)}, x${(lis.cpu_per_talker_audio_s / dec.cpu_per_audio_s).toFixed(2)}`);
+      }
     }
   }
 } finally {
   await fake.close();
 }
+const rows = [];
+for (const st of SETTINGS) {
+  for (const bin of BINS) {
+    const rs = runs.get(`${JSON.stringify(st)}|${bin}`) || [];
+    if (!rs.length) continue;
+    const d = median(rs.map((r) => r.decoder.cpu_per_audio_s));
+    const p = median(rs.map((r) => r.parley.cpu_per_talker_audio_s));
+    rows.push({
+      bin, settings: st, runs: rs,
+      decoder: { cpu_per_audio_s: d, wer: rs[0].decoder.wer },
+      parley: { cpu_per_talker_audio_s: p, wer: median(rs.map((r) => r.parley.wer)), overloaded: rs.reduce((a, r) => a + r.parley.overloaded, 0) },
+      ratio: median(rs.map((r) => r.parley.cpu_per_talker_audio_s / r.decoder.cpu_per_audio_s)),
+    });
+  }
+}
 
 const pctS = (x) => `${(x * 100).toFixed(1)}%`;
 const lines = [];
-lines.push(`listening CPU vs the raw decoder: ${CLIPS.length} librivox clips (${clipAudioS.toFixed(1)} s), ${TALKERS} talker(s) at 48 kHz, real time`);
+lines.push(`listening CPU vs the raw decoder: ${CLIPS.length} librivox clips (${clipAudioS.toFixed(1)} s), ${TALKERS} talker(s) at 48 kHz, real time, median of ${REPEAT} run(s)`);
 lines.push('');
 lines.push('| binary | maxhmmpf | fwdflat | bestpath | decoder CPU-s / audio-s | parley CPU-s / talker / audio-s | ratio | decoder WER | parley WER | overloaded |');
 lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -157,4 +180,4 @@ for (const r of rows) {
   lines.push(`| ${path.relative(process.cwd(), r.bin)} | ${r.settings.maxhmmpf} | ${r.settings.fwdflat} | ${r.settings.bestpath} | ${r.decoder.cpu_per_audio_s.toFixed(4)} | ${r.parley.cpu_per_talker_audio_s.toFixed(4)} | ${r.ratio.toFixed(2)} | ${pctS(r.decoder.wer)} | ${pctS(r.parley.wer)} | ${r.parley.overloaded} |`);
 }
 console.log(lines.join('\n'));
-if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), talkers: TALKERS, clips: CLIPS.map((c) => c.id), rows }, null, 2));
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify({ date: new Date().toISOString(), talkers: TALKERS, repeat: REPEAT, clips: CLIPS.map((c) => c.id), rows }, null, 2));

@@ -59,7 +59,10 @@ const cpuTicks = (pid) => {
 
 const fake = await startFakeOpenAI({ tokenDelayMs: 20, firstTokenDelayMs: TTFT_MS, answer: 'Sure. That is a fine question, and here is a short answer to it.' });
 const maxUsers = Math.max(...USERS);
-const srv = await startServer(['--llm-url', fake.url, '--stt-warm', String(Math.max(4, maxUsers)), '--stt-max', String(Math.max(32, maxUsers)),
+// pinned: one worker per core it may use, as `taskset -c LIST parley` gets
+const pinnedWorkers = SERVER_CPUS && !EXTRA.includes('--workers')
+  ? ['--workers', String(SERVER_CPUS.split(',').reduce((a, r) => { const [x, y] = r.split('-').map(Number); return a + (y === undefined ? 1 : y - x + 1); }, 0))] : [];
+const srv = await startServer([...pinnedWorkers, '--llm-url', fake.url, '--stt-warm', String(Math.max(4, maxUsers)), '--stt-max', String(Math.max(32, maxUsers)),
   '--max-sessions', String(CONNECTIONS + maxUsers + 50), '--max-sessions-per-ip', String(CONNECTIONS + maxUsers + 50), ...EXTRA]);
 const pid = srv.proc.pid;
 if (SERVER_CPUS) execFileSync('taskset', ['-a', '-cp', SERVER_CPUS, String(pid)], { stdio: 'ignore' });

@@ -70,6 +70,7 @@
 #define BARGE_IN_VOICED_FRAMES 10              /* 200 ms of voice over assistant audio */
 #define MAX_UTTERANCE_MS 30000
 #define OVERLOAD_LAG_MS 2000                   /* audio waiting this long means we lag */
+#define OVERLOAD_BACKLOG_MS 3000               /* lagging this far behind: skip (last resort) */
 #define SLICE_MS 100                           /* input audio per job, then yield */
 #define TAKE 4096
 #define HYP_MAX 1024
@@ -518,10 +519,13 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
 	 * listener took less audio than the time that passed. A burst (a
 	 * network stall caught up at once) that is being worked off faster
-	 * than real time does not count, however long it takes. */
+	 * than real time does not count, however long it takes. Audio is
+	 * skipped only as the last resort, when lagging has let
+	 * OVERLOAD_BACKLOG_MS pile up: short of that it is decoded late. */
 	int64_t since = s->audio_waiting_since_ns;
 	int64_t waited = since ? parley_now_ns() - since : 0;
-	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 && backlog > (size_t)rate &&
+	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 &&
+	    backlog > (size_t)rate * OVERLOAD_BACKLOG_MS / 1000 &&
 	    (double)s->audio_taken_waiting / rate < (double)waited / 1e9) {
 		/* We are behind: keep the newest second, tell the user once. */
 		parley_ring_drop(&s->audio, backlog - (size_t)rate);

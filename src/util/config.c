@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* sched_getaffinity: the cores we may run on */
 #include "util/config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -497,7 +499,11 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->port = 8080;
 	snprintf(cfg->web_root, sizeof cfg->web_root, "%s", PARLEY_DEFAULT_WEB_ROOT);
 	cfg->max_sessions = 100;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the cores this process may run on (taskset), else those online */
+	cpu_set_t cpus;
+	long ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+	if (ncpu <= 0)
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 2;
 	cfg->log_level = PARLEY_LOG_INFO;
 	strcpy(cfg->llm_backend, "auto");
