@@ -8,11 +8,13 @@
 //   3. barge-in: speech onset over playing audio -> stop_tts.
 //
 //   node bench/voice-load.mjs [--bin build/parley] [--users 1,4,8,12] [--connections 200]
-//        [--rounds 1] [--server-cpus 0] [--client-cpus 1] [--ttft 0]
+//        [--rounds 1] [--warmup-rounds 1] [--server-cpus 0] [--client-cpus 1] [--ttft 0]
 //        [--skip connect,barge] [--json FILE] [-- extra server flags]
 //
 // --rounds N: every user speaks N turns one after the other (continuous
-// talkers), each as soon as the answer to the last one started. Capacity
+// talkers), each as soon as the answer to the last one started, after
+// --warmup-rounds unmeasured ones (a server that has served N talkers has
+// its decoders; the first time, the pool loads them as they speak). Capacity
 // per core: --server-cpus 0 --client-cpus 1 pins the server (every thread)
 // and this process to different cores (taskset). --ttft MS: the fake LLM's
 // time to first token. The table also gives speech end -> final transcript
@@ -36,6 +38,7 @@ process.env.PARLEY_BIN = opt('bin', process.env.PARLEY_BIN || 'build/parley');
 const USERS = opt('users', '1,4,8,12').split(',').map(Number);
 const CONNECTIONS = Number(opt('connections', '200'));
 const ROUNDS = Number(opt('rounds', '1'));
+const WARMUP_ROUNDS = Number(opt('warmup-rounds', '1'));
 const SERVER_CPUS = opt('server-cpus', null);
 const CLIENT_CPUS = opt('client-cpus', null);
 const TTFT_MS = Number(opt('ttft', '0'));
@@ -62,13 +65,17 @@ const maxUsers = Math.max(...USERS);
 // pinned: one worker per core it may use, as `taskset -c LIST parley` gets
 const pinnedWorkers = SERVER_CPUS && !EXTRA.includes('--workers')
   ? ['--workers', String(SERVER_CPUS.split(',').reduce((a, r) => { const [x, y] = r.split('-').map(Number); return a + (y === undefined ? 1 : y - x + 1); }, 0))] : [];
-const srv = await startServer([...pinnedWorkers, '--llm-url', fake.url, '--stt-warm', String(Math.max(4, maxUsers)), '--stt-max', String(Math.max(32, maxUsers)),
+const WARM = 4;
+const srv = await startServer([...pinnedWorkers, '--llm-url', fake.url, '--stt-warm', String(WARM), '--stt-max', String(Math.max(32, maxUsers + WARM)),
   '--max-sessions', String(CONNECTIONS + maxUsers + 50), '--max-sessions-per-ip', String(CONNECTIONS + maxUsers + 50), ...EXTRA]);
 const pid = srv.proc.pid;
 if (SERVER_CPUS) execFileSync('taskset', ['-a', '-cp', SERVER_CPUS, String(pid)], { stdio: 'ignore' });
 for (let i = 0; i < 600 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
 // every warm decoder made before anything is measured
-for (let i = 0; i < 1200 && ((await fetchMetrics(srv.port)).values.parley_stt_decoders_idle || 0) < Math.max(4, maxUsers); i++) await sleep(50);
+const decodersReady = async () => {
+  for (let i = 0; i < 1200 && ((await fetchMetrics(srv.port)).values.parley_stt_decoders_idle || 0) < WARM; i++) await sleep(50);
+};
+await decodersReady();
 const results = {
   date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, server_cpus: SERVER_CPUS,
   client_cpus: CLIENT_CPUS, rounds: ROUNDS, ttft_ms: TTFT_MS, pause_ms: PAUSE_MS, server_args: EXTRA,
@@ -112,6 +119,16 @@ async function talker(port) {
 results.turns = [];
 for (const n of USERS) {
   const clients = await Promise.all(Array.from({ length: n }, () => talker(srv.port)));
+  for (let r = 0; r < WARMUP_ROUNDS; r++) {
+    await Promise.all(clients.map(async (c, i) => {
+      await sleep(i * 37 % 250);
+      await streamPcm(c, pcm, 48000, { frameSamples: 960 });
+    }));
+    await sleep(2000);
+  }
+  await decodersReady(); // the pool has made what it makes; nothing loads while measuring
+  await sleep(1000);
+  const errorsBefore = clients.map((c) => c.received('error').filter((e) => e.content.code === 'overloaded').length);
   const ticks0 = cpuTicks(pid);
   const wall0 = Date.now();
   const per = await Promise.all(clients.map(async (c, i) => {
@@ -135,7 +152,7 @@ for (const n of USERS) {
       const text = c.received('final_user_request').at(-1)?.content || '';
       turns.push({ final: final && final - tEnd, audio: audio && final && audio - final, total: audio && audio - tEnd, wer: wer(clip.text, text) });
     }
-    return { turns, overloaded: c.received('error').filter((e) => e.content.code === 'overloaded').length };
+    return { turns, overloaded: c.received('error').filter((e) => e.content.code === 'overloaded').length - errorsBefore[i] };
   }));
   const cpu = (cpuTicks(pid) - ticks0) / 100 / ((Date.now() - wall0) / 1000);
   const all = per.flatMap((p) => p.turns);
@@ -178,6 +195,7 @@ if (!SKIP.has('barge')) {
 // why sessions were told `overloaded` (the server's warnings), for the notes
 results.overload_causes = {};
 for (const m of srv.stderr().matchAll(/overloaded: (.*)$/gm)) results.overload_causes[m[1]] = (results.overload_causes[m[1]] || 0) + 1;
+if (process.env.PARLEY_BENCH_LOG) fs.writeFileSync(process.env.PARLEY_BENCH_LOG, srv.stderr());
 await srv.stop();
 await fake.close();
 
@@ -185,7 +203,7 @@ await fake.close();
 const lines = [];
 lines.push(`parley voice benchmark, ${results.date}, ${results.cpus} CPU cores, binary ${process.env.PARLEY_BIN}` +
   (SERVER_CPUS ? `, server on CPU ${SERVER_CPUS}` : '') + (CLIENT_CPUS ? `, clients on CPU ${CLIENT_CPUS}` : '') +
-  `, ${ROUNDS} turn(s) per user, LLM time to first token ${TTFT_MS} ms`);
+  `, ${ROUNDS} turn(s) per user measured after ${WARMUP_ROUNDS} unmeasured, LLM time to first token ${TTFT_MS} ms`);
 lines.push('');
 if (results.connect) {
   lines.push(`connect -> status (${results.connect.n} sessions, 20 at a time): p50 ${results.connect.p50_ms.toFixed(1)} ms, p95 ${results.connect.p95_ms.toFixed(1)} ms; memory per idle session ${results.connect.kb_per_idle_session.toFixed(1)} KB`);

@@ -29,7 +29,9 @@
  * Feeding the decoder: decoding costs least in long runs (a decoder's
  * model is large, and waking it every 20 ms runs it from cold caches: twice
  * the CPU of decoding the same audio in one go), so the utterance's audio
- * is collected and fed in pieces of FEED_MS while the user speaks. The
+ * is collected and fed in pieces of up to FEED_MS while the user speaks
+ * (1 s: half the listening CPU of 20 ms frames, a third less than 300 ms
+ * pieces, on the librivox clips streamed in real time). The
  * moment a pause starts (PAUSE_FLUSH_MS: two frames, so a dip between two
  * words does not count), what is collected is fed at once, so the partial
  * transcript (the end-of-turn rule's and the speculation's input) is
@@ -43,10 +45,10 @@
  * buffered, queues its continuation and yields its worker (the strand goes
  * behind every other ready strand), so a session with a large backlog (a
  * burst, a client ahead of real time) takes its turn like the others
- * instead of holding a worker until its buffer is empty. A slice of 100 ms
- * costs about 1 ms of CPU in silence and 5-10 ms in speech (decoding at
- * ~0.07x real time), so a ready session waits at most a few milliseconds
- * per other ready session.
+ * instead of holding a worker until its buffer is empty. A slice costs
+ * well under 1 ms while nothing is decoded (silence, collecting speech)
+ * and up to ~150 ms when it feeds a piece of a second; such a strand then
+ * waits behind the quick ones (util/workers.h).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -62,7 +64,7 @@
 
 #define PREROLL_FRAMES 20                      /* 400 ms before the onset */
 #define PREROLL (PREROLL_FRAMES * PARLEY_VAD_FRAME)
-#define FEED_MS 300                            /* speech fed to the decoder at once */
+#define FEED_MS 1000                           /* speech fed to the decoder at once */
 #define TAIL_MS 100                            /* silence fed after speech, per pause */
 #define PAUSE_FLUSH_MS 40                      /* a pause this long: feed what was collected */
 #define FEED_CAP (PREROLL + PARLEY_VAD_RATE * FEED_MS / 1000)
@@ -120,6 +122,7 @@ struct parley_listen {
 	bool speculated;           /* a speculative answer started in this pause */
 	bool barged;
 	bool overloaded;           /* inside an overload episode */
+	int pieces, fed_ms;        /* fed to the current utterance (debug log) */
 };
 
 struct parley_listen *parley_listen_create(void)
@@ -333,6 +336,10 @@ static void flush(struct parley_listen *l, struct parley_session *s)
 {
 	size_t n = l->nfed;
 	l->nfed = 0;
+	if (n) {
+		l->pieces++;
+		l->fed_ms += (int)(n * 1000 / PARLEY_VAD_RATE);
+	}
 	feed(l, s, l->fed, n);
 }
 
@@ -403,6 +410,7 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 	l->speculated = false;
 	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
 	l->utt_ms = 0;
+	l->pieces = l->fed_ms = 0;
 	l->barged = false;
 	set_open(s, true);
 	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
@@ -426,6 +434,8 @@ static void end(struct parley_listen *l, struct parley_session *s, int64_t speec
 	u->speech_end = speech_end;
 	u->voiced = l->vad.voiced_frames;
 	flush(l, s);
+	PARLEY_DEBUG("session %llu: speech ended: decoded %d ms of %d ms, in %d pieces",
+		     (unsigned long long)s->id, l->fed_ms, l->utt_ms, l->pieces);
 	if (l->cur != u)
 		return; /* the job took no more audio: finished already */
 	stop_feeding(l, s);

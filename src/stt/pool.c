@@ -4,17 +4,28 @@
  * decoders ready, creates one for a waiter below `max` and refuses waiters
  * that waited max_wait_ms. Everything under one lock; decoders are created
  * and destroyed, and waiters told, outside it.
+ *
+ * The filler runs at a low priority (nice FILLER_NICE): loading a decoder
+ * costs ~0.4 CPU-s, and the moment several users start speaking, which is
+ * when the pool refills, is the moment their audio must be decoded in
+ * time. A waiter's decoder is made as fast as the spare CPU allows (its
+ * audio is kept meanwhile).
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stt/decoder.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
+
+#define FILLER_NICE 10
 
 struct parley_stt_pool {
 	const struct parley_stt_decoder_ops *b;
@@ -126,6 +137,9 @@ static void *filler_main(void *arg)
 {
 	struct parley_stt_pool *p = arg;
 	bool announced = false;
+	/* this thread only (Linux: nice is per thread) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FILLER_NICE) != 0)
+		PARLEY_DEBUG("stt: cannot lower the decoder filler's priority");
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
 		struct parley_stt_waiter *late = expire(p, now_ns());
