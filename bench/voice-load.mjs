@@ -8,11 +8,24 @@
 //   3. barge-in: speech onset over playing audio -> stop_tts.
 //
 //   node bench/voice-load.mjs [--bin build/parley] [--users 1,4,8,12] [--connections 200]
+//        [--rounds 1] [--warmup-rounds 1] [--server-cpus 0] [--client-cpus 1] [--ttft 0]
+//        [--skip connect,barge] [--json FILE] [-- extra server flags]
+//
+// --rounds N: every user speaks N turns one after the other (continuous
+// talkers), each as soon as the answer to the last one started, after
+// --warmup-rounds unmeasured ones (a server that has served N talkers has
+// its decoders; the first time, the pool loads them as they speak). Capacity
+// per core: --server-cpus 0 --client-cpus 1 pins the server (every thread)
+// and this process to different cores (taskset). --ttft MS: the fake LLM's
+// time to first token. The table also gives speech end -> final transcript
+// beyond the end-of-turn pause (--pause-ms, 600 by default) and final
+// transcript -> first answer audio beyond the LLM's time to first token.
 //
 // Needs the test tooling (make test installs it: tests/node_modules, sox,
 // pocketsphinx-testdata). Traffic stays on 127.0.0.1.
 import fs from 'node:fs';
-import { startServer, connectReady, getJson, sleep } from '../tests/integration/harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { startServer, connectReady, getJson, fetchMetrics, sleep } from '../tests/integration/harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, wer } from '../tests/integration/audio.mjs';
 import { startFakeOpenAI } from '../tests/fakes/fake-llm.mjs';
 
@@ -24,6 +37,16 @@ const opt = (name, def) => {
 process.env.PARLEY_BIN = opt('bin', process.env.PARLEY_BIN || 'build/parley');
 const USERS = opt('users', '1,4,8,12').split(',').map(Number);
 const CONNECTIONS = Number(opt('connections', '200'));
+const ROUNDS = Number(opt('rounds', '1'));
+const WARMUP_ROUNDS = Number(opt('warmup-rounds', '1'));
+const SERVER_CPUS = opt('server-cpus', null);
+const CLIENT_CPUS = opt('client-cpus', null);
+const TTFT_MS = Number(opt('ttft', '0'));
+const PAUSE_MS = Number(opt('pause-ms', '600'));
+const SKIP = new Set(opt('skip', '').split(',').filter(Boolean));
+const JSON_OUT = opt('json', null);
+const EXTRA = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
+if (CLIENT_CPUS) execFileSync('taskset', ['-a', '-cp', CLIENT_CPUS, String(process.pid)], { stdio: 'ignore' });
 
 const pct = (xs, p) => {
   if (!xs.length) return NaN;
@@ -37,14 +60,29 @@ const cpuTicks = (pid) => {
   return Number(f[11]) + Number(f[12]); // utime + stime
 };
 
-const fake = await startFakeOpenAI({ tokenDelayMs: 20, answer: 'Sure. That is a fine question, and here is a short answer to it.' });
-const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '4', '--stt-max', '32', '--max-sessions', String(CONNECTIONS + 50), '--max-sessions-per-ip', String(CONNECTIONS + 50)]);
-for (let i = 0; i < 400 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+const fake = await startFakeOpenAI({ tokenDelayMs: 20, firstTokenDelayMs: TTFT_MS, answer: 'Sure. That is a fine question, and here is a short answer to it.' });
+const maxUsers = Math.max(...USERS);
+// pinned: one worker per core it may use, as `taskset -c LIST parley` gets
+const pinnedWorkers = SERVER_CPUS && !EXTRA.includes('--workers')
+  ? ['--workers', String(SERVER_CPUS.split(',').reduce((a, r) => { const [x, y] = r.split('-').map(Number); return a + (y === undefined ? 1 : y - x + 1); }, 0))] : [];
+const WARM = 4;
+const srv = await startServer([...pinnedWorkers, '--llm-url', fake.url, '--stt-warm', String(WARM), '--stt-max', String(Math.max(32, maxUsers + WARM)),
+  '--max-sessions', String(CONNECTIONS + maxUsers + 50), '--max-sessions-per-ip', String(CONNECTIONS + maxUsers + 50), ...EXTRA]);
 const pid = srv.proc.pid;
-const results = { date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length };
+if (SERVER_CPUS) execFileSync('taskset', ['-a', '-cp', SERVER_CPUS, String(pid)], { stdio: 'ignore' });
+for (let i = 0; i < 600 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
+// every warm decoder made before anything is measured
+const decodersReady = async () => {
+  for (let i = 0; i < 1200 && ((await fetchMetrics(srv.port)).values.parley_stt_decoders_idle || 0) < WARM; i++) await sleep(50);
+};
+await decodersReady();
+const results = {
+  date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, server_cpus: SERVER_CPUS,
+  client_cpus: CLIENT_CPUS, rounds: ROUNDS, ttft_ms: TTFT_MS, pause_ms: PAUSE_MS, server_args: EXTRA,
+};
 
 // ---- 1. connections
-{
+if (!SKIP.has('connect')) {
   await sleep(500);
   const rss0 = rssKb(pid);
   const times = [];
@@ -81,6 +119,16 @@ async function talker(port) {
 results.turns = [];
 for (const n of USERS) {
   const clients = await Promise.all(Array.from({ length: n }, () => talker(srv.port)));
+  for (let r = 0; r < WARMUP_ROUNDS; r++) {
+    await Promise.all(clients.map(async (c, i) => {
+      await sleep(i * 37 % 250);
+      await streamPcm(c, pcm, 48000, { frameSamples: 960 });
+    }));
+    await sleep(2000);
+  }
+  await decodersReady(); // the pool has made what it makes; nothing loads while measuring
+  await sleep(1000);
+  const errorsBefore = clients.map((c) => c.received('error').filter((e) => e.content.code === 'overloaded').length);
   const ticks0 = cpuTicks(pid);
   const wall0 = Date.now();
   const per = await Promise.all(clients.map(async (c, i) => {
@@ -93,23 +141,31 @@ for (const n of USERS) {
       if (type === 'final_user_request' && !final) final = Date.now();
       if (type === 'tts_chunk' && final && !audio) audio = Date.now();
     });
-    const t0 = Date.now();
-    await streamPcm(c, pcm, 48000, { frameSamples: 960 });
-    const tEnd = t0 + speechEndS * 1000;
-    for (let w = 0; w < 80 && !audio; w++) await sleep(100);
-    const text = c.received('final_user_request').at(-1)?.content || '';
-    return {
-      final: final && final - tEnd, audio: audio && audio - tEnd, wer: wer(clip.text, text),
-      overloaded: c.received('error').filter((e) => e.content.code === 'overloaded').length,
-    };
+    const turns = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      final = null;
+      audio = null;
+      const t0 = Date.now();
+      await streamPcm(c, pcm, 48000, { frameSamples: 960 });
+      const tEnd = t0 + speechEndS * 1000;
+      for (let w = 0; w < 80 && !audio; w++) await sleep(50);
+      const text = c.received('final_user_request').at(-1)?.content || '';
+      turns.push({ final: final && final - tEnd, audio: audio && final && audio - final, total: audio && audio - tEnd, wer: wer(clip.text, text) });
+    }
+    return { turns, overloaded: c.received('error').filter((e) => e.content.code === 'overloaded').length - errorsBefore[i] };
   }));
   const cpu = (cpuTicks(pid) - ticks0) / 100 / ((Date.now() - wall0) / 1000);
-  const finals = per.map((p) => p.final).filter((x) => x != null);
-  const audios = per.map((p) => p.audio).filter((x) => x != null);
+  const all = per.flatMap((p) => p.turns);
+  const finals = all.map((t) => t.final).filter((x) => x != null);
+  const audios = all.map((t) => t.audio).filter((x) => x != null);
+  const totals = all.map((t) => t.total).filter((x) => x != null);
   results.turns.push({
-    users: n, transcribed: finals.length, final_p50: pct(finals, 50), final_p95: pct(finals, 95),
-    audio_p50: pct(audios, 50), audio_p95: pct(audios, 95),
-    wer: per.reduce((a, p) => a + p.wer, 0) / n, overloaded: per.reduce((a, p) => a + p.overloaded, 0),
+    users: n, turns: all.length, transcribed: finals.length,
+    final_p50: pct(finals, 50), final_p95: pct(finals, 95), final_p95_beyond_pause: pct(finals, 95) - PAUSE_MS,
+    audio_after_final_p50: pct(audios, 50), audio_after_final_p99: pct(audios, 99),
+    audio_after_final_p99_beyond_ttft: pct(audios, 99) - TTFT_MS,
+    audio_p50: pct(totals, 50), audio_p95: pct(totals, 95),
+    wer: all.reduce((a, t) => a + t.wer, 0) / all.length, overloaded: per.reduce((a, p) => a + p.overloaded, 0),
     cpu_cores: cpu,
   });
   await Promise.all(clients.map((c) => c.close()));
@@ -117,7 +173,7 @@ for (const n of USERS) {
 }
 
 // ---- 3. barge-in
-{
+if (!SKIP.has('barge')) {
   fake.set({ answer: Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ') });
   const lat = [];
   for (let k = 0; k < 5; k++) {
@@ -136,25 +192,32 @@ for (const n of USERS) {
   results.barge_in = { n: lat.length, p50_ms: pct(lat, 50), max_ms: Math.max(...lat) };
 }
 
+// why sessions were told `overloaded` (the server's warnings), for the notes
+results.overload_causes = {};
+for (const m of srv.stderr().matchAll(/overloaded: (.*)$/gm)) results.overload_causes[m[1]] = (results.overload_causes[m[1]] || 0) + 1;
+if (process.env.PARLEY_BENCH_LOG) fs.writeFileSync(process.env.PARLEY_BENCH_LOG, srv.stderr());
 await srv.stop();
 await fake.close();
 
 // ---- report
 const lines = [];
-lines.push(`parley voice benchmark, ${results.date}, ${results.cpus} CPU cores, binary ${process.env.PARLEY_BIN}`);
+lines.push(`parley voice benchmark, ${results.date}, ${results.cpus} CPU cores, binary ${process.env.PARLEY_BIN}` +
+  (SERVER_CPUS ? `, server on CPU ${SERVER_CPUS}` : '') + (CLIENT_CPUS ? `, clients on CPU ${CLIENT_CPUS}` : '') +
+  `, ${ROUNDS} turn(s) per user measured after ${WARMUP_ROUNDS} unmeasured, LLM time to first token ${TTFT_MS} ms`);
 lines.push('');
-lines.push(`connect -> status (${results.connect.n} sessions, 20 at a time): p50 ${results.connect.p50_ms.toFixed(1)} ms, p95 ${results.connect.p95_ms.toFixed(1)} ms; memory per idle session ${results.connect.kb_per_idle_session.toFixed(1)} KB`);
-lines.push('');
-lines.push('| users speaking at once | transcribed | speech end -> final transcript p50 / p95 (ms) | speech end -> first answer audio p50 / p95 (ms) | mean WER | overloaded | server CPU (cores) |');
-lines.push('|---|---|---|---|---|---|---|');
+if (results.connect) {
+  lines.push(`connect -> status (${results.connect.n} sessions, 20 at a time): p50 ${results.connect.p50_ms.toFixed(1)} ms, p95 ${results.connect.p95_ms.toFixed(1)} ms; memory per idle session ${results.connect.kb_per_idle_session.toFixed(1)} KB`);
+  lines.push('');
+}
+lines.push(`| users speaking at once | turns transcribed | speech end -> final transcript p50 / p95 (ms) | p95 beyond the ${PAUSE_MS} ms pause | final -> first audio p50 / p99 (ms) | p99 beyond the LLM's first token | speech end -> first audio p50 / p95 | mean WER | overloaded | server CPU (cores) |`);
+lines.push('|---|---|---|---|---|---|---|---|---|---|');
 for (const t of results.turns) {
-  lines.push(`| ${t.users} | ${t.transcribed}/${t.users} | ${fmt(t.final_p50)} / ${fmt(t.final_p95)} | ${fmt(t.audio_p50)} / ${fmt(t.audio_p95)} | ${(t.wer * 100).toFixed(0)}% | ${t.overloaded} | ${t.cpu_cores.toFixed(2)} |`);
+  lines.push(`| ${t.users} | ${t.transcribed}/${t.turns} | ${fmt(t.final_p50)} / ${fmt(t.final_p95)} | ${fmt(t.final_p95_beyond_pause)} | ${fmt(t.audio_after_final_p50)} / ${fmt(t.audio_after_final_p99)} | ${fmt(t.audio_after_final_p99_beyond_ttft)} | ${fmt(t.audio_p50)} / ${fmt(t.audio_p95)} | ${(t.wer * 100).toFixed(0)}% | ${t.overloaded} | ${t.cpu_cores.toFixed(2)} |`);
 }
-const base = results.turns[0];
-lines.push('');
-for (const t of results.turns.slice(1)) {
-  lines.push(`ratio ${t.users} users / ${base.users}: final transcript p50 x${(t.final_p50 / base.final_p50).toFixed(2)}, first audio p50 x${(t.audio_p50 / base.audio_p50).toFixed(2)}`);
+if (results.barge_in) {
+  lines.push('');
+  lines.push(`barge-in (speech onset in the stream -> stop_tts, ${results.barge_in.n} runs): p50 ${fmt(results.barge_in.p50_ms)} ms, max ${fmt(results.barge_in.max_ms)} ms`);
 }
-lines.push('');
-lines.push(`barge-in (speech onset in the stream -> stop_tts, ${results.barge_in.n} runs): p50 ${fmt(results.barge_in.p50_ms)} ms, max ${fmt(results.barge_in.max_ms)} ms`);
+for (const [why, k] of Object.entries(results.overload_causes)) lines.push(`overloaded ${k}x: ${why}`);
 console.log(lines.join('\n'));
+if (JSON_OUT) fs.writeFileSync(JSON_OUT, JSON.stringify(results, null, 2));

@@ -26,14 +26,29 @@
  * runs cancelled and gives every job back); the engine keeps a reference
  * until end, the result job one while queued.
  *
+ * Feeding the decoder: decoding costs least in long runs (a decoder's
+ * model is large, and waking it every 20 ms runs it from cold caches: twice
+ * the CPU of decoding the same audio in one go), so the utterance's audio
+ * is collected and fed in pieces of up to FEED_MS while the user speaks
+ * (1 s: half the listening CPU of 20 ms frames, a third less than 300 ms
+ * pieces, on the librivox clips streamed in real time). The
+ * moment a pause starts (PAUSE_FLUSH_MS: two frames, so a dip between two
+ * words does not count), what is collected is fed at once, so the partial
+ * transcript (the end-of-turn rule's and the speculation's input) is
+ * current within two frames of the trailing silence. The first TAIL_MS of
+ * every pause are fed too (the decoder needs a little silence to close the
+ * last word; more changes nothing on the librivox clips), the rest of a
+ * pause is not decoded. The embedded engine reports a partial after each
+ * piece, so partials follow new speech and nothing else.
+ *
  * Fairness: a job handles at most SLICE_MS of input audio, then, if more is
  * buffered, queues its continuation and yields its worker (the strand goes
  * behind every other ready strand), so a session with a large backlog (a
  * burst, a client ahead of real time) takes its turn like the others
- * instead of holding a worker until its buffer is empty. A slice of 100 ms
- * costs about 1 ms of CPU in silence and 5-10 ms in speech (decoding at
- * ~0.07x real time), so a ready session waits at most a few milliseconds
- * per other ready session.
+ * instead of holding a worker until its buffer is empty. A slice costs
+ * well under 1 ms while nothing is decoded (silence, collecting speech)
+ * and up to ~150 ms when it feeds a piece of a second; such a strand then
+ * waits behind the quick ones (util/workers.h).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,11 +62,17 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define PREROLL (PARLEY_VAD_RATE * 400 / 1000) /* 400 ms */
+#define PREROLL_FRAMES 20                      /* 400 ms before the onset */
+#define PREROLL (PREROLL_FRAMES * PARLEY_VAD_FRAME)
+#define FEED_MS 1000                           /* speech fed to the decoder at once */
+#define TAIL_MS 100                            /* silence fed after speech, per pause */
+#define PAUSE_FLUSH_MS 40                      /* a pause this long: feed what was collected */
+#define FEED_CAP (PREROLL + PARLEY_VAD_RATE * FEED_MS / 1000)
 #define MIN_VOICED_FRAMES 10                   /* shorter voicing is not a turn */
 #define BARGE_IN_VOICED_FRAMES PARLEY_VAD_START_VOICED /* speech onset over assistant audio */
 #define MAX_UTTERANCE_MS 30000
 #define OVERLOAD_LAG_MS 2000                   /* audio waiting this long means we lag */
+#define OVERLOAD_BACKLOG_MS 3000               /* lagging this far behind: skip (last resort) */
 #define SLICE_MS 100                           /* input audio per job, then yield */
 #define TAKE 4096
 #define HYP_MAX 1024
@@ -86,8 +107,10 @@ struct parley_listen {
 	struct parley_vad vad;
 	int16_t carry[PARLEY_VAD_FRAME];
 	size_t ncarry;
-	int16_t preroll[PREROLL];
-	size_t pre_head, pre_len;
+	int16_t preroll[PREROLL];  /* a ring of frames */
+	size_t pre_head, pre_len;  /* in frames */
+	int16_t *fed;              /* FEED_CAP samples collected for the decoder, or NULL */
+	size_t nfed;
 	struct utt *cur;           /* the utterance being fed, or NULL */
 	struct utt *pending;       /* finished, waiting for their results */
 	uint64_t seq;              /* of the last utterance started */
@@ -99,6 +122,7 @@ struct parley_listen {
 	bool speculated;           /* a speculative answer started in this pause */
 	bool barged;
 	bool overloaded;           /* inside an overload episode */
+	int pieces, fed_ms;        /* fed to the current utterance (debug log) */
 };
 
 struct parley_listen *parley_listen_create(void)
@@ -166,18 +190,18 @@ void parley_listen_destroy(struct parley_listen *l, struct parley_session *s)
 		return;
 	abandon(l, s); /* nothing is left by now: each utterance holds the session */
 	parley_resampler_destroy(l->rs);
+	free(l->fed);
 	free(l);
 }
 
 static void preroll_push(struct parley_listen *l, const int16_t *frame)
 {
-	for (int i = 0; i < PARLEY_VAD_FRAME; i++) {
-		l->preroll[(l->pre_head + l->pre_len) % PREROLL] = frame[i];
-		if (l->pre_len < PREROLL)
-			l->pre_len++;
-		else
-			l->pre_head = (l->pre_head + 1) % PREROLL;
-	}
+	size_t at = (l->pre_head + l->pre_len) % PREROLL_FRAMES;
+	memcpy(l->preroll + at * PARLEY_VAD_FRAME, frame, PARLEY_VAD_FRAME * sizeof *frame);
+	if (l->pre_len < PREROLL_FRAMES)
+		l->pre_len++;
+	else
+		l->pre_head = (l->pre_head + 1) % PREROLL_FRAMES;
 }
 
 static void overloaded(struct parley_listen *l, struct parley_session *s, const char *why)
@@ -264,8 +288,13 @@ static void result_job(void *arg, bool cancelled)
 		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
 			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
 		parley_session_speculation_drop(s);
-		parley_session_error(s, stt_code(r->cause), "%s",
-				     r->text[0] ? r->text : "speech recognition failed");
+		if (r->cause == PARLEY_SPEECH_CAUSE_BUSY && !s->speech->stt_remote)
+			/* the utterance waited for a decoder as long as it may */
+			overloaded(l, s, "every speech decoder stayed busy; this utterance was not "
+					 "transcribed");
+		else
+			parley_session_error(s, stt_code(r->cause), "%s",
+					     r->text[0] ? r->text : "speech recognition failed");
 	}
 	if (cancelled)
 		abandon(l, s); /* the session is closing */
@@ -286,6 +315,7 @@ static void stop_feeding(struct parley_listen *l, struct parley_session *s)
 	set_open(s, false);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
+	l->nfed = 0;
 }
 
 /* Feeds the current utterance; if its job takes no more audio (it ended
@@ -301,10 +331,37 @@ static void feed(struct parley_listen *l, struct parley_session *s, const int16_
 	}
 }
 
+/* What was collected goes to the decoder. */
+static void flush(struct parley_listen *l, struct parley_session *s)
+{
+	size_t n = l->nfed;
+	l->nfed = 0;
+	if (n) {
+		l->pieces++;
+		l->fed_ms += (int)(n * 1000 / PARLEY_VAD_RATE);
+	}
+	feed(l, s, l->fed, n);
+}
+
+/* One frame of the current utterance (see "Feeding the decoder" above). */
+static void collect(struct parley_listen *l, struct parley_session *s, const int16_t *pcm)
+{
+	int silence = l->vad.silence_ms;
+	if (silence > TAIL_MS)
+		return; /* deep in a pause: not decoded */
+	memcpy(l->fed + l->nfed, pcm, PARLEY_VAD_FRAME * sizeof *pcm);
+	l->nfed += PARLEY_VAD_FRAME;
+	if (silence == PAUSE_FLUSH_MS || silence == TAIL_MS ||
+	    l->nfed + PARLEY_VAD_FRAME > FEED_CAP - PREROLL)
+		flush(l, s);
+}
+
 static void begin(struct parley_listen *l, struct parley_session *s)
 {
 	const struct parley_stt_backend *b = s->speech->stt_backend;
-	struct utt *u = calloc(1, sizeof *u);
+	if (!l->fed)
+		l->fed = malloc(FEED_CAP * sizeof *l->fed); /* kept: this user speaks */
+	struct utt *u = l->fed ? calloc(1, sizeof *u) : NULL;
 	if (!u) {
 		parley_vad_end(&l->vad);
 		return;
@@ -353,14 +410,18 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 	l->speculated = false;
 	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
 	l->utt_ms = 0;
+	l->pieces = l->fed_ms = 0;
 	l->barged = false;
 	set_open(s, true);
 	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
 	/* the pre-roll, oldest first (it ends with the current frame) */
-	size_t first = l->pre_len < PREROLL - l->pre_head ? l->pre_len : PREROLL - l->pre_head;
-	feed(l, s, l->preroll + l->pre_head, first);
-	if (l->cur && l->pre_len > first)
-		feed(l, s, l->preroll, l->pre_len - first);
+	for (size_t i = 0; i < l->pre_len; i++)
+		memcpy(l->fed + i * PARLEY_VAD_FRAME,
+		       l->preroll + (l->pre_head + i) % PREROLL_FRAMES * PARLEY_VAD_FRAME,
+		       PARLEY_VAD_FRAME * sizeof *l->fed);
+	l->nfed = l->pre_len * PARLEY_VAD_FRAME;
+	l->pre_len = 0;
+	flush(l, s);
 }
 
 /* The turn ends. speech_end: when the user stopped (0: the last loud
@@ -372,6 +433,11 @@ static void end(struct parley_listen *l, struct parley_session *s, int64_t speec
 		speech_end = parley_now_ns() - (int64_t)l->vad.silence_ms * 1000000;
 	u->speech_end = speech_end;
 	u->voiced = l->vad.voiced_frames;
+	flush(l, s);
+	PARLEY_DEBUG("session %llu: speech ended: decoded %d ms of %d ms, in %d pieces",
+		     (unsigned long long)s->id, l->fed_ms, l->utt_ms, l->pieces);
+	if (l->cur != u)
+		return; /* the job took no more audio: finished already */
 	stop_feeding(l, s);
 	s->speech->stt_backend->finish(u->job);
 }
@@ -437,8 +503,8 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 		  double speed)
 {
 	enum parley_vad_event ev = parley_vad_frame(&l->vad, pcm);
-	preroll_push(l, pcm);
 	if (!l->cur) {
+		preroll_push(l, pcm);
 		if (ev == PARLEY_VAD_START) {
 			l->barged = false;
 			l->partial[0] = '\0';
@@ -450,7 +516,7 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 		}
 		return;
 	}
-	feed(l, s, pcm, PARLEY_VAD_FRAME);
+	collect(l, s, pcm);
 	if (!l->cur)
 		return;
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
@@ -482,10 +548,13 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
 	 * listener took less audio than the time that passed. A burst (a
 	 * network stall caught up at once) that is being worked off faster
-	 * than real time does not count, however long it takes. */
+	 * than real time does not count, however long it takes. Audio is
+	 * skipped only as the last resort, when lagging has let
+	 * OVERLOAD_BACKLOG_MS pile up: short of that it is decoded late. */
 	int64_t since = s->audio_waiting_since_ns;
 	int64_t waited = since ? parley_now_ns() - since : 0;
-	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 && backlog > (size_t)rate &&
+	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 &&
+	    backlog > (size_t)rate * OVERLOAD_BACKLOG_MS / 1000 &&
 	    (double)s->audio_taken_waiting / rate < (double)waited / 1e9) {
 		/* We are behind: keep the newest second, tell the user once. */
 		parley_ring_drop(&s->audio, backlog - (size_t)rate);
@@ -517,18 +586,22 @@ void parley_listen_job(void *arg, bool cancelled)
 		slice -= n;
 		size_t m = parley_resampler_process(l->rs, in, n, out, sizeof out / sizeof out[0]);
 		size_t i = 0;
-		while (i < m) {
+		if (l->ncarry) { /* complete the frame begun in the last piece */
 			size_t k = PARLEY_VAD_FRAME - l->ncarry;
-			if (k > m - i)
-				k = m - i;
-			memcpy(l->carry + l->ncarry, out + i, k * sizeof *out);
+			if (k > m)
+				k = m;
+			memcpy(l->carry + l->ncarry, out, k * sizeof *out);
 			l->ncarry += k;
-			i += k;
+			i = k;
 			if (l->ncarry == PARLEY_VAD_FRAME) {
 				frame(l, s, l->carry, speed);
 				l->ncarry = 0;
 			}
 		}
+		for (; m - i >= PARLEY_VAD_FRAME; i += PARLEY_VAD_FRAME)
+			frame(l, s, out + i, speed); /* whole frames straight from the resampler */
+		memcpy(l->carry + l->ncarry, out + i, (m - i) * sizeof *out);
+		l->ncarry += m - i;
 	}
 	if (parley_session_is_closing(s)) {
 		abandon(l, s); /* do not keep a transcription for a session that is going */

@@ -1,24 +1,47 @@
+/*
+ * pool.c - the shared decoder pool (stt/decoder.h): idle decoders, a FIFO
+ * of utterances waiting for one, and a filler thread that keeps `warm`
+ * decoders ready, creates one for a waiter below `max` and refuses waiters
+ * that waited max_wait_ms. Everything under one lock; decoders are created
+ * and destroyed, and waiters told, outside it.
+ *
+ * The filler runs at a low priority (nice FILLER_NICE): loading a decoder
+ * costs ~0.4 CPU-s, and the moment several users start speaking, which is
+ * when the pool refills, is the moment their audio must be decoded in
+ * time. A waiter's decoder is made as fast as the spare CPU allows (its
+ * audio is kept meanwhile).
+ */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stt/decoder.h"
+#include "util/err.h"
 #include "util/log.h"
 #include "util/metrics.h"
-#include "util/err.h"
+
+#define FILLER_NICE 10
 
 struct parley_stt_pool {
 	const struct parley_stt_decoder_ops *b;
 	struct parley_stt_settings st;
 	int warm, max;
+	long long max_wait_ns;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;    /* the filler waits on it */
 	pthread_cond_t warmed;  /* signalled when warm decoders exist or creating fails */
+	pthread_cond_t changed; /* a creation ended or a decoder went idle (sync leases) */
 	void **idle;            /* guarded by lock */
 	int nidle, total;       /* guarded by lock; total = idle + leased + being created */
+	int creating;           /* guarded by lock: being created (filler or a sync lease) */
+	struct parley_stt_waiter *wait_head, *wait_tail; /* guarded by lock: FIFO */
+	int nwaiting;           /* guarded by lock */
 	bool stopping;          /* guarded by lock */
 	bool is_warm;           /* guarded by lock: `warm` decoders were created once */
 	bool failed;            /* guarded by lock: the last create failed */
@@ -26,51 +49,151 @@ struct parley_stt_pool {
 	bool filler_started;
 };
 
-static struct parley_gauge m_idle, m_leased;
-static struct parley_counter m_exhausted;
+static struct parley_gauge m_idle, m_leased, m_waiting;
+static struct parley_counter m_exhausted, m_waited;
 
-/* Keeps `warm` idle decoders, creating them outside the lock. */
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Caller holds p->lock. */
+static void waiter_push(struct parley_stt_pool *p, struct parley_stt_waiter *w)
+{
+	w->next = NULL;
+	w->since_ns = now_ns();
+	if (p->wait_tail)
+		p->wait_tail->next = w;
+	else
+		p->wait_head = w;
+	p->wait_tail = w;
+	p->nwaiting++;
+	parley_gauge_set(&m_waiting, p->nwaiting);
+}
+
+/* Caller holds p->lock. */
+static struct parley_stt_waiter *waiter_pop(struct parley_stt_pool *p)
+{
+	struct parley_stt_waiter *w = p->wait_head;
+	if (w) {
+		p->wait_head = w->next;
+		if (!p->wait_head)
+			p->wait_tail = NULL;
+		w->next = NULL;
+		p->nwaiting--;
+		parley_gauge_set(&m_waiting, p->nwaiting);
+	}
+	return w;
+}
+
+/* Caller holds p->lock: the waiters that waited too long, as a list. */
+static struct parley_stt_waiter *expire(struct parley_stt_pool *p, long long now)
+{
+	struct parley_stt_waiter *out = NULL, **tail = &out;
+	while (p->wait_head && now - p->wait_head->since_ns >= p->max_wait_ns) {
+		struct parley_stt_waiter *w = waiter_pop(p);
+		*tail = w;
+		tail = &w->next;
+	}
+	return out;
+}
+
+/* Without the lock: tells each waiter of a list that it was refused. */
+static void refuse(struct parley_stt_waiter *w)
+{
+	while (w) {
+		struct parley_stt_waiter *next = w->next;
+		parley_counter_add(&m_exhausted, 1);
+		w->granted(w->arg, NULL); /* w may be gone after this */
+		w = next;
+	}
+}
+
+/* Caller holds p->lock: waits on p->cond until `abs_ns` (CLOCK_MONOTONIC
+ * based; 0 = no deadline). */
+static void filler_wait(struct parley_stt_pool *p, long long abs_ns)
+{
+	if (!abs_ns) {
+		pthread_cond_wait(&p->cond, &p->lock);
+		return;
+	}
+	/* p->cond uses CLOCK_REALTIME: turn the delay into its time. */
+	long long delay = abs_ns - now_ns();
+	if (delay < 1000000)
+		delay = 1000000;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long t = (long long)ts.tv_sec * 1000000000 + ts.tv_nsec + delay;
+	ts.tv_sec = (time_t)(t / 1000000000);
+	ts.tv_nsec = (long)(t % 1000000000);
+	pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+}
+
+/* Keeps `warm` idle decoders, creates one for each waiter below `max`
+ * (outside the lock) and refuses waiters that waited too long. */
 static void *filler_main(void *arg)
 {
 	struct parley_stt_pool *p = arg;
 	bool announced = false;
+	/* this thread only (Linux: nice is per thread) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), FILLER_NICE) != 0)
+		PARLEY_DEBUG("stt: cannot lower the decoder filler's priority");
 	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		while (!p->stopping && (p->nidle >= p->warm || p->total >= p->max)) {
-			if (!announced && p->nidle >= p->warm) {
-				announced = true;
-				p->is_warm = true;
-				pthread_cond_broadcast(&p->warmed);
-				PARLEY_INFO("speech-to-text ready: %d warm %s decoder(s), at most %d",
-					    p->nidle, p->b->name, p->max);
-			}
-			pthread_cond_wait(&p->cond, &p->lock);
+	while (!p->stopping) {
+		struct parley_stt_waiter *late = expire(p, now_ns());
+		if (late) {
+			pthread_mutex_unlock(&p->lock);
+			refuse(late);
+			pthread_mutex_lock(&p->lock);
+			continue;
 		}
-		if (p->stopping)
-			break;
+		if (!announced && p->nidle >= p->warm) {
+			announced = true;
+			p->is_warm = true;
+			pthread_cond_broadcast(&p->warmed);
+			PARLEY_INFO("speech-to-text ready: %d warm %s decoder(s), at most %d", p->nidle,
+				    p->b->name, p->max);
+		}
+		bool wanted = p->nidle < p->warm || p->nwaiting > p->creating;
+		if (!wanted || p->total >= p->max) {
+			/* wake for the first waiter's deadline, or a change */
+			filler_wait(p, p->wait_head ? p->wait_head->since_ns + p->max_wait_ns : 0);
+			continue;
+		}
 		p->total++;
+		p->creating++;
 		pthread_mutex_unlock(&p->lock);
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		long long t0 = now_ns();
 		void *dec = p->b->create(&p->st);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
+		long long t1 = now_ns();
 		pthread_mutex_lock(&p->lock);
+		p->creating--;
+		pthread_cond_broadcast(&p->changed);
 		if (!dec) {
 			p->total--;
 			p->failed = true;
 			pthread_cond_broadcast(&p->warmed);
-			/* Do not spin: wait for a change (or stop). */
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 5;
-			pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+			/* Do not spin: wait for a change, a deadline, or 5 s. */
+			long long retry = now_ns() + 5000000000LL;
+			if (p->wait_head && p->wait_head->since_ns + p->max_wait_ns < retry)
+				retry = p->wait_head->since_ns + p->max_wait_ns;
+			filler_wait(p, retry);
 			continue;
 		}
-		PARLEY_DEBUG("stt: decoder created in %.0f ms",
-			     (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		PARLEY_DEBUG("stt: decoder created in %.0f ms", (double)(t1 - t0) / 1e6);
 		p->failed = false;
-		p->idle[p->nidle++] = dec;
-		parley_gauge_set(&m_idle, p->nidle);
+		struct parley_stt_waiter *w = waiter_pop(p);
+		if (w) {
+			pthread_mutex_unlock(&p->lock);
+			parley_gauge_add(&m_leased, 1);
+			w->granted(w->arg, dec);
+			pthread_mutex_lock(&p->lock);
+		} else {
+			p->idle[p->nidle++] = dec;
+			parley_gauge_set(&m_idle, p->nidle);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -78,7 +201,7 @@ static void *filler_main(void *arg)
 
 struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_decoder_ops *b,
 					       const struct parley_stt_settings *st, int warm,
-					       int max)
+					       int max, int max_wait_ms)
 {
 	struct parley_stt_pool *p = calloc(1, sizeof *p);
 	if (!p)
@@ -87,10 +210,12 @@ struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_decoder_o
 	p->st = *st;
 	p->warm = warm;
 	p->max = max < warm ? warm : max;
-	p->idle = calloc((size_t)p->max, sizeof *p->idle);
+	p->max_wait_ns = (long long)(max_wait_ms > 0 ? max_wait_ms : 1) * 1000000;
+	p->idle = calloc((size_t)(p->max ? p->max : 1), sizeof *p->idle);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	pthread_cond_init(&p->warmed, NULL);
+	pthread_cond_init(&p->changed, NULL);
 	if (!p->idle || b->global_init() != 0) {
 		parley_stt_pool_destroy(p);
 		return NULL;
@@ -100,9 +225,17 @@ struct parley_stt_pool *parley_stt_pool_create(const struct parley_stt_decoder_o
 	parley_metrics_register_gauge("parley_stt_decoders_leased",
 				      "speech decoders in use by a speaking user", NULL, NULL,
 				      &m_leased);
+	parley_metrics_register_gauge("parley_stt_decoder_waiters",
+				      "utterances waiting for a speech decoder (their audio is kept)",
+				      NULL, NULL, &m_waiting);
+	parley_metrics_register_counter("parley_stt_pool_waits_total",
+					"utterances that waited for a speech decoder and were "
+					"decoded late",
+					NULL, NULL, &m_waited);
 	parley_metrics_register_counter("parley_stt_pool_exhausted_total",
-					"utterances refused because every decoder was in use", NULL,
-					NULL, &m_exhausted);
+					"utterances refused a speech decoder: every one stayed in "
+					"use longer than the wait allows",
+					NULL, NULL, &m_exhausted);
 	if (pthread_create(&p->filler, NULL, filler_main, p) != 0) {
 		parley_stt_pool_destroy(p);
 		return NULL;
@@ -117,8 +250,13 @@ void parley_stt_pool_destroy(struct parley_stt_pool *p)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
+	struct parley_stt_waiter *left = p->wait_head;
+	p->wait_head = p->wait_tail = NULL;
+	p->nwaiting = 0;
 	pthread_cond_broadcast(&p->cond);
+	pthread_cond_broadcast(&p->changed);
 	pthread_mutex_unlock(&p->lock);
+	refuse(left);
 	if (p->filler_started)
 		pthread_join(p->filler, NULL);
 	for (int i = 0; i < p->nidle; i++)
@@ -126,6 +264,7 @@ void parley_stt_pool_destroy(struct parley_stt_pool *p)
 	free(p->idle);
 	pthread_cond_destroy(&p->cond);
 	pthread_cond_destroy(&p->warmed);
+	pthread_cond_destroy(&p->changed);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -135,30 +274,86 @@ const struct parley_stt_decoder_ops *parley_stt_pool_backend(struct parley_stt_p
 	return p->b;
 }
 
+void *parley_stt_pool_lease_or_wait(struct parley_stt_pool *p, struct parley_stt_waiter *w)
+{
+	void *dec = NULL;
+	bool refused = false;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		refused = true;
+	} else if (p->nidle > 0 && !p->wait_head) {
+		dec = p->idle[--p->nidle];
+		parley_gauge_set(&m_idle, p->nidle);
+	} else {
+		waiter_push(p, w);
+		parley_counter_add(&m_waited, 1);
+	}
+	pthread_cond_signal(&p->cond); /* refill, or create for the waiter */
+	pthread_mutex_unlock(&p->lock);
+	if (dec)
+		parley_gauge_add(&m_leased, 1);
+	if (refused) {
+		w->next = NULL;
+		refuse(w);
+	}
+	return dec;
+}
+
+bool parley_stt_pool_cancel_wait(struct parley_stt_pool *p, struct parley_stt_waiter *w)
+{
+	bool found = false;
+	pthread_mutex_lock(&p->lock);
+	struct parley_stt_waiter *prev = NULL;
+	for (struct parley_stt_waiter *x = p->wait_head; x; prev = x, x = x->next) {
+		if (x != w)
+			continue;
+		if (prev)
+			prev->next = x->next;
+		else
+			p->wait_head = x->next;
+		if (p->wait_tail == x)
+			p->wait_tail = prev;
+		p->nwaiting--;
+		parley_gauge_set(&m_waiting, p->nwaiting);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return found;
+}
+
 void *parley_stt_pool_lease(struct parley_stt_pool *p)
 {
 	void *dec = NULL;
-	bool create = false;
 	pthread_mutex_lock(&p->lock);
-	if (p->nidle > 0) {
-		dec = p->idle[--p->nidle];
-	} else if (p->total < p->max) {
-		p->total++; /* cold path: create on the caller's thread */
-		create = true;
-	}
-	parley_gauge_set(&m_idle, p->nidle);
-	pthread_cond_signal(&p->cond); /* refill */
-	pthread_mutex_unlock(&p->lock);
-
-	if (create) {
-		dec = p->b->create(&p->st);
-		if (!dec) {
-			pthread_mutex_lock(&p->lock);
-			p->total--;
-			p->failed = true;
-			pthread_mutex_unlock(&p->lock);
+	for (;;) {
+		if (p->nidle > 0 && !p->wait_head) {
+			dec = p->idle[--p->nidle];
+			parley_gauge_set(&m_idle, p->nidle);
+			pthread_cond_signal(&p->cond); /* refill */
+			break;
 		}
+		if (p->stopping)
+			break;
+		if (p->total < p->max) { /* create on the caller's thread */
+			p->total++;
+			p->creating++;
+			pthread_mutex_unlock(&p->lock);
+			dec = p->b->create(&p->st);
+			pthread_mutex_lock(&p->lock);
+			p->creating--;
+			pthread_cond_broadcast(&p->changed);
+			if (!dec) {
+				p->total--;
+				p->failed = true;
+			}
+			break;
+		}
+		if (p->creating == 0)
+			break; /* max leased: refused */
+		pthread_cond_wait(&p->changed, &p->lock); /* one is being created */
 	}
+	pthread_mutex_unlock(&p->lock);
 	if (dec)
 		parley_gauge_add(&m_leased, 1);
 	else
@@ -170,16 +365,23 @@ void parley_stt_pool_release(struct parley_stt_pool *p, void *dec)
 {
 	if (!dec)
 		return;
-	parley_gauge_add(&m_leased, -1);
 	pthread_mutex_lock(&p->lock);
+	struct parley_stt_waiter *w = p->stopping ? NULL : waiter_pop(p);
+	if (w) {
+		pthread_mutex_unlock(&p->lock);
+		w->granted(w->arg, dec); /* still leased, by the waiter now */
+		return;
+	}
 	if (!p->stopping && p->nidle < p->max) {
 		p->idle[p->nidle++] = dec;
 		dec = NULL;
+		pthread_cond_broadcast(&p->changed);
 	} else {
 		p->total--;
 	}
 	parley_gauge_set(&m_idle, p->nidle);
 	pthread_mutex_unlock(&p->lock);
+	parley_gauge_add(&m_leased, -1);
 	if (dec)
 		p->b->destroy(dec);
 }

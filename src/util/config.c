@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* sched_getaffinity: the cores we may run on */
 #include "util/config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -406,6 +408,10 @@ static const struct option_def options[] = {
 	{ "stt-max", "PARLEY_STT_MAX", "N",
 	  "most decoders at once = users speaking at the same moment (default 16)", OPT_INT,
 	  F(stt_max), 0, 1, 1024, NULL },
+	{ "stt-wait-ms", "PARLEY_STT_WAIT_MS", "MS",
+	  "longest an utterance waits for a free decoder, its audio kept and decoded late; "
+	  "then overloaded (default 10000)",
+	  OPT_INT, F(stt_wait_ms), 0, 100, 600000, NULL },
 	{ "speculate", "PARLEY_SPECULATE", "on|off",
 	  "start the answer in the user's trailing silence, held silent until the turn is "
 	  "confirmed (default on)",
@@ -493,7 +499,11 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->port = 8080;
 	snprintf(cfg->web_root, sizeof cfg->web_root, "%s", PARLEY_DEFAULT_WEB_ROOT);
 	cfg->max_sessions = 100;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	/* the cores this process may run on (taskset), else those online */
+	cpu_set_t cpus;
+	long ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 0;
+	if (ncpu <= 0)
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cfg->workers = ncpu > 0 ? (int)(ncpu > 256 ? 256 : ncpu) : 2;
 	cfg->log_level = PARLEY_LOG_INFO;
 	strcpy(cfg->llm_backend, "auto");
@@ -523,6 +533,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_bestpath = 0;
 	cfg->stt_warm = 2;
 	cfg->stt_max = 16;
+	cfg->stt_wait_ms = 10000;
 	cfg->speculate = 1;
 	cfg->speculate_ms = 100;
 	strcpy(cfg->tts, "flite");

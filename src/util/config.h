@@ -71,6 +71,7 @@ struct parley_config {
 	int stt_bestpath;          /* 0/1 */
 	int stt_warm;              /* decoders kept ready */
 	int stt_max;               /* decoders at most (memory bound) */
+	int stt_wait_ms;           /* an utterance waits this long for a free decoder */
 	int speculate;             /* 0/1: start the answer in the user's trailing silence */
 	int speculate_ms;          /* trailing silence before a speculative answer starts */
 	/* speech: synthesis */

@@ -1,6 +1,7 @@
 #include "util/workers.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include "util/err.h"
 #include "util/log.h"
@@ -14,7 +15,8 @@ struct parley_job {
 struct parley_workers {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct parley_strand *ready_head, *ready_tail; /* guarded by lock */
+	struct parley_strand *ready_head, *ready_tail; /* guarded by lock: quick strands */
+	struct parley_strand *long_head, *long_tail;   /* guarded by lock: long-running ones */
 	bool stopping;                                 /* guarded by lock */
 	int nthreads;
 	pthread_t *threads;
@@ -30,31 +32,51 @@ void parley_strand_init(struct parley_strand *s, size_t max_pending, void (*hold
 	s->cancelled = false;
 	s->yield = false;
 	s->next_ready = NULL;
+	s->last_run_ns = 0;
+	s->ready_ns = 0;
 	s->hold = hold;
 	s->release = release;
 	s->owner = owner;
 }
 
-/* Caller holds w->lock. */
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Caller holds w->lock: s joins the quick or the long FIFO by its last
+ * run. */
 static void ready_push(struct parley_workers *w, struct parley_strand *s)
 {
+	bool slow = s->last_run_ns > (long long)PARLEY_STRAND_LONG_MS * 1000000;
+	struct parley_strand **head = slow ? &w->long_head : &w->ready_head;
+	struct parley_strand **tail = slow ? &w->long_tail : &w->ready_tail;
 	s->next_ready = NULL;
-	if (w->ready_tail)
-		w->ready_tail->next_ready = s;
+	s->ready_ns = now_ns();
+	if (*tail)
+		(*tail)->next_ready = s;
 	else
-		w->ready_head = s;
-	w->ready_tail = s;
+		*head = s;
+	*tail = s;
 	pthread_cond_signal(&w->cond);
 }
 
-/* Caller holds w->lock. */
+/* Caller holds w->lock: a quick strand, unless none is ready or the long
+ * FIFO's first has waited its turn. */
 static struct parley_strand *ready_pop(struct parley_workers *w)
 {
-	struct parley_strand *s = w->ready_head;
+	bool take_long = w->long_head &&
+			 (!w->ready_head || now_ns() - w->long_head->ready_ns >
+						    (long long)PARLEY_STRAND_LONG_WAIT_MS * 1000000);
+	struct parley_strand **head = take_long ? &w->long_head : &w->ready_head;
+	struct parley_strand **tail = take_long ? &w->long_tail : &w->ready_tail;
+	struct parley_strand *s = *head;
 	if (s) {
-		w->ready_head = s->next_ready;
-		if (!w->ready_head)
-			w->ready_tail = NULL;
+		*head = s->next_ready;
+		if (!*head)
+			*tail = NULL;
 		s->next_ready = NULL;
 	}
 	return s;
@@ -74,6 +96,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		int ran = 0;
+		long long started = now_ns();
 		while (s->head && ran < PARLEY_STRAND_BATCH) {
 			struct parley_job *j = s->head;
 			s->head = j->next;
@@ -91,6 +114,7 @@ static void *worker_main(void *arg)
 				break;
 			}
 		}
+		s->last_run_ns = now_ns() - started;
 		if (s->head) {
 			ready_push(w, s); /* still scheduled: back of the line */
 		} else {

@@ -16,6 +16,14 @@
  * owner slicing its work, the pool serves ready strands round-robin, one
  * slice each.
  *
+ * Quick before long: a strand whose last run took more than
+ * PARLEY_STRAND_LONG_MS (a decoder working through a piece of speech)
+ * waits in a second FIFO that is served only when no quick strand is ready
+ * (a listener in silence, a synthesis, an answer's next step) or when its
+ * first strand has waited PARLEY_STRAND_LONG_WAIT_MS, so short, latency-
+ * bound work is not queued behind the heavy slices of other owners, and
+ * heavy work still progresses under a flood of short jobs.
+ *
  * Lifetime: while a strand has jobs queued or running, the pool holds its
  * owner through the strand's hold/release callbacks (a session reference),
  * so the owner, and the strand inside it, outlives the pool's last touch.
@@ -34,6 +42,8 @@
 #include <stddef.h>
 
 #define PARLEY_STRAND_BATCH 8
+#define PARLEY_STRAND_LONG_MS 10      /* a run longer than this: the long FIFO */
+#define PARLEY_STRAND_LONG_WAIT_MS 100 /* the long FIFO's head waits at most about this */
 
 /* cancelled is true when the pool is shutting down or the strand was
  * cancelled: the job should only release what arg owns. */
@@ -51,6 +61,8 @@ struct parley_strand {
 	bool cancelled;
 	bool yield;     /* the running job asked to go behind the others */
 	struct parley_strand *next_ready;
+	long long last_run_ns;  /* how long its last run took */
+	long long ready_ns;     /* when it joined a FIFO */
 	/* set at init, then read-only */
 	void (*hold)(void *owner);
 	void (*release)(void *owner);

@@ -211,6 +211,55 @@ static void yielding_slices_are_served_round_robin(void **state)
 	assert_string_equal(log, "AAAAAABBBBBBCCCCCC");
 }
 
+/* Quick before long: a strand whose last run was long waits behind a quick
+ * strand that became ready after it. */
+static char prio_log[8];
+static atomic_int prio_len;
+
+static void log_job(void *arg, bool cancelled)
+{
+	if (!cancelled)
+		prio_log[atomic_fetch_add(&prio_len, 1)] = *(const char *)arg;
+}
+
+static void long_job(void *arg, bool cancelled)
+{
+	log_job(arg, cancelled);
+	usleep((PARLEY_STRAND_LONG_MS + 20) * 1000);
+}
+
+static void a_long_running_strand_waits_behind_a_quick_one(void **state)
+{
+	static struct owner gate_owner;
+	static struct parley_strand heavy, quick;
+	static const char H = 'H', h = 'h', Q = 'Q';
+	memset(&gate_owner, 0, sizeof gate_owner);
+	memset(prio_log, 0, sizeof prio_log);
+	atomic_store(&prio_len, 0);
+	struct parley_workers *w = parley_workers_create(1);
+	assert_non_null(w);
+	parley_strand_init(&gate_owner.strand, 4, NULL, NULL, &gate_owner);
+	parley_strand_init(&heavy, 4, NULL, NULL, NULL);
+	parley_strand_init(&quick, 4, NULL, NULL, NULL);
+
+	/* heavy runs long once */
+	assert_int_equal(parley_workers_submit(w, &heavy, long_job, (void *)&H), 0);
+	for (int i = 0; i < 5000 && atomic_load(&prio_len) < 1; i++)
+		usleep(1000);
+	/* hold the only worker, then heavy is ready first, quick second */
+	pthread_mutex_lock(&gate);
+	assert_int_equal(parley_workers_submit(w, &gate_owner.strand, blocking_job, &gate_owner), 0);
+	while (parley_strand_pending(w, &gate_owner.strand) != 0)
+		usleep(100);
+	assert_int_equal(parley_workers_submit(w, &heavy, log_job, (void *)&h), 0);
+	assert_int_equal(parley_workers_submit(w, &quick, log_job, (void *)&Q), 0);
+	pthread_mutex_unlock(&gate);
+	for (int i = 0; i < 5000 && atomic_load(&prio_len) < 3; i++)
+		usleep(1000);
+	parley_workers_destroy(w);
+	assert_string_equal(prio_log, "HQh");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +267,7 @@ int main(void)
 		cmocka_unit_test(strand_bound_and_cancel),
 		cmocka_unit_test(destroy_runs_queued_jobs_cancelled),
 		cmocka_unit_test(yielding_slices_are_served_round_robin),
+		cmocka_unit_test(a_long_running_strand_waits_behind_a_quick_one),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
