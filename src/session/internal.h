@@ -217,9 +217,10 @@ void parley_listen_job(void *session, bool cancelled);
 /*
  * speculate.c: speculative answers (docs/architecture.md, "Speculation").
  *
- * The listener calls parley_session_speculate() once per pause, when the
- * user's trailing silence reaches s->speculate_ms and a transcript so far
- * (text, copied) exists; speech_end_ns is when the user stopped. The
+ * The listener calls parley_session_speculate() when the user's trailing
+ * silence reaches s->speculate_ms and a transcript so far (text, copied)
+ * exists, and again in the same pause if that transcript changes (the
+ * newer replaces the older); speech_end_ns is when the user stopped. The
  * session starts the LLM request at once, with the history plus text as
  * the user turn, and holds everything it produces (text and audio) from
  * the client until the turn is confirmed. parley_session_user_turn_timed()

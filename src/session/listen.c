@@ -120,6 +120,7 @@ struct parley_listen {
 	int64_t onset_ns;
 	int utt_ms;
 	bool speculated;           /* a speculative answer started in this pause */
+	int speculated_at_ms;      /* utt_ms when it started */
 	bool barged;
 	bool overloaded;           /* inside an overload episode */
 	int pieces, fed_ms;        /* fed to the current utterance (debug log) */
@@ -467,17 +468,20 @@ static int turn_pause_ms(const struct parley_listen *l, double speed)
 }
 
 /* Speculation (internal.h): once per pause, when the trailing silence
- * reaches s->speculate_ms before the turn ends; dropped when the user
- * speaks again. */
+ * reaches s->speculate_ms before the turn ends, and again in the same pause
+ * if the transcript changes (the newer speculation replaces the older);
+ * dropped when the user speaks again. */
 static void speculate(struct parley_listen *l, struct parley_session *s, int pause_ms)
 {
 	int silence = l->vad.silence_ms;
 	if (l->speculated && silence == 0) {
 		l->speculated = false;
 		parley_session_speculation_drop(s);
-	} else if (!l->speculated && s->speculate_ms && l->partial[0] &&
-		   silence >= s->speculate_ms && silence < pause_ms) {
+	} else if (s->speculate_ms && l->partial[0] && silence >= s->speculate_ms &&
+		   silence < pause_ms &&
+		   (!l->speculated || l->partial_at_ms > l->speculated_at_ms)) {
 		l->speculated = true;
+		l->speculated_at_ms = l->utt_ms;
 		parley_session_speculate(s, l->partial,
 					 parley_now_ns() - (int64_t)silence * 1000000);
 	}
