@@ -30,6 +30,13 @@ const ANSWERS = { france: 'Paris is the capital of France.', spain: 'Madrid is t
 
 let llm;
 const servers = [];
+const stts = []; // closed in after() too: a failed test must not keep the file alive
+
+async function fakeSTT(opts) {
+  const stt = await startFakeSTT(opts);
+  stts.push(stt);
+  return stt;
+}
 
 before(async () => {
   llm = await startFakeOpenAI({
@@ -41,6 +48,7 @@ before(async () => {
 
 after(async () => {
   for (const s of servers) await s.stop();
+  for (const s of stts) await s.close();
   await llm?.close();
 });
 
@@ -95,7 +103,7 @@ function sttServer(stt, extra = []) {
 }
 
 test('kept: the final transcript matches the speculation: one LLM request, started in the pause, its answer spoken', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   const since = llm.chatRequests().length;
   const c = await connectReady(srv.port);
@@ -131,7 +139,7 @@ test('kept: the final transcript matches the speculation: one LLM request, start
 });
 
 test('discarded: the final transcript differs: the speculation is cancelled, the final one answered, the client never hears of it', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   // Once the speculation reaches the LLM, the transcriber changes its mind:
   // the later partials and the final say Spain. The speculative answer is
@@ -180,7 +188,7 @@ test('discarded: the final transcript differs: the speculation is cancelled, the
 });
 
 test('never audible before the turn is confirmed: a fast answer complete during the pause waits for the final transcript', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   const since = llm.chatRequests().length;
   // Several sentences, so the first would be spoken as soon as the second
@@ -190,7 +198,7 @@ test('never audible before the turn is confirmed: a fast answer complete during 
     for (const audioOut of ['base64', 'binary']) {
       const c = await connectReady(srv.port);
       c.sendJson({ type: 'session.config', audio_out: audioOut });
-      await c.next('session.configured');
+      await c.next('session.configured', 10000);
       const arrivals = recordArrivals(c);
       const before = llm.chatRequests().length;
       await streamPcm(c, SPEECH, RATE, { pace: 1 });
@@ -220,7 +228,7 @@ test('never audible before the turn is confirmed: a fast answer complete during 
 });
 
 test('--speculate off: today\'s behaviour, one request after the final transcript', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt, ['--speculate', 'off']);
   const since = llm.chatRequests().length;
   const c = await connectReady(srv.port);
@@ -245,7 +253,7 @@ test('--speculate off: today\'s behaviour, one request after the final transcrip
 async function fliteSpeech(port, text, voice = 'rms') {
   const c = await connectReady(port);
   c.sendJson({ type: 'session.config', voice, audio_out: 'binary' });
-  await c.next('session.configured');
+  await c.next('session.configured', 10000);
   c.sendJson({ type: 'text', content: `say: ${text}` });
   await c.next('final_assistant_answer', 15000);
   await waitAudioQuiet(c);
@@ -328,7 +336,7 @@ async function until(pred, ms, what) {
 }
 
 test('fair admission: a typed turn of another session preempts a speculation holding the only LLM slot; the speculating turn is then answered normally', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt, ['--llm-max-inflight', '1']);
   const since = llm.chatRequests().length;
   // The speculation hangs until cancelled; everything else answers at once.
@@ -373,7 +381,7 @@ test('fair admission: a typed turn of another session preempts a speculation hol
 });
 
 test('clear_history, close and shutdown cancel a held speculation: the LLM sees it cancelled, the client hears nothing of it', async () => {
-  const stt = await startFakeSTT({ transcript: FRANCE });
+  const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   llm.set({ behave: (body, user) => (user === FRANCE ? { hangAfter: 1 } : null) });
   try {
