@@ -6,7 +6,7 @@
 //   node bench/bench.mjs [--bin build/parley] [--decoder-bench build/parley-decoder-bench]
 //                        [--out build/bench.json] [--quick | --smoke] [--check]
 //                        [--steps listen,capacity,...] [--talkers 8,12,16]
-//                        [--capacity-seconds S] [--idle N]
+//                        [--capacity-seconds S] [--idle N] [--workers N]
 //
 // --quick: shorter runs (about half); --smoke: tiny sizes for `make test`
 // (a sanitizer build: a few seconds of audio, 2 talkers, 20 idle
@@ -91,13 +91,14 @@ const sizes = { ...SIZES[mode] };
 if (args.talkers) sizes.talkers = args.talkers.split(',').map(Number);
 if (args['capacity-seconds']) sizes.capacitySeconds = Number(args['capacity-seconds']);
 if (args.idle) sizes.idleSessions = Number(args.idle);
+if (args.workers) sizes.capacityWorkers = Number(args.workers);
 const bin = path.resolve(REPO_ROOT, args.bin || 'build/parley');
 const decoderBench = path.resolve(REPO_ROOT, args['decoder-bench'] || path.join(path.dirname(bin), 'parley-decoder-bench'));
 const out = path.resolve(REPO_ROOT, args.out || 'build/bench.json');
 const names = args.steps ? args.steps.split(',') : STEPS.map((s) => s.name);
 for (const n of names) if (!STEPS.find((s) => s.name === n)) die(`unknown step ${n} (steps: ${STEPS.map((s) => s.name).join(', ')})`);
 for (const f of [bin, decoderBench]) if (!fs.existsSync(f)) die(`${f} not found (make build)`);
-for (const k of ['talkers', 'capacity-seconds', 'idle']) {
+for (const k of ['talkers', 'capacity-seconds', 'idle', 'workers']) {
   if (args[k] && !String(args[k]).split(',').every((x) => Number(x) > 0)) die(`--${k} wants positive numbers, got ${args[k]}`);
 }
 process.env.PARLEY_BIN = bin; // the harness starts this binary
