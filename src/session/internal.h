@@ -1,12 +1,12 @@
 /*
  * internal.h - the session's state and the calls between its files
- * (session.c, turn.c, listen.c, speak.c). Nothing outside src/session/
- * includes it: the rest of the server sees the opaque handle and the small
- * calls of session.h.
+ * (session.c, turn.c, speculate.c, listen.c, speak.c, inrate.c). Nothing
+ * outside src/session/ includes it: the rest of the server sees the opaque
+ * handle and the small calls of session.h.
  *
  * Threads: `id`, `created_ns`, `events`, `outq`, `strand`, `tts_strand`,
- * `workers`, `owner`, `llm`, `speech` and `limits` are set at creation and
- * then read-only (the queue and strands lock themselves). `lock` guards
+ * `workers`, `owner`, `llm`, `speech`, `limits` and `speculate_ms` are set
+ * at creation and then read-only (the queue and strands lock themselves). `lock` guards
  * settings, the audio ring, the limiters, the answer and the playback
  * fields, as each field says. `refs`, `closing` and `end_reason` are
  * atomic. `listen` is touched only by jobs on `strand` (one at a time).
@@ -93,6 +93,8 @@ struct parley_session {
 	struct parley_history history;       /* guarded by lock */
 	uint64_t turn_gen;                   /* guarded by lock: bumps when an answer is superseded */
 	uint64_t llm_req;                    /* guarded by lock: request in flight, 0 = none */
+	int submitting;                      /* guarded by lock: turns between supersede and
+						knowing their llm_req */
 	uint64_t ended_gen;                  /* guarded by lock: the last answer generation that ended */
 	int64_t last_audio_ns;               /* guarded by lock: when mic audio last arrived */
 	struct parley_pace pace;             /* guarded by lock: audio vs real time */

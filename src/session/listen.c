@@ -77,6 +77,8 @@
 #define TAKE 4096
 #define HYP_MAX 1024
 
+struct result;
+
 /* One utterance: from speech onset until its result was handled. */
 struct utt {
 	atomic_int refs;            /* the listener's, the engine's until end, a result job's */
@@ -89,6 +91,8 @@ struct utt {
 	struct utt *next;           /* pending list */
 	int64_t speech_end;         /* set before finish() */
 	int voiced;
+	bool speculated;            /* a speculative answer was started on it */
+	struct result *held;        /* its result, waiting for an older utterance's */
 	pthread_mutex_t lock;
 	char partial[HYP_MAX];      /* guarded by lock: the latest partial */
 	bool partial_new;           /* guarded by lock */
@@ -170,6 +174,11 @@ static void unlist(struct parley_listen *l, struct parley_session *s, struct utt
 	atomic_store(&u->finished, true);
 	s->speech->stt_backend->release(u->job); /* may report end (cancelled) */
 	u->job = NULL;
+	if (u->held) {
+		free(u->held);
+		u->held = NULL;
+		utt_unref(u); /* the held result's reference */
+	}
 	utt_unref(u);
 }
 
@@ -262,33 +271,28 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 	utt_unref(u); /* closing: nobody waits for it */
 }
 
-/* The strand: an utterance's result. */
-static void result_job(void *arg, bool cancelled)
+/* Hands one result to the session (the strand; the session is live). */
+static void deliver(struct parley_listen *l, struct parley_session *s, const struct result *r)
 {
-	struct result *r = arg;
 	struct utt *u = r->u;
-	struct parley_session *s = u->s;
-	struct parley_listen *l = s->listen;
-	bool live = !cancelled && !parley_session_is_closing(s);
-	if (live && r->end == PARLEY_SPEECH_OK && u->seq <= l->delivered) {
+	if (r->end == PARLEY_SPEECH_OK && u->seq <= l->delivered) {
 		PARLEY_DEBUG("session %llu: transcript of utterance %llu superseded",
 			     (unsigned long long)s->id, (unsigned long long)u->seq);
-	} else if (live && r->end == PARLEY_SPEECH_OK) {
+	} else if (r->end == PARLEY_SPEECH_OK) {
 		l->delivered = u->seq;
 		if (!r->text[0] || u->voiced < MIN_VOICED_FRAMES) {
 			PARLEY_DEBUG("session %llu: no turn (%d voiced frames, transcript \"%s\")",
 				     (unsigned long long)s->id, u->voiced, r->text);
-			parley_session_speculation_drop(s);
 		} else {
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
 			s->events->user_final(s, r->text);
 			parley_session_user_turn_timed(s, r->text, strlen(r->text), u->speech_end);
+			return; /* the turn keeps or discards its speculation */
 		}
-	} else if (live && r->end == PARLEY_SPEECH_ERROR) {
+	} else if (r->end == PARLEY_SPEECH_ERROR) {
 		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
 			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
-		parley_session_speculation_drop(s);
 		if (r->cause == PARLEY_SPEECH_CAUSE_BUSY && !s->speech->stt_remote)
 			/* the utterance waited for a decoder as long as it may */
 			overloaded(l, s, "every speech decoder stayed busy; this utterance was not "
@@ -297,12 +301,58 @@ static void result_job(void *arg, bool cancelled)
 			parley_session_error(s, stt_code(r->cause), "%s",
 					     r->text[0] ? r->text : "speech recognition failed");
 	}
-	if (cancelled)
-		abandon(l, s); /* the session is closing */
-	else
-		unlist(l, s, u);
+	/* No turn came of it: a speculation on its words goes too (not one
+	 * the utterance being spoken now started since). */
+	if (u->speculated && !(l->cur && l->cur->speculated))
+		parley_session_speculation_drop(s);
+}
+
+/* The utterance still waiting for its result that began first, or NULL. */
+static struct utt *oldest_pending(const struct parley_listen *l)
+{
+	struct utt *first = NULL;
+	for (struct utt *u = l->pending; u; u = u->next)
+		if (!first || u->seq < first->seq)
+			first = u;
+	return first;
+}
+
+/* The strand: an utterance's result. Results become turns in the order the
+ * utterances began: an utterance that waited for a decoder is decoded late,
+ * after a later one may have finished, so a result whose elder is still
+ * being transcribed waits for it (held in its utterance). */
+static void result_job(void *arg, bool cancelled)
+{
+	struct result *r = arg;
+	struct utt *u = r->u;
+	struct parley_session *s = u->s;
+	struct parley_listen *l = s->listen;
+	if (cancelled || parley_session_is_closing(s)) {
+		if (cancelled)
+			abandon(l, s); /* the session is closing */
+		else
+			unlist(l, s, u);
+		utt_unref(u);
+		free(r);
+		return;
+	}
+	struct utt *first = oldest_pending(l);
+	if (u->listed && first && first->seq < u->seq) {
+		u->held = r; /* with its reference */
+		return;
+	}
+	deliver(l, s, r);
+	unlist(l, s, u);
 	utt_unref(u);
 	free(r);
+	while ((first = oldest_pending(l)) && first->held) {
+		r = first->held;
+		first->held = NULL;
+		deliver(l, s, r);
+		unlist(l, s, first);
+		utt_unref(first);
+		free(r);
+	}
 }
 
 /* The utterance goes from `cur` to the pending list. */
@@ -482,6 +532,7 @@ static void speculate(struct parley_listen *l, struct parley_session *s, int pau
 		   (!l->speculated || l->partial_at_ms > l->speculated_at_ms)) {
 		l->speculated = true;
 		l->speculated_at_ms = l->utt_ms;
+		l->cur->speculated = true;
 		parley_session_speculate(s, l->partial,
 					 parley_now_ns() - (int64_t)silence * 1000000);
 	}

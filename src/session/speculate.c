@@ -147,7 +147,7 @@ void parley_session_speculate(struct parley_session *s, const char *text, int64_
 	pthread_mutex_lock(&s->lock);
 	if (parley_session_is_closing(s))
 		skip = "closing";
-	else if (s->llm_req)
+	else if (s->llm_req || s->submitting)
 		skip = "an answer is being generated";
 	else if (parley_bucket_level(&s->turns, parley_now_ns()) < 1)
 		skip = "the turn would be refused";

@@ -209,6 +209,14 @@ uint64_t parley_answer_adopt_locked(struct parley_session *s, struct parley_answ
 	return old;
 }
 
+/* A turn's submission is over (it failed before its request id was known). */
+static void submitted(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->submitting--;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
 				    int64_t speech_end_ns)
 {
@@ -242,11 +250,13 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 							parley_llm_system_prompt(s->llm));
 	a->gen = s->turn_gen;
 	s->times = (struct parley_turn_times){ .speech_end = speech_end_ns, .final = parley_now_ns() };
+	s->submitting++; /* no speculation starts until llm_req is known */
 	pthread_mutex_unlock(&s->lock);
 
 	if (old)
 		parley_llm_cancel(s->llm, old);
 	if (!messages) {
+		submitted(s);
 		parley_answer_free(a);
 		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return;
@@ -259,6 +269,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	char why[512] = "";
 	rc = parley_llm_submit(s->llm, messages, &cb, 0, &id, why, sizeof why);
 	if (rc != 0) {
+		submitted(s);
 		parley_answer_free(a);
 		parley_session_error(s,
 				     rc == PARLEY_E_FULL ? PARLEY_SESSION_LLM_BUSY
@@ -275,6 +286,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	bool cancel_now = gen != s->turn_gen || parley_session_is_closing(s);
 	if (!cancel_now && s->ended_gen != gen) /* it may have ended already */
 		s->llm_req = id;
+	s->submitting--;
 	old = id;
 	pthread_mutex_unlock(&s->lock);
 	if (cancel_now)

@@ -27,9 +27,10 @@
  *
  * Threads: the state, backlog and cancel/finish requests are guarded by
  * the job's lock; the decoder is used by one thread at a time (the caller
- * while live, the drain job while draining). Nothing is called with the
- * lock held (lock order: a job's lock, then the pool's; sink and pool
- * callbacks run without either).
+ * while live, the drain job while draining). Nothing but the pool's
+ * cancel_wait (in cancel()) is called with the lock held (lock order: a
+ * job's lock, then the pool's; sink and pool callbacks run without
+ * either).
  *
  * Warm-up: waits (briefly) for the pool's warm decoders, then transcribes
  * one second of a synthetic voiced signal on one and measures it; that
@@ -245,10 +246,11 @@ static void drain(void *arg, bool cancelled)
 		return;
 	}
 	if (!j->dec || cancelled || j->cancelling) {
-		bool refused = !j->dec;
+		/* refused: the wait ran out (a cancelled job just ends) */
+		bool refused = !j->dec && !cancelled && !j->cancelling;
 		j->state = ENDED;
 		pthread_mutex_unlock(&j->lock);
-		if (refused && !cancelled)
+		if (refused)
 			end_job(j, PARLEY_SPEECH_ERROR, PARLEY_SPEECH_CAUSE_BUSY,
 				"every speech decoder stayed busy; this utterance was not "
 				"transcribed");
@@ -259,7 +261,8 @@ static void drain(void *arg, bool cancelled)
 	size_t n = j->nback - j->back_at;
 	if (n > DRAIN_SLICE)
 		n = DRAIN_SLICE;
-	memcpy(j->slice, j->backlog + j->back_at, n * sizeof *j->slice);
+	if (n)
+		memcpy(j->slice, j->backlog + j->back_at, n * sizeof *j->slice);
 	j->back_at += n;
 	pthread_mutex_unlock(&j->lock);
 
@@ -324,11 +327,14 @@ static struct parley_stt_job *start(struct parley_stt_engine *e,
 		j->waiter.arg = j;
 		j->state = WAITING;
 		atomic_init(&j->refs, 3); /* the caller's, the engine's, the pool's */
-		j->dec = parley_stt_pool_lease_or_wait(e->pool, &j->waiter);
-		if (!j->dec) {
+		/* Into a local: once queued, granted() may set j->dec (under
+		 * j->lock) before this call returns. */
+		void *dec = parley_stt_pool_lease_or_wait(e->pool, &j->waiter);
+		if (!dec) {
 			PARLEY_DEBUG("stt: every decoder is busy; an utterance waits for one");
 			return j; /* granted() follows */
 		}
+		j->dec = dec;
 	}
 	j->state = LIVE;
 	atomic_init(&j->refs, 2); /* the caller's and the engine's */

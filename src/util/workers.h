@@ -11,8 +11,9 @@
  *
  * Long work is cut into slices: a job that leaves work behind queues its
  * continuation and calls parley_workers_yield(), so its strand goes to the
- * back of the ready FIFO as soon as the job returns, behind every strand
- * that was ready before, whatever the batch count. With every long-running
+ * back of its ready FIFO (see "Quick before long") as soon as the job
+ * returns, behind every strand that was ready before, whatever the batch
+ * count. With every long-running
  * owner slicing its work, the pool serves ready strands round-robin, one
  * slice each.
  *
@@ -86,7 +87,7 @@ int parley_workers_submit(struct parley_workers *w, struct parley_strand *s, par
 			  void *arg);
 
 /*
- * From a job running on s: when this job returns, s goes to the back of the
+ * From a job running on s: when this job returns, s goes to the back of its
  * ready FIFO if it has jobs queued (e.g. the continuation this job just
  * submitted), instead of running on. Other threads must not call it.
  */
