@@ -694,7 +694,8 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	} else if (e->info.state == PARLEY_LLM_UNAVAILABLE) {
 		rc = PARLEY_E_CLOSED;
 		snprintf(why, whylen, "%s", e->info.reason);
-	} else if (spec && e->swaiting.n >= (size_t)cfg->llm_max_queue) {
+	} else if (spec && e->swaiting.n >= (size_t)(cfg->llm_max_queue ? cfg->llm_max_queue : 1)) {
+		/* --llm-max-queue 0 still lets one speculation wait for a free slot */
 		rc = PARLEY_E_FULL;
 		snprintf(why, whylen, "%zu speculative answers are waiting", e->swaiting.n);
 	} else if (!spec && e->waiting.n + (size_t)ordinary_admitted(e) >=
