@@ -238,12 +238,18 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	bool ended = a->ended;
 	uint64_t id = a->id;
 	int64_t started = a->submitted_ns;
+	uint64_t gen = s->turn_gen;
 	pthread_mutex_unlock(&s->lock);
 	int rc = ended ? 0 : parley_llm_promote(s->llm, id);
 
 	pthread_mutex_lock(&s->lock);
 	ended = a->ended;
 	bool keep = ended ? a->end == PARLEY_LLM_END_OK : rc == 0;
+	/* clear_history, a typed turn or a barge-in came meanwhile: the answer
+	 * was made for a conversation that is not there any more. */
+	bool superseded = s->turn_gen != gen;
+	if (superseded)
+		keep = false;
 	/* A session that closed meanwhile did not see it (it was neither
 	 * s->spec nor s->llm_req): the close is honoured here. */
 	if (parley_session_is_closing(s))
@@ -256,7 +262,10 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	pthread_mutex_unlock(&s->lock);
 	/* Unless ended, a is not ours any more. */
 	if (!keep) {
-		after_unlock(s, &af, rc == PARLEY_E_NOTFOUND ? "preempted" : "not promoted");
+		after_unlock(s, &af,
+			     superseded		       ? "superseded while confirming"
+			     : rc == PARLEY_E_NOTFOUND ? "preempted"
+						       : "not promoted");
 		return false;
 	}
 	if (old)
