@@ -133,6 +133,30 @@ static void filler_wait(struct parley_stt_pool *p, long long abs_ns)
 
 /* Keeps `warm` idle decoders, creates one for each waiter below `max`
  * (outside the lock) and refuses waiters that waited too long. */
+/* Caller holds p->lock, and p->total < p->max: creates one decoder with the
+ * lock let go meanwhile (counted in total and creating, so nobody else
+ * creates past max or refuses while it is made). NULL on failure (marked
+ * failed, total given back). */
+static void *create_locked(struct parley_stt_pool *p)
+{
+	p->total++;
+	p->creating++;
+	pthread_mutex_unlock(&p->lock);
+	long long t0 = now_ns();
+	void *dec = p->b->create(&p->st);
+	long long t1 = now_ns();
+	pthread_mutex_lock(&p->lock);
+	p->creating--;
+	pthread_cond_broadcast(&p->changed);
+	if (!dec) {
+		p->total--;
+		p->failed = true;
+	} else {
+		PARLEY_DEBUG("stt: decoder created in %.0f ms", (double)(t1 - t0) / 1e6);
+	}
+	return dec;
+}
+
 static void *filler_main(void *arg)
 {
 	struct parley_stt_pool *p = arg;
@@ -162,18 +186,8 @@ static void *filler_main(void *arg)
 			filler_wait(p, p->wait_head ? p->wait_head->since_ns + p->max_wait_ns : 0);
 			continue;
 		}
-		p->total++;
-		p->creating++;
-		pthread_mutex_unlock(&p->lock);
-		long long t0 = now_ns();
-		void *dec = p->b->create(&p->st);
-		long long t1 = now_ns();
-		pthread_mutex_lock(&p->lock);
-		p->creating--;
-		pthread_cond_broadcast(&p->changed);
+		void *dec = create_locked(p);
 		if (!dec) {
-			p->total--;
-			p->failed = true;
 			pthread_cond_broadcast(&p->warmed);
 			/* Do not spin: wait for a change, a deadline, or 5 s. */
 			long long retry = now_ns() + 5000000000LL;
@@ -182,7 +196,6 @@ static void *filler_main(void *arg)
 			filler_wait(p, retry);
 			continue;
 		}
-		PARLEY_DEBUG("stt: decoder created in %.0f ms", (double)(t1 - t0) / 1e6);
 		p->failed = false;
 		struct parley_stt_waiter *w = waiter_pop(p);
 		if (w) {
@@ -336,17 +349,7 @@ void *parley_stt_pool_lease(struct parley_stt_pool *p)
 		if (p->stopping)
 			break;
 		if (p->total < p->max) { /* create on the caller's thread */
-			p->total++;
-			p->creating++;
-			pthread_mutex_unlock(&p->lock);
-			dec = p->b->create(&p->st);
-			pthread_mutex_lock(&p->lock);
-			p->creating--;
-			pthread_cond_broadcast(&p->changed);
-			if (!dec) {
-				p->total--;
-				p->failed = true;
-			}
+			dec = create_locked(p);
 			break;
 		}
 		if (p->creating == 0)
