@@ -27,16 +27,11 @@ import { spawnSync } from 'node:child_process';
 import { startServer, connectReady, getJson, fetchMetrics, sleep } from '../tests/integration/harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, wordErrors } from '../tests/integration/audio.mjs';
 import { startFakeOpenAI } from '../tests/fakes/fake-llm.mjs';
+import { options, helpFromHeader } from './lib/args.mjs';
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
-if (argv.includes('--help')) {
-  console.log('usage: node bench/listen-settings.mjs [--bin A[,B]] [--settings "k=v,k=v;..."] [--talkers N] [--clips N] [--json FILE]');
-  process.exit(0);
-}
+const { opt } = options(argv);
+helpFromHeader(import.meta.url, argv);
 const BINS = opt('bin', 'build-rel/parley').split(',').map((b) => path.resolve(b));
 const SETTINGS = opt('settings', 'maxhmmpf=3000,fwdflat=0,bestpath=0;maxhmmpf=1500;maxhmmpf=5000;fwdflat=1;bestpath=1')
   .split(';').filter(Boolean).map((s) => ({

@@ -38,17 +38,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { startServer, connectReady, getJson, sleep, REPO_ROOT } from '../tests/integration/harness.mjs';
 import { startFakeOpenAI } from '../tests/fakes/fake-llm.mjs';
+import { options, helpFromHeader } from './lib/args.mjs';
+import { trimQuiet } from '../tests/integration/audio.mjs';
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
-if (argv.includes('--help')) {
-  console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 32)
-    .map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
-  process.exit(0);
-}
+const { opt } = options(argv);
+helpFromHeader(import.meta.url, argv);
 const BINS = opt('bin', process.env.PARLEY_BIN || 'build/parley').split(',').map((b) => path.resolve(REPO_ROOT, b));
 const N = Number(opt('n', '20'));
 const SPEED = Number(opt('speed', '50'));
@@ -101,22 +96,6 @@ for (const bin of BINS) {
 
 // ---- recordings (flite through the first server)
 /** Trims leading and trailing quiet (flite pads ~0.2 s each side). */
-function trim(pcm) {
-  const n = pcm.length / 2;
-  const win = RATE / 100; // 10 ms
-  const loud = (w) => {
-    let sum = 0;
-    for (let k = w * win; k < (w + 1) * win && k < n; k++) { const v = pcm.readInt16LE(k * 2); sum += v * v; }
-    return Math.sqrt(sum / win) > 150;
-  };
-  const wins = Math.floor(n / win);
-  let a = 0;
-  while (a < wins && !loud(a)) a++;
-  let b = wins - 1;
-  while (b > a && !loud(b)) b--;
-  return pcm.subarray(a * win * 2, Math.min(n, (b + 1) * win) * 2);
-}
-
 async function synth(voice, text) {
   const c = await connectReady(servers[0].port);
   try {
@@ -126,7 +105,7 @@ async function synth(voice, text) {
     await c.next('final_assistant_answer', 30000); // after the answer's last audio
     const pcm = Buffer.concat(c.received('tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
     if (!pcm.length) throw new Error(`no audio for "${text}" (${voice})`);
-    return trim(pcm);
+    return trimQuiet(pcm, RATE);
   } finally {
     await c.close();
   }

@@ -28,12 +28,11 @@ import { execFileSync } from 'node:child_process';
 import { startServer, connectReady, getJson, fetchMetrics, sleep } from '../tests/integration/harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, wer } from '../tests/integration/audio.mjs';
 import { startFakeOpenAI } from '../tests/fakes/fake-llm.mjs';
+import { options, helpFromHeader } from './lib/args.mjs';
 
 const argv = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : def;
-};
+const { opt, rest: EXTRA } = options(argv);
+helpFromHeader(import.meta.url, argv);
 process.env.PARLEY_BIN = opt('bin', process.env.PARLEY_BIN || 'build/parley');
 const USERS = opt('users', '1,4,8,12').split(',').map(Number);
 const CONNECTIONS = Number(opt('connections', '200'));
@@ -45,7 +44,6 @@ const TTFT_MS = Number(opt('ttft', '0'));
 const PAUSE_MS = Number(opt('pause-ms', '600'));
 const SKIP = new Set(opt('skip', '').split(',').filter(Boolean));
 const JSON_OUT = opt('json', null);
-const EXTRA = argv.includes('--') ? argv.slice(argv.indexOf('--') + 1) : [];
 if (CLIENT_CPUS) execFileSync('taskset', ['-a', '-cp', CLIENT_CPUS, String(process.pid)], { stdio: 'ignore' });
 
 const pct = (xs, p) => {

@@ -39,6 +39,24 @@ export function writeWav(file, pcm, rate) {
   fs.writeFileSync(file, Buffer.concat([h, pcm]));
 }
 
+/** Trims leading and trailing quiet from int16 LE audio at rate (10 ms
+ *  windows under RMS `floor`; flite pads ~0.2 s each side). */
+export function trimQuiet(pcm, rate, floor = 150) {
+  const n = pcm.length / 2;
+  const win = rate / 100;
+  const loud = (w) => {
+    let sum = 0;
+    for (let k = w * win; k < (w + 1) * win && k < n; k++) { const v = pcm.readInt16LE(k * 2); sum += v * v; }
+    return Math.sqrt(sum / win) > floor;
+  };
+  const wins = Math.floor(n / win);
+  let a = 0;
+  while (a < wins && !loud(a)) a++;
+  let b = wins - 1;
+  while (b > a && !loud(b)) b--;
+  return pcm.subarray(a * win * 2, Math.min(n, (b + 1) * win) * 2);
+}
+
 export function silence(rate, seconds) {
   return Buffer.alloc(Math.round(rate * seconds) * 2);
 }

@@ -5,7 +5,7 @@
 // Every server must exit cleanly with no sanitizer report (ASan build).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, getJson, fetchMetrics, waitReady, sanitizerReports } from './harness.mjs';
+import { startServer, connectReady, getJson, fetchMetrics, waitReady, stopClean } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm } from './audio.mjs';
 import { startFakeBedrock } from '../fakes/fake-bedrock.mjs';
 import { startFakeSTT } from '../fakes/fake-stt.mjs';
@@ -38,12 +38,6 @@ async function server(fake, extra) {
     { AWS_REGION: fake.opts.region, AWS_ACCESS_KEY_ID: KEY_ID, AWS_SECRET_ACCESS_KEY: SECRET });
   cleanups.push(() => s.stop());
   return s;
-}
-
-async function stopClean(srv) {
-  const r = await srv.stop();
-  assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
-  assert.equal(r.code, 0, `clean exit; stderr tail:\n${srv.stderr().slice(-2000)}`);
 }
 
 /** The user text of the last Converse request the fake Bedrock accepted. */

@@ -6,6 +6,7 @@
 // Every wait here has a timeout, and every server started is SIGKILLed when the
 // test process exits, so a broken server fails a test instead of hanging it.
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -177,6 +178,15 @@ export function sanitizerReports(text) {
   return lines.filter((l) => /ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer|MemorySanitizer)|runtime error:|SUMMARY: \w+Sanitizer/.test(l));
 }
 
+/** Stops srv and asserts a clean exit (status 0) with no sanitizer report;
+ *  removes it from `list` (the test file's servers to kill in after()) if given. */
+export async function stopClean(srv, list) {
+  const r = await srv.stop();
+  if (list && list.includes(srv)) list.splice(list.indexOf(srv), 1);
+  assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
+  assert.equal(r.code, 0, `clean exit; stderr tail:\n${srv.stderr().slice(-2000)}`);
+}
+
 // ---------------------------------------------------------------- WebSocket
 
 /** A ws client that buffers incoming messages. Use connect() to make one. */
@@ -255,6 +265,20 @@ export class Client {
   /** Messages of `type` received so far (whether consumed or not). */
   received(type) {
     return this.history.filter((m) => m.type === type);
+  }
+
+  /** Waits until no `type` message came for quietMs, after at least one
+   *  (returns quietly after maxMs). */
+  async waitQuiet(type, quietMs = 800, maxMs = 15000) {
+    const t0 = Date.now();
+    let last = this.received(type).length;
+    let since = Date.now();
+    while (Date.now() - t0 < maxMs) {
+      await sleep(100);
+      const n = this.received(type).length;
+      if (n !== last) { last = n; since = Date.now(); }
+      if (n > 0 && Date.now() - since >= quietMs) return;
+    }
   }
 
   get isOpen() { return this.ws.readyState === WebSocket.OPEN; }

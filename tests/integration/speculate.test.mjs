@@ -10,9 +10,7 @@
 // embedded pocketsphinx listens to flite speech with a pause inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startServer, connectReady, fetchMetrics, sleep, waitReady, sanitizerReports, waitForMetrics,
-} from './harness.mjs';
+import { startServer, connectReady, fetchMetrics, sleep, waitReady, waitForMetrics, stopClean } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, collectedAudio } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 import { startFakeSTT } from '../fakes/fake-stt.mjs';
@@ -57,13 +55,6 @@ async function server(args, env = {}) {
   servers.push(srv);
   await waitReady(srv.port, 20000);
   return srv;
-}
-
-async function stopClean(srv) {
-  const r = await srv.stop();
-  servers.splice(servers.indexOf(srv), 1);
-  assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
-  assert.equal(r.code, 0, `clean exit; stderr tail:\n${srv.stderr().slice(-2000)}`);
 }
 
 /** Every message the client receives, in order, with its arrival time
@@ -134,7 +125,7 @@ test('kept: the final transcript matches the speculation: one LLM request, start
   const next = chats(since).at(-1).body.messages.slice(-3).map((x) => [x.role, x.content]);
   assert.deepEqual(next, [['user', FRANCE], ['assistant', ANSWERS.france], ['user', 'and Spain?']]);
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -183,7 +174,7 @@ test('discarded: the final transcript differs: the speculation is cancelled, the
       llm.reset();
     }
   }
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -223,7 +214,7 @@ test('never audible before the turn is confirmed: a fast answer complete during 
   } finally {
     llm.reset();
   }
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -243,7 +234,7 @@ test('--speculate off: today\'s behaviour, one request after the final transcrip
   const m = await fetchMetrics(srv.port);
   assert.equal(spec(m, 'started'), 0);
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -321,7 +312,7 @@ test('cancelled when the user goes on: a pause inside the utterance starts a spe
   } finally {
     llm.reset();
   }
-  await stopClean(srv);
+  await stopClean(srv, servers);
 });
 
 // ---- fairness and cancellation -------------------------------------------
@@ -376,7 +367,7 @@ test('fair admission: a typed turn of another session preempts a speculation hol
   } finally {
     llm.reset();
   }
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -413,7 +404,7 @@ test('clear_history, close and shutdown cancel a held speculation: the LLM sees 
     const speaking = streamPcm(c, SPEECH.subarray(0, bytesAt(2.6)), RATE, { pace: 1 });
     await until(() => chats(since).length >= 1, 15000, 'the speculation to reach the LLM');
     await speaking.catch(() => {});
-    await stopClean(srv);
+    await stopClean(srv, servers);
   } finally {
     llm.reset();
   }

@@ -34,18 +34,6 @@ after(async () => {
   await fake?.close();
 });
 
-async function waitQuiet(client, type, quietMs = 800, maxMs = 15000) {
-  const t0 = Date.now();
-  let last = client.received(type).length;
-  let since = Date.now();
-  while (Date.now() - t0 < maxMs) {
-    await sleep(100);
-    const n = client.received(type).length;
-    if (n !== last) { last = n; since = Date.now(); }
-    if (n > 0 && Date.now() - since >= quietMs) return;
-  }
-}
-
 test('speak-then-transcribe: the spoken answer (flite rms) is transcribed back to the same sentence', async () => {
   const a = await connectReady(srv.port);
   a.sendJson({ type: 'session.config', voice: 'rms' });
@@ -53,7 +41,7 @@ test('speak-then-transcribe: the spoken answer (flite rms) is transcribed back t
   a.sendJson({ type: 'text', content: 'say the table sentence' });
   const ans = await a.next('final_assistant_answer', 10000);
   assert.equal(ans.content, KNOWN);
-  await waitQuiet(a, 'tts_chunk');
+  await a.waitQuiet('tts_chunk');
   const audio = collectedAudio(a);
   const seconds = audio.length / 2 / 48000;
   assert.ok(seconds > 2 && seconds < 10, `plausible speech length: ${seconds.toFixed(2)} s`);

@@ -6,9 +6,7 @@
 // Every server must exit cleanly with no sanitizer report (ASan build).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  startServer, connectReady, getJson, sleep, waitReady, sanitizerReports, fetchMetrics, runBin,
-} from './harness.mjs';
+import { startServer, connectReady, getJson, sleep, waitReady, sanitizerReports, fetchMetrics, runBin, stopClean } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 import { startFakeSTT } from '../fakes/fake-stt.mjs';
@@ -44,14 +42,6 @@ async function sttServer(stt, args = [], env = {}) {
   const srv = await startServer(['--llm-url', llm.url, '--stt', 'openai', '--stt-url', stt.url, ...args], env);
   servers.push(srv);
   return srv;
-}
-
-/** Stops srv and checks it exited cleanly with no sanitizer report. */
-async function stopClean(srv) {
-  const r = await srv.stop();
-  servers.splice(servers.indexOf(srv), 1);
-  assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
-  assert.equal(r.code, 0, `clean exit; stderr tail:\n${srv.stderr().slice(-2000)}`);
 }
 
 /** Speaks the clip into a session at `pace` times real time. */
@@ -96,7 +86,7 @@ test('a spoken turn end to end: the utterance is posted as 16 kHz WAV, the trans
     `the utterance (${turn.wav.seconds.toFixed(2)} s) is about the clip (${CLIP_SECONDS.toFixed(2)} s)`);
   assert.ok(!srv.stderr().includes(KEY), 'the key never reaches the log');
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -112,7 +102,7 @@ test('--stt-path /inference: whisper.cpp\'s server, its segment lines trimmed in
   assert.equal(turn.path, '/inference');
   assert.equal(turn.status, 200);
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -137,7 +127,7 @@ test('partials: the growing utterance is re-posted, partial transcripts arrive b
     assert.ok(posts[i].wav.seconds >= posts[i - 1].wav.seconds, 'each partial re-posts the growing utterance');
   }
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -173,7 +163,7 @@ test('a stuck service that works one request at a time: other speakers get stt_b
   assert.equal(ok.content, HEARD);
   await a.close();
   await b.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
 
   // Slots free but the service itself queues behind its stuck request:
   // the waiting speaker gets stt_timeout, not a wait for ever.
@@ -196,7 +186,7 @@ test('a stuck service that works one request at a time: other speakers get stt_b
   assert.equal((await outcome(d)).type, 'final_user_request', d.summary());
   await c.close();
   await d.close();
-  await stopClean(srv2);
+  await stopClean(srv2, servers);
   await stt.close();
 });
 
@@ -220,7 +210,7 @@ test('service down at startup: /readyz names stt and why, then ready once the se
   assert.equal(heard.type, 'final_user_request', c.summary());
   assert.equal(heard.content, HEARD);
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -253,7 +243,7 @@ test('failing mid-request (500, connection cut): that speaker gets stt_error, th
   await c.close();
   const m = await fetchMetrics(srv.port);
   assert.ok((m.values['parley_http_errors_total{cause="http_status",lane="stt"}'] ?? 0) >= 1, 'the 500 is counted');
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 
@@ -280,7 +270,7 @@ test('a wrong key: /readyz and the speaker are told clearly, the key is never sh
   assert.ok(!JSON.stringify(c.history).includes('ZYXWVUT'), 'the key never reaches the client');
   assert.ok(!srv.stderr().includes('ZYXWVUT9876543210'), 'nor the log');
   await c.close();
-  await stopClean(srv);
+  await stopClean(srv, servers);
   await stt.close();
 });
 

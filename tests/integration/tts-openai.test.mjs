@@ -61,19 +61,6 @@ function arrivals(client) {
   return at;
 }
 
-/** Waits until no `type` message came for quietMs (after at least one). */
-async function waitQuiet(client, type, quietMs = 700, maxMs = 20000) {
-  const t0 = Date.now();
-  let last = client.received(type).length;
-  let since = Date.now();
-  while (Date.now() - t0 < maxMs) {
-    await sleep(100);
-    const n = client.received(type).length;
-    if (n !== last) { last = n; since = Date.now(); }
-    if (n > 0 && Date.now() - since >= quietMs) return;
-  }
-}
-
 /** The dominant frequency of int16 LE audio at rate, from zero crossings. */
 function toneHz(pcm, rate) {
   let crossings = 0;
@@ -107,7 +94,7 @@ test('a typed turn is spoken by the service; the first audio reaches the client 
   await c.next('tts_chunk', 10000);
   const firstAudio = at.find((m) => m.type === 'tts_chunk').t;
   await c.next('final_assistant_answer', 10000);
-  await waitQuiet(c, 'tts_chunk');
+  await c.waitQuiet('tts_chunk', 700, 20000);
   const reqs = tts.speechRequests().slice(before);
   assert.ok(reqs.length >= 2, `one request per sentence (${reqs.length})`);
   const spoken = reqs.map((r) => r.body.input).join(' ');
@@ -158,7 +145,7 @@ test('several sessions\' requests are in flight at once', async () => {
   const clients = await Promise.all([1, 2, 3].map(() => connectReady(srv.port)));
   for (const c of clients) c.sendJson({ type: 'text', content: 'hello' });
   await Promise.all(clients.map((c) => c.next('tts_chunk', 10000)));
-  await Promise.all(clients.map((c) => waitQuiet(c, 'tts_chunk')));
+  await Promise.all(clients.map((c) => c.waitQuiet('tts_chunk', 700, 20000)));
   assert.ok(tts.maxInflight >= 3, `${tts.maxInflight} requests at once`);
   for (const c of clients) {
     assert.equal(c.received('error').length, 0);
@@ -209,7 +196,7 @@ test('the service\'s voices (GET /v1/audio/voices) are in status.voices and can 
   const before = tts.speechRequests().length;
   c.sendJson({ type: 'text', content: 'hello' });
   await c.next('final_assistant_answer', 10000);
-  await waitQuiet(c, 'tts_chunk');
+  await c.waitQuiet('tts_chunk', 700, 20000);
   const reqs = tts.speechRequests().slice(before);
   assert.ok(reqs.length >= 1 && reqs.every((r) => r.body.voice === 'af_sky'), 'requests in the chosen voice');
   c.sendJson({ type: 'session.config', voice: 'af_nobody' });
@@ -231,7 +218,7 @@ async function turnWorks(c) {
   c.sendJson({ type: 'text', content: 'hello again' });
   await c.next('final_assistant_answer', 10000);
   await c.next('tts_chunk', 10000);
-  await waitQuiet(c, 'tts_chunk');
+  await c.waitQuiet('tts_chunk', 700, 20000);
   assert.equal(c.received('error').length, errors, 'no new error');
 }
 
@@ -284,7 +271,7 @@ test('WAV answers: streamed (0xFFFFFFFF sizes) and whole files (Orpheus-FastAPI)
     const from = c.history.length;
     c.sendJson({ type: 'text', content: 'hello' });
     await c.next('final_assistant_answer', 10000);
-    await waitQuiet(c, 'tts_chunk');
+    await c.waitQuiet('tts_chunk', 700, 20000);
     const audio = Buffer.concat(c.history.slice(from).filter((m) => m.type === 'tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
     const hz = toneHz(audio, 48000);
     const want = opts.toneHz();
@@ -300,7 +287,7 @@ test('raw PCM at the rate its Content-Type names (openedai-speech: audio/pcm;rat
   const from = c.history.length;
   c.sendJson({ type: 'text', content: 'hello' });
   await c.next('final_assistant_answer', 10000);
-  await waitQuiet(c, 'tts_chunk');
+  await c.waitQuiet('tts_chunk', 700, 20000);
   const audio = Buffer.concat(c.history.slice(from).filter((m) => m.type === 'tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
   const hz = toneHz(audio, 48000);
   assert.ok(Math.abs(hz - 500) < 500 * 0.04, `500 Hz at 22050 Hz read as ${hz.toFixed(1)} Hz`);

@@ -11,7 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, connectReady, sleep, waitReady } from './harness.mjs';
-import { whiteNoise, clickTrain, streamPcm, wer } from './audio.mjs';
+import { whiteNoise, clickTrain, streamPcm, wer, trimQuiet } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
 const RATE = 48000;
@@ -19,22 +19,6 @@ const FRAME = 960; // 20 ms
 const LONG = Array.from({ length: 12 }, () => 'This sentence is part of a long answer.').join(' ');
 let fake, srv;
 const audio = {};
-
-/** Drops leading and trailing quiet (flite pads ~0.2 s each side). */
-function trim(pcm) {
-  const win = RATE / 100;
-  const wins = Math.floor(pcm.length / 2 / win);
-  const loud = (w) => {
-    let sum = 0;
-    for (let k = w * win; k < (w + 1) * win; k++) { const v = pcm.readInt16LE(k * 2); sum += v * v; }
-    return Math.sqrt(sum / win) > 150;
-  };
-  let a = 0;
-  while (a < wins && !loud(a)) a++;
-  let b = wins - 1;
-  while (b > a && !loud(b)) b--;
-  return pcm.subarray(a * win * 2, (b + 1) * win * 2);
-}
 
 async function say(text) {
   const c = await connectReady(srv.port);
@@ -45,7 +29,7 @@ async function say(text) {
   const pcm = Buffer.concat(c.received('tts_chunk').map((m) => Buffer.from(m.content, 'base64')));
   await c.close();
   assert.ok(pcm.length > RATE, `flite spoke "${text}"`);
-  return trim(pcm);
+  return trimQuiet(pcm, RATE);
 }
 
 before(async () => {
