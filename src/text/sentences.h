@@ -7,7 +7,7 @@
  * clause boundary: a comma, colon, semicolon or dash once it has
  * PARLEY_FIRST_CHUNK_MIN_WORDS words, a comma after an opener of its own
  * ("Sure,", "Of course,", "Well,"), or the sentence end; when
- * PARLEY_FIRST_CHUNK_MAX_WORDS words came with none of these, it is cut
+ * PARLEY_FIRST_CHUNK_MAX_WORDS (20) words came with none of these, it is cut
  * before the last conjunction or preposition from the fourth word on
  * ("... is | because ..."), else after those words. A sentence ends at . ! ? (or a newline) followed by space,
  * except after common abbreviations (Mr. Dr. e.g. etc. ...), single
@@ -25,7 +25,7 @@
 #include "util/buf.h"
 
 #define PARLEY_FIRST_CHUNK_MIN_WORDS 3
-#define PARLEY_FIRST_CHUNK_MAX_WORDS 12
+#define PARLEY_FIRST_CHUNK_MAX_WORDS 20 /* a cut without punctuation breaks the prosody: rare */
 
 #define PARLEY_SENTENCES_MAX (1u << 20) /* text waiting for a sentence end */
 

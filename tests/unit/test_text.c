@@ -112,24 +112,30 @@ static void first_piece_ends_at_a_clause(void **state)
 		     "A well-known and much-loved song it is.|Yes.|");
 	/* a long first clause without punctuation: before its last conjunction
 	 * or preposition, else after PARLEY_FIRST_CHUNK_MAX_WORDS words */
-	expect_tokens("I think the best way to get there is by taking the train and then the bus.",
-		      "I think the best way to get there is|by taking the train and then the "
-		      "bus.|");
+	expect_tokens("I think the very best way for you to get there in the morning is by taking the "
+		      "early train and then the bus.",
+		      "I think the very best way for you to get there in the morning is|by taking "
+		      "the early train and then the bus.|");
 	expect_tokens("One two three four five six seven eight nine ten eleven twelve thirteen "
-		      "fourteen. Next.",
-		      "One two three four five six seven eight nine ten eleven twelve|thirteen "
-		      "fourteen.|Next.|");
+		      "fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one. Next.",
+		      "One two three four five six seven eight nine ten eleven twelve thirteen "
+		      "fourteen fifteen sixteen seventeen eighteen nineteen twenty|twenty-one.|Next.|");
+	/* an ordinary sentence without commas stays whole */
+	expect_tokens("I would like to book a table for two people at seven o'clock tonight. Yes.",
+		      "I would like to book a table for two people at seven o'clock tonight.|Yes.|");
 	/* (a sentence end already there wins: nothing to wait for) */
-	char out[256];
-	split("One two three four five six seven eight nine ten eleven twelve thirteen. Next.",
+	char out[512];
+	split("One two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+	      "fifteen sixteen seventeen eighteen nineteen twenty end. Next.",
 	      1000, out, sizeof out);
 	assert_string_equal(out, "One two three four five six seven eight nine ten eleven twelve "
-				 "thirteen.|Next.|");
+				 "thirteen fourteen fifteen sixteen seventeen eighteen nineteen "
+				 "twenty end.|Next.|");
 	/* later sentences stay whole, however long */
-	expect_split("Yes. I think the best way to get there is by taking the train and then the "
-		     "bus, or walking.",
-		     "Yes.|I think the best way to get there is by taking the train and then the "
-		     "bus, or walking.|");
+	expect_split("Yes. I think the very best way for you to get there in the morning is by "
+		     "taking the early train and then the bus, or walking.",
+		     "Yes.|I think the very best way for you to get there in the morning is by "
+		     "taking the early train and then the bus, or walking.|");
 	/* short answers are unchanged */
 	expect_split("Hello there.", "Hello there.|");
 	expect_split("It is what it is", "It is what it is|");
