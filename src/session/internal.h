@@ -85,6 +85,8 @@ struct parley_session {
 	bool tts_playing;                    /* guarded by lock: between tts_start and tts_stop */
 	bool frame_playing;                  /* guarded by lock: flag bit 0 of the last frame */
 	bool audio_job_queued;               /* guarded by lock: a listen job is pending */
+	atomic_bool listen_urgent;           /* the listener is in a pause of an utterance:
+					      * its jobs are urgent (the turn may end) */
 	int64_t audio_waiting_since_ns;      /* guarded by lock: the audio ring has not been
 						empty since then (0: it is empty) */
 	size_t audio_taken_waiting;          /* guarded by lock: samples the listener took

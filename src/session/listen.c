@@ -264,7 +264,7 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 		/* A closed session submits nothing (at shutdown the workers may
 		 * be gone before a speech service's last callbacks). */
 		if (!parley_session_is_closing(s) &&
-		    parley_workers_submit(s->workers, &s->strand, result_job, r) == 0)
+		    parley_workers_submit(s->workers, &s->strand, PARLEY_JOB_URGENT, result_job, r) == 0)
 			return;
 		free(r);
 	}
@@ -662,6 +662,11 @@ void parley_listen_job(void *arg, bool cancelled)
 		abandon(l, s); /* do not keep a transcription for a session that is going */
 		return;
 	}
+	/* In a pause of an utterance the turn may end on the next audio: the
+	 * listener's next jobs are urgent (util/workers.h), so the end of the
+	 * turn and the partial its rule reads are not queued behind other
+	 * sessions' decoding. */
+	atomic_store(&s->listen_urgent, l->cur && l->vad.silence_ms > 0);
 	if (slice == 0) {
 		/* Slice used up: if audio is left, continue behind the others. */
 		pthread_mutex_lock(&s->lock);

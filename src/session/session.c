@@ -330,7 +330,9 @@ void parley_session_playback_played(struct parley_session *s, int64_t played_ms)
  * clear the flag again if the strand refuses it (closing). */
 static void submit_listen_job(struct parley_session *s)
 {
-	if (parley_workers_submit(s->workers, &s->strand, parley_listen_job, s) != 0) {
+	enum parley_job_class cls =
+		atomic_load(&s->listen_urgent) ? PARLEY_JOB_URGENT : PARLEY_JOB_NORMAL;
+	if (parley_workers_submit(s->workers, &s->strand, cls, parley_listen_job, s) != 0) {
 		pthread_mutex_lock(&s->lock);
 		s->audio_job_queued = false;
 		pthread_mutex_unlock(&s->lock);

@@ -137,6 +137,14 @@ struct parley_speaker *parley_speak_create(void)
 	return calloc(1, sizeof(struct parley_speaker));
 }
 
+/* Caller holds s->lock. The class of the speaker's next job: urgent until
+ * the answer's first piece has been spoken (its synthesis, started by the
+ * pump, inherits the class: tts/embedded.c), normal after. */
+static enum parley_job_class answer_class_locked(const struct parley_session *s)
+{
+	return s->nspoken == 0 ? PARLEY_JOB_URGENT : PARLEY_JOB_NORMAL;
+}
+
 /* Caller holds s->lock. A closed session's pump is kicked only by
  * parley_speak_stop() (at shutdown the workers may be gone before a speech
  * service's last callbacks). */
@@ -146,7 +154,7 @@ static void kick_locked(struct parley_session *s, bool even_closing)
 	if (sp->pump_queued || (!even_closing && parley_session_is_closing(s)))
 		return;
 	sp->pump_queued = true;
-	if (parley_workers_submit(s->workers, &s->tts_strand, pump, s) != 0)
+	if (parley_workers_submit(s->workers, &s->tts_strand, answer_class_locked(s), pump, s) != 0)
 		sp->pump_queued = false; /* closing: nothing more to say */
 }
 
@@ -413,7 +421,8 @@ static bool post_locked(struct parley_session *s, struct note *nt)
 	 * ends arrive after the workers are gone. */
 	if (parley_session_is_closing(s))
 		return true;
-	return parley_workers_submit(s->workers, &s->tts_strand, drain, s) != 0;
+	return parley_workers_submit(s->workers, &s->tts_strand, answer_class_locked(s), drain, s) !=
+	       0;
 }
 
 static void drain_here(struct parley_session *s)

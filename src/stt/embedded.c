@@ -53,7 +53,7 @@
 #define HYP_MAX 1024
 #define WARM_WAIT_MS 2000              /* for the pool's warm decoders, then go on */
 #define BACKLOG_S 32                   /* audio kept while waiting (an utterance is <= 30 s) */
-#define DRAIN_SLICE (16000 / 2)        /* kept audio decoded per drain job: 500 ms */
+#define SLICE (16000 / 4)              /* audio decoded between checks for waiting work: 250 ms */
 #define DRAIN_PENDING 4
 
 struct parley_stt_engine {
@@ -81,11 +81,12 @@ struct parley_stt_job {
 	enum job_state state; /* guarded by lock */
 	bool finishing;       /* guarded by lock: finish() came before the job was live */
 	bool cancelling;      /* guarded by lock: cancel() came while draining */
+	enum parley_job_class cls; /* guarded by lock: the drain's class, unless finishing */
 	void *dec;            /* set when leased; then used by one thread at a time */
 	bool started;         /* the decoder's utterance was started (the decoding thread's) */
 	int16_t *backlog;     /* guarded by lock: kept audio, [back_at, nback) */
 	size_t nback, back_at, back_cap;
-	int16_t *slice;       /* the drain job's copy of a piece of the backlog */
+	int16_t *slice;       /* the drain job's copy of a slice of the backlog */
 	char partial[HYP_MAX]; /* the decoding thread's */
 };
 
@@ -176,9 +177,9 @@ static void finish_decoder(struct parley_stt_job *j, bool ok)
 		end_job(j, PARLEY_SPEECH_CANCELLED, PARLEY_SPEECH_CAUSE_NONE, "");
 }
 
-/* Starts the decoder's utterance (first call), decodes n samples and
- * reports a changed partial. The decoding thread, without the lock.
- * Returns 0, or PARLEY_E_IO: the caller ends the job (failed()). */
+/* Starts the decoder's utterance (first call) and decodes n samples. The
+ * decoding thread, without the lock. Returns 0, or PARLEY_E_IO: the caller
+ * ends the job (failed()). */
 static int decode(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 {
 	if (!j->started) {
@@ -188,15 +189,29 @@ static int decode(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 	}
 	if (n && j->e->ops->feed(j->dec, pcm, n) != 0)
 		return PARLEY_E_IO;
-	if (j->sink.partial && n) {
-		char hyp[HYP_MAX];
-		j->e->ops->partial(j->dec, hyp, sizeof hyp);
-		if (hyp[0] && strcmp(hyp, j->partial) != 0) {
-			memcpy(j->partial, hyp, sizeof hyp);
-			j->sink.partial(j->sink.arg, hyp);
-		}
-	}
 	return 0;
+}
+
+/* Reports the partial hypothesis when it changed. The decoding thread,
+ * without the lock. */
+static void report_partial(struct parley_stt_job *j)
+{
+	if (!j->sink.partial)
+		return;
+	char hyp[HYP_MAX];
+	j->e->ops->partial(j->dec, hyp, sizeof hyp);
+	if (hyp[0] && strcmp(hyp, j->partial) != 0) {
+		memcpy(j->partial, hyp, sizeof hyp);
+		j->sink.partial(j->sink.arg, hyp);
+	}
+}
+
+/* Caller holds the lock: the class of the next drain job. Urgent once the
+ * utterance is finishing (its final transcript is waited for), else what
+ * the feed that put the decoding off asked for. */
+static enum parley_job_class drain_class_locked(const struct parley_stt_job *j)
+{
+	return j->finishing ? PARLEY_JOB_URGENT : j->cls;
 }
 
 /* The decoder failed on this utterance: the job ends with an error. The
@@ -222,8 +237,9 @@ static void granted(void *arg, void *dec)
 	j->dec = dec;
 	if (dec && j->state == WAITING)
 		j->state = DRAINING;
+	enum parley_job_class cls = drain_class_locked(j);
 	pthread_mutex_unlock(&j->lock);
-	if (parley_workers_submit(j->e->workers, &j->strand, drain, j) != 0) {
+	if (parley_workers_submit(j->e->workers, &j->strand, cls, drain, j) != 0) {
 		/* no workers (shutting down): nothing will decode it */
 		pthread_mutex_lock(&j->lock);
 		bool end = j->state != ENDED;
@@ -258,24 +274,42 @@ static void drain(void *arg, bool cancelled)
 			finish_decoder(j, false);
 		return;
 	}
-	size_t n = j->nback - j->back_at;
-	if (n > DRAIN_SLICE)
-		n = DRAIN_SLICE;
-	if (n)
-		memcpy(j->slice, j->backlog + j->back_at, n * sizeof *j->slice);
-	j->back_at += n;
 	pthread_mutex_unlock(&j->lock);
 
-	if (decode(j, j->slice, n) != 0) {
+	/* Slices of the kept audio, as long as nothing that must not wait is
+	 * ready (util/workers.h); then behind the others. */
+	bool more, decoded = false;
+	for (;;) {
 		pthread_mutex_lock(&j->lock);
-		j->state = ENDED;
+		size_t n = j->nback - j->back_at;
+		if (n > SLICE)
+			n = SLICE;
+		if (n)
+			memcpy(j->slice, j->backlog + j->back_at, n * sizeof *j->slice);
+		j->back_at += n;
+		bool stop = j->cancelling;
 		pthread_mutex_unlock(&j->lock);
-		failed(j);
-		return;
+		if (stop)
+			break;
+		if (decode(j, j->slice, n) != 0) {
+			pthread_mutex_lock(&j->lock);
+			j->state = ENDED;
+			pthread_mutex_unlock(&j->lock);
+			failed(j);
+			return;
+		}
+		decoded = decoded || n;
+		pthread_mutex_lock(&j->lock);
+		more = j->back_at < j->nback;
+		pthread_mutex_unlock(&j->lock);
+		if (!more || parley_workers_contended(j->e->workers))
+			break;
 	}
+	if (decoded)
+		report_partial(j);
 
 	pthread_mutex_lock(&j->lock);
-	bool more = j->back_at < j->nback;
+	more = j->back_at < j->nback;
 	bool finish = !more && j->finishing && !j->cancelling;
 	if (!more && !j->finishing && !j->cancelling) {
 		j->state = LIVE; /* feed() decodes from now on */
@@ -284,11 +318,12 @@ static void drain(void *arg, bool cancelled)
 		j->state = ENDED;
 	}
 	bool end = j->state == ENDED;
+	enum parley_job_class cls = drain_class_locked(j);
 	pthread_mutex_unlock(&j->lock);
 	if (end) {
 		finish_decoder(j, finish);
 	} else if (more) {
-		if (parley_workers_submit(j->e->workers, &j->strand, drain, j) == 0) {
+		if (parley_workers_submit(j->e->workers, &j->strand, cls, drain, j) == 0) {
 			parley_workers_yield(j->e->workers, &j->strand);
 		} else {
 			pthread_mutex_lock(&j->lock);
@@ -309,6 +344,7 @@ static struct parley_stt_job *start(struct parley_stt_engine *e,
 	}
 	j->e = e;
 	j->sink = *sink;
+	j->cls = PARLEY_JOB_LONG; /* audio kept while waiting for a decoder */
 	pthread_mutex_init(&j->lock, NULL);
 	parley_strand_init(&j->strand, DRAIN_PENDING, job_hold, job_unref, j);
 	if (!e->workers) {
@@ -318,7 +354,7 @@ static struct parley_stt_job *start(struct parley_stt_engine *e,
 			goto fail;
 		}
 	} else {
-		j->slice = malloc(DRAIN_SLICE * sizeof *j->slice);
+		j->slice = malloc(SLICE * sizeof *j->slice);
 		if (!j->slice) {
 			*err = PARLEY_E_NOMEM;
 			goto fail;
@@ -377,25 +413,67 @@ static void keep(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 	j->nback += n;
 }
 
-static int feed(struct parley_stt_job *j, const int16_t *pcm, size_t n)
+/* Live, on the caller's thread: the rest of a piece, pcm[0..n), goes to
+ * the backlog and a drain job decodes it (urgent if the caller's job is,
+ * else long; urgent anyway once the utterance is finishing). If the pool
+ * refuses the job (it is stopping), the job ends cancelled. */
+static void put_off(struct parley_stt_job *j, const int16_t *pcm, size_t n)
 {
+	enum parley_job_class cls = parley_workers_current_class() == PARLEY_JOB_URGENT
+					    ? PARLEY_JOB_URGENT
+					    : PARLEY_JOB_LONG;
 	pthread_mutex_lock(&j->lock);
-	enum job_state state = j->state;
-	if (state == WAITING || state == DRAINING)
-		keep(j, pcm, n);
+	j->state = DRAINING;
+	j->cls = cls;
+	keep(j, pcm, n);
 	pthread_mutex_unlock(&j->lock);
-	if (state == ENDED)
-		return PARLEY_E_CLOSED;
-	if (state != LIVE)
-		return 0;
-	/* live: only this thread moves the job on from here */
-	if (decode(j, pcm, n) != 0) {
+	if (parley_workers_submit(j->e->workers, &j->strand, cls, drain, j) != 0) {
 		pthread_mutex_lock(&j->lock);
 		j->state = ENDED;
 		pthread_mutex_unlock(&j->lock);
-		failed(j);
-		return PARLEY_E_IO;
+		finish_decoder(j, false);
 	}
+}
+
+static int feed(struct parley_stt_job *j, const int16_t *pcm, size_t n)
+{
+	bool urgent = parley_workers_current_class() == PARLEY_JOB_URGENT;
+	pthread_mutex_lock(&j->lock);
+	enum job_state state = j->state;
+	if (state == WAITING || state == DRAINING) {
+		keep(j, pcm, n);
+		if (urgent)
+			j->cls = PARLEY_JOB_URGENT; /* a pause began: its partial is waited for */
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (state == ENDED)
+		return PARLEY_E_CLOSED;
+	if (state == DRAINING && urgent)
+		parley_strand_urge(j->e->workers, &j->strand);
+	if (state != LIVE)
+		return 0;
+	/* live: only this thread moves the job on from here. A big piece is
+	 * decoded in slices; when something that must not wait is ready, the
+	 * rest is put off to a drain job (behind it), as for a job that
+	 * waited for its decoder. */
+	size_t at = 0;
+	while (at < n) {
+		size_t k = n - at < SLICE ? n - at : SLICE;
+		if (decode(j, pcm + at, k) != 0) {
+			pthread_mutex_lock(&j->lock);
+			j->state = ENDED;
+			pthread_mutex_unlock(&j->lock);
+			failed(j);
+			return PARLEY_E_IO;
+		}
+		at += k;
+		if (at < n && j->e->workers && parley_workers_contended(j->e->workers)) {
+			put_off(j, pcm + at, n - at);
+			break;
+		}
+	}
+	if (n)
+		report_partial(j);
 	return 0;
 }
 
@@ -410,6 +488,9 @@ static void finish(struct parley_stt_job *j)
 	pthread_mutex_unlock(&j->lock);
 	if (state == LIVE)
 		finish_decoder(j, true);
+	else if (state == DRAINING)
+		/* its final transcript is waited for now */
+		parley_strand_urge(j->e->workers, &j->strand);
 }
 
 static void cancel(struct parley_stt_job *j)

@@ -2,9 +2,14 @@
  * sentences.h - cut a streamed answer into pieces worth speaking.
  *
  * Tokens go in as they arrive; complete pieces come out: first a quick
- * first chunk (up to the first comma, colon, semicolon or sentence end, once
- * it has at least a few words) so speech can start early, then whole
- * sentences. A sentence ends at . ! ? (or a newline) followed by space,
+ * first chunk so speech can start early, then whole sentences (their
+ * prosody needs the whole sentence). The first chunk ends at the first
+ * clause boundary: a comma, colon, semicolon or dash once it has
+ * PARLEY_FIRST_CHUNK_MIN_WORDS words, a comma after an opener of its own
+ * ("Sure,", "Of course,", "Well,"), or the sentence end; when
+ * PARLEY_FIRST_CHUNK_MAX_WORDS (20) words came with none of these, it is cut
+ * before the last conjunction or preposition from the fourth word on
+ * ("... is | because ..."), else after those words. A sentence ends at . ! ? (or a newline) followed by space,
  * except after common abbreviations (Mr. Dr. e.g. etc. ...), single
  * capital letters (U. S.) and inside numbers (3.14, 1,000). flush() returns
  * what is left at the end of the answer.
@@ -20,6 +25,7 @@
 #include "util/buf.h"
 
 #define PARLEY_FIRST_CHUNK_MIN_WORDS 3
+#define PARLEY_FIRST_CHUNK_MAX_WORDS 20 /* a cut without punctuation breaks the prosody: rare */
 
 #define PARLEY_SENTENCES_MAX (1u << 20) /* text waiting for a sentence end */
 

@@ -52,6 +52,7 @@ struct parley_tts_job {
 	enum job_state state;     /* guarded by e->lock */
 	bool counted;             /* guarded by e->lock: holds one of the slots */
 	struct parley_tts_job *next; /* guarded by e->lock: queue link */
+	enum parley_job_class cls;   /* of the job that started it (util/workers.h) */
 	struct parley_strand strand;
 };
 
@@ -176,11 +177,25 @@ static struct parley_tts_job *free_slot_locked(struct parley_tts_engine *e)
 	return next;
 }
 
+/* Caller holds e->lock: j joins the queue for a slot, an urgent job (an
+ * answer's first piece) ahead of every job that is not. */
+static void enqueue_locked(struct parley_tts_engine *e, struct parley_tts_job *j)
+{
+	struct parley_tts_job **p = &e->qhead;
+	while (*p && (j->cls != PARLEY_JOB_URGENT || (*p)->cls == PARLEY_JOB_URGENT))
+		p = &(*p)->next;
+	j->next = *p;
+	*p = j;
+	if (!j->next)
+		e->qtail = j;
+	e->nqueued++;
+}
+
 /* Hands j to its strand. On failure (the pool is stopping) j ends at once,
  * cancelled, on this thread. */
 static void submit(struct parley_tts_job *j)
 {
-	if (parley_workers_submit(j->e->workers, &j->strand, run, j) != 0)
+	if (parley_workers_submit(j->e->workers, &j->strand, j->cls, run, j) != 0)
 		run(j, true);
 }
 
@@ -249,6 +264,9 @@ struct parley_tts_job *parley_tts_embedded_start(struct parley_tts_engine *e,
 	atomic_init(&j->refs, 2); /* the caller's and the engine's */
 	atomic_init(&j->cancelled, false);
 	parley_strand_init(&j->strand, 1, job_ref, job_unref, j);
+	/* Started by the speaker's pump: as urgent as the pump (an answer's
+	 * first piece), even when it waits for a slot. */
+	j->cls = parley_workers_current_class();
 
 	bool now = false;
 	pthread_mutex_lock(&e->lock);
@@ -259,12 +277,7 @@ struct parley_tts_job *parley_tts_embedded_start(struct parley_tts_engine *e,
 		now = true;
 	} else if (e->nqueued < e->max_queue) {
 		j->state = JOB_QUEUED;
-		if (e->qtail)
-			e->qtail->next = j;
-		else
-			e->qhead = j;
-		e->qtail = j;
-		e->nqueued++;
+		enqueue_locked(e, j);
 	} else {
 		pthread_mutex_unlock(&e->lock);
 		free(j->text);
@@ -276,7 +289,7 @@ struct parley_tts_job *parley_tts_embedded_start(struct parley_tts_engine *e,
 	parley_gauge_set(&e->m_queued, (int64_t)e->nqueued);
 	pthread_mutex_unlock(&e->lock);
 
-	if (now && parley_workers_submit(e->workers, &j->strand, run, j) != 0) {
+	if (now && parley_workers_submit(e->workers, &j->strand, j->cls, run, j) != 0) {
 		/* The pool is stopping: give the slot back (to a job queued
 		 * meanwhile, which then ends cancelled) and fail without a call. */
 		pthread_mutex_lock(&e->lock);

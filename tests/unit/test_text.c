@@ -47,16 +47,98 @@ static void expect_split(const char *text, const char *want)
 	}
 }
 
+/* Feeds text as an LLM streams it, a word (with its leading space) at a
+ * time, and checks the pieces. */
+static void expect_tokens(const char *text, const char *want)
+{
+	struct parley_sentences s;
+	parley_sentences_init(&s);
+	char out[2048] = "";
+	for (size_t i = 0; text[i];) {
+		size_t j = i + 1;
+		while (text[j] && text[j] != ' ')
+			j++;
+		parley_sentences_feed(&s, text + i, j - i);
+		char *p;
+		while ((p = parley_sentences_next(&s))) {
+			strncat(out, p, sizeof out - strlen(out) - 2);
+			strcat(out, "|");
+			free(p);
+		}
+		i = j;
+	}
+	char *rest = parley_sentences_flush(&s);
+	if (rest) {
+		strncat(out, rest, sizeof out - strlen(out) - 2);
+		strcat(out, "|");
+		free(rest);
+	}
+	parley_sentences_destroy(&s);
+	assert_string_equal(out, want);
+}
+
 static void quick_first_chunk_then_sentences(void **state)
 {
-	expect_split("Well, I think so. It is late, and we should go. Bye!",
-		     "Well, I think so.|It is late, and we should go.|Bye!|");
-	expect_split("Sure thing, my friend, here it is. Next one.",
-		     "Sure thing, my friend,|here it is.|Next one.|");
+	expect_split("So I think so, yes. It is late, and we should go. Bye!",
+		     "So I think so,|yes.|It is late, and we should go.|Bye!|");
+	expect_split("My good friend, here it is, look. Next one.",
+		     "My good friend,|here it is, look.|Next one.|");
+	/* one or two words before the comma: only an opener of its own */
+	expect_split("Paris, France is lovely. Yes.", "Paris, France is lovely.|Yes.|");
 	expect_split("Hello there! How are you? Fine.", "Hello there!|How are you?|Fine.|");
 	expect_split("No punctuation at the end", "No punctuation at the end|");
 	expect_split("Line one\nLine two", "Line one|Line two|");
 	expect_split("   ", "");
+}
+
+/* The first piece ends at the first clause boundary (speech starts early);
+ * later pieces are whole sentences. */
+static void first_piece_ends_at_a_clause(void **state)
+{
+	/* an opener of its own */
+	expect_split("Sure, I can help with that.", "Sure,|I can help with that.|");
+	expect_split("Of course, here you go. Well, that is all.",
+		     "Of course,|here you go.|Well, that is all.|");
+	expect_split("Well, I think so. It is late.", "Well,|I think so.|It is late.|");
+	/* dashes: ASCII spaced, doubled, and an em dash (UTF-8) */
+	expect_split("The best way - by far - is the train.",
+		     "The best way -|by far - is the train.|");
+	expect_split("The best way -- by far -- is the train.",
+		     "The best way --|by far -- is the train.|");
+	expect_split("The best way \xe2\x80\x94 by far \xe2\x80\x94 is the train.",
+		     "The best way \xe2\x80\x94|by far \xe2\x80\x94 is the train.|");
+	/* a hyphen inside a word is no dash */
+	expect_split("A well-known and much-loved song it is. Yes.",
+		     "A well-known and much-loved song it is.|Yes.|");
+	/* a long first clause without punctuation: before its last conjunction
+	 * or preposition, else after PARLEY_FIRST_CHUNK_MAX_WORDS words */
+	expect_tokens("I think the very best way for you to get there in the morning is by taking the "
+		      "early train and then the bus.",
+		      "I think the very best way for you to get there in the morning is|by taking "
+		      "the early train and then the bus.|");
+	expect_tokens("One two three four five six seven eight nine ten eleven twelve thirteen "
+		      "fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one. Next.",
+		      "One two three four five six seven eight nine ten eleven twelve thirteen "
+		      "fourteen fifteen sixteen seventeen eighteen nineteen twenty|twenty-one.|Next.|");
+	/* an ordinary sentence without commas stays whole */
+	expect_tokens("I would like to book a table for two people at seven o'clock tonight. Yes.",
+		      "I would like to book a table for two people at seven o'clock tonight.|Yes.|");
+	/* (a sentence end already there wins: nothing to wait for) */
+	char out[512];
+	split("One two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+	      "fifteen sixteen seventeen eighteen nineteen twenty end. Next.",
+	      1000, out, sizeof out);
+	assert_string_equal(out, "One two three four five six seven eight nine ten eleven twelve "
+				 "thirteen fourteen fifteen sixteen seventeen eighteen nineteen "
+				 "twenty end.|Next.|");
+	/* later sentences stay whole, however long */
+	expect_split("Yes. I think the very best way for you to get there in the morning is by "
+		     "taking the early train and then the bus, or walking.",
+		     "Yes.|I think the very best way for you to get there in the morning is by "
+		     "taking the early train and then the bus, or walking.|");
+	/* short answers are unchanged */
+	expect_split("Hello there.", "Hello there.|");
+	expect_split("It is what it is", "It is what it is|");
 }
 
 static void abbreviations_and_numbers_do_not_split(void **state)
@@ -175,6 +257,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(quick_first_chunk_then_sentences),
+		cmocka_unit_test(first_piece_ends_at_a_clause),
 		cmocka_unit_test(abbreviations_and_numbers_do_not_split),
 		cmocka_unit_test(turn_finished_is_short),
 		cmocka_unit_test(turn_trailing_is_long),
