@@ -5,7 +5,8 @@
  * handle and the small calls of session.h.
  *
  * Threads: `id`, `created_ns`, `events`, `outq`, `strand`, `tts_strand`,
- * `workers`, `owner`, `llm`, `speech`, `limits` and `speculate_ms` are set
+ * `workers`, `owner`, `llm`, `speech`, `limits`, `speculate_ms`,
+ * `assume_playback`, `proto` and `proto_free` are set
  * at creation and then read-only (the queue and strands lock themselves). `lock` guards
  * settings, the audio ring, the limiters, the answer and the playback
  * fields, as each field says. `refs`, `closing` and `end_reason` are
@@ -77,6 +78,9 @@ struct parley_session {
 	struct parley_session_limits *limits; /* borrowed, shared; outlives every session */
 	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
 	int speculate_ms;                   /* 0: never speculate */
+	bool assume_playback;               /* no playback reports: audio plays as sent */
+	void *proto;                        /* the protocol's state, freed at the last unref */
+	void (*proto_free)(void *proto);
 
 	pthread_mutex_t lock;
 	struct parley_settings settings;     /* guarded by lock */

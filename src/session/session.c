@@ -64,6 +64,18 @@ static void release(void *owner)
 	parley_session_unref(owner);
 }
 
+void parley_turns_defaults(struct parley_turns *t)
+{
+	*t = (struct parley_turns){
+		.mode = PARLEY_TURNS_ADAPTIVE,
+		.threshold = 0.5,
+		.prefix_ms = 400, /* listen.c's pre-roll */
+		.silence_ms = 500,
+		.create_response = true,
+		.interrupt_response = true,
+	};
+}
+
 struct parley_session *parley_session_create(const struct parley_session_params *p)
 {
 	struct parley_session *s = calloc(1, sizeof *s);
@@ -80,6 +92,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->speech = p->speech;
 	s->limits = p->limits;
 	s->speculate_ms = p->speculate_ms;
+	s->assume_playback = p->assume_playback;
 	atomic_init(&s->end_reason, NULL);
 	s->played_ms = -1;
 	parley_buf_init(&s->answer, p->limits->answer_max_bytes);
@@ -93,6 +106,8 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 		free(s);
 		return NULL;
 	}
+	s->proto = p->proto; /* ours from here on */
+	s->proto_free = p->proto_free;
 	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
 	parley_settings_defaults(&s->settings);
 	s->rate_pending = p->speech != NULL; /* until declared or inferred */
@@ -120,6 +135,8 @@ void parley_session_unref(struct parley_session *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	if (s->proto_free)
+		s->proto_free(s->proto);
 	parley_outq_destroy(&s->outq);
 	parley_ring_destroy(&s->audio);
 	parley_history_destroy(&s->history);
@@ -181,6 +198,11 @@ struct parley_llm_engine *parley_session_llm(const struct parley_session *s)
 const struct parley_speech *parley_session_speech(const struct parley_session *s)
 {
 	return s->speech;
+}
+
+void *parley_session_proto(const struct parley_session *s)
+{
+	return s->proto;
 }
 
 void *parley_session_transport(const struct parley_session *s)

@@ -667,7 +667,9 @@ static void pump(void *arg, bool cancelled)
 		}
 		if (it->kind == ITEM_FINAL) {
 			pop_locked(sp);
-			s->events->answer_final(s, it->text, strlen(it->text), it->interrupted);
+			s->events->answer_final(s, it->text, strlen(it->text),
+						it->interrupted ? PARLEY_ANSWER_INTERRUPTED
+								: PARLEY_ANSWER_COMPLETE);
 			item_free(it);
 		} else if (it->kind == ITEM_ERROR) {
 			pop_locked(sp);
@@ -737,7 +739,9 @@ void parley_speak_final_locked(struct parley_session *s, const char *text, size_
 			       bool interrupted)
 {
 	if (!s->speech) {
-		s->events->answer_final(s, text, len, interrupted);
+		s->events->answer_final(s, text, len,
+					interrupted ? PARLEY_ANSWER_INTERRUPTED
+						    : PARLEY_ANSWER_COMPLETE);
 		return;
 	}
 	if (add_locked(s, ITEM_FINAL, text, len))

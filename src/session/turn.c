@@ -349,7 +349,7 @@ bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 	/* Under the lock: no audio of this answer can be queued after stop_tts. */
 	s->events->stop_tts(s);
 	s->events->tts_interruption(s);
-	s->events->answer_final(s, h, strlen(h), true);
+	s->events->answer_final(s, h, strlen(h), PARLEY_ANSWER_INTERRUPTED);
 	pthread_mutex_unlock(&s->lock);
 
 	if (req && s->llm)
