@@ -239,8 +239,11 @@ static void ev_answer_partial(struct parley_session *s, const char *text, size_t
 }
 
 static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
-			    bool interrupted)
+			    enum parley_answer_outcome how)
 {
+	if (how == PARLEY_ANSWER_CANCELLED || (how == PARLEY_ANSWER_FAILED && !len))
+		return; /* /ws: no final for an answer cut before it said anything, or cancelled */
+	bool interrupted = how != PARLEY_ANSWER_COMPLETE;
 	json_t *root = json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
 				 "content", text_json(text, len), "interrupted", interrupted);
 	push(s, encode_root(PARLEY_OUT_FINAL_ASSISTANT, root));
@@ -391,6 +394,24 @@ static void ev_input_rate_inferred(struct parley_session *s)
 	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
 }
 
+/* /ws has no messages for these: the transcripts and final answers say it. */
+static void ev_quiet(struct parley_session *s)
+{
+	(void)s;
+}
+
+static void ev_quiet_ms(struct parley_session *s, int64_t audio_ms)
+{
+	(void)s;
+	(void)audio_ms;
+}
+
+static void ev_quiet_why(struct parley_session *s, const char *why)
+{
+	(void)s;
+	(void)why;
+}
+
 static void ev_tts_interruption(struct parley_session *s)
 {
 	push(s, encode(PARLEY_OUT_TTS_INTERRUPTION, json_null()));
@@ -400,9 +421,13 @@ const struct parley_session_events parley_native_events = {
 	.status = ev_status,
 	.error = ev_error,
 	.answer_partial = ev_answer_partial,
+	.answer_started = ev_quiet,
 	.answer_final = ev_answer_final,
 	.user_partial = ev_user_partial,
 	.user_final = ev_user_final,
+	.speech_started = ev_quiet_ms,
+	.speech_stopped = ev_quiet_ms,
+	.user_failed = ev_quiet_why,
 	.audio = ev_audio,
 	.stop_tts = ev_stop_tts,
 	.tts_interruption = ev_tts_interruption,

@@ -64,6 +64,18 @@ static void release(void *owner)
 	parley_session_unref(owner);
 }
 
+void parley_turns_defaults(struct parley_turns *t)
+{
+	*t = (struct parley_turns){
+		.mode = PARLEY_TURNS_ADAPTIVE,
+		.threshold = 0.5,
+		.prefix_ms = 400, /* listen.c's pre-roll */
+		.silence_ms = 500,
+		.create_response = true,
+		.interrupt_response = true,
+	};
+}
+
 struct parley_session *parley_session_create(const struct parley_session_params *p)
 {
 	struct parley_session *s = calloc(1, sizeof *s);
@@ -80,6 +92,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->speech = p->speech;
 	s->limits = p->limits;
 	s->speculate_ms = p->speculate_ms;
+	s->assume_playback = p->assume_playback;
 	atomic_init(&s->end_reason, NULL);
 	s->played_ms = -1;
 	parley_buf_init(&s->answer, p->limits->answer_max_bytes);
@@ -93,8 +106,12 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 		free(s);
 		return NULL;
 	}
+	s->proto = p->proto; /* ours from here on */
+	s->proto_free = p->proto_free;
 	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
 	parley_settings_defaults(&s->settings);
+	parley_turns_defaults(&s->turn_cfg);
+	s->speak_answers = true;
 	s->rate_pending = p->speech != NULL; /* until declared or inferred */
 	parley_rate_infer_init(&s->rate_infer);
 	parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS);
@@ -120,6 +137,8 @@ void parley_session_unref(struct parley_session *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	if (s->proto_free)
+		s->proto_free(s->proto);
 	parley_outq_destroy(&s->outq);
 	parley_ring_destroy(&s->audio);
 	parley_history_destroy(&s->history);
@@ -128,6 +147,8 @@ void parley_session_unref(struct parley_session *s)
 	parley_listen_destroy(s->listen, s);
 	parley_buf_free(&s->answer);
 	parley_buf_free(&s->said);
+	parley_spoken_set_free(&s->prev);
+	free(s->instructions);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -181,6 +202,11 @@ struct parley_llm_engine *parley_session_llm(const struct parley_session *s)
 const struct parley_speech *parley_session_speech(const struct parley_session *s)
 {
 	return s->speech;
+}
+
+void *parley_session_proto(const struct parley_session *s)
+{
+	return s->proto;
 }
 
 void *parley_session_transport(const struct parley_session *s)
@@ -411,6 +437,8 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		s->audio_waiting_since_ns = parley_now_ns();
 		s->audio_taken_waiting = 0;
 	}
+	s->audio_written += n; /* commit.c: what is lost counts as taken */
+	s->uncommitted_ms += (double)n * 1000 / rate;
 	dropped += parley_ring_write(&s->audio, pcm, n);
 	if (dropped && !s->audio_overflowing) {
 		s->audio_overflowing = true;
@@ -459,6 +487,7 @@ void parley_session_poke_listener(struct parley_session *s)
 	pthread_mutex_lock(&s->lock);
 	parley_inrate_quiet_locked(s, parley_now_ns(), &note);
 	if (s->listen && s->utterance_open && !s->audio_job_queued &&
+	    s->turn_cfg.mode != PARLEY_TURNS_MANUAL &&
 	    parley_now_ns() - s->last_audio_ns >= POKE_AFTER_NS) {
 		s->audio_job_queued = true;
 		schedule = true;
@@ -467,19 +496,6 @@ void parley_session_poke_listener(struct parley_session *s)
 	if (schedule)
 		submit_listen_job(s);
 	parley_inrate_report(s, &note);
-}
-
-size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)
-{
-	pthread_mutex_lock(&s->lock);
-	size_t got = parley_ring_read(&s->audio, dst, n);
-	s->audio_taken_waiting += got;
-	if (parley_ring_len(&s->audio) == 0) {
-		s->audio_waiting_since_ns = 0;
-		s->audio_taken_waiting = 0;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return got;
 }
 
 void parley_session_error(struct parley_session *s, enum parley_session_problem problem,

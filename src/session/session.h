@@ -92,13 +92,58 @@ enum parley_session_problem {
 /* "audio_overflow", ... (for logs); never NULL. */
 const char *parley_session_problem_name(enum parley_session_problem p);
 
+/* How an answer ended (parley_session_events.answer_final). */
+enum parley_answer_outcome {
+	PARLEY_ANSWER_COMPLETE = 0, /* the LLM finished and every piece was spoken */
+	PARLEY_ANSWER_INTERRUPTED,  /* barge-in: the user spoke over it (text: what was heard) */
+	PARLEY_ANSWER_CANCELLED,    /* parley_session_cancel_response(), or superseded by a
+				       newer turn, clear_history or the session closing
+				       (text: what was sent; spoken: what was heard) */
+	PARLEY_ANSWER_FAILED,       /* the LLM (or speech) failed it (text: what came, maybe
+				       empty; the error event follows) */
+};
+
+/*
+ * How the end of the user's turn is decided (parley_session_set_turns).
+ * /ws sessions keep the defaults (parley_turns_defaults()); the Realtime
+ * protocol maps its turn_detection onto these.
+ */
+enum parley_turn_mode {
+	PARLEY_TURNS_ADAPTIVE = 0, /* VAD; the end-of-turn pause adapts to the words
+				      (text/turn_rules.h), scaled by the speed setting */
+	PARLEY_TURNS_FIXED,        /* VAD; the turn ends after silence_ms of silence */
+	PARLEY_TURNS_MANUAL,       /* no VAD turns: the client commits the audio
+				      (parley_session_commit_audio); no speech events */
+};
+
+#define PARLEY_TURN_SILENCE_MIN 100  /* FIXED pause bounds, ms */
+#define PARLEY_TURN_SILENCE_MAX 5000
+#define PARLEY_TURN_PREFIX_MAX 1000  /* audio kept before the onset, ms */
+
+struct parley_turns {
+	enum parley_turn_mode mode;
+	double threshold;        /* VAD sensitivity 0..1: higher needs louder speech to start
+				    an utterance; 0.5 is parley's built-in VAD as tuned */
+	int prefix_ms;           /* audio before the onset kept with the utterance (and in
+				    speech_started's audio_ms), 0..PARLEY_TURN_PREFIX_MAX */
+	int silence_ms;          /* FIXED only: the pause that ends a turn */
+	bool create_response;    /* a turn's end asks the LLM; false: the turn only joins
+				    the history (the client asks with parley_session_respond) */
+	bool interrupt_response; /* the user's speech onset interrupts the answer (barge-in) */
+};
+
+/* The defaults: ADAPTIVE, threshold 0.5, parley's pre-roll, silence_ms
+ * 500, create_response and interrupt_response true. Pure. */
+void parley_turns_defaults(struct parley_turns *t);
+
 /*
  * What a session says, encoded by a wire protocol. Every slot is required and
  * may be called from any thread; implementations encode a message and push
- * it with parley_session_push(). answer_partial, answer_final, audio,
- * stop_tts and tts_interruption are called with the session lock held (so
- * their order is the session's order): they must not call anything that
- * takes it, and read the settings with parley_session_settings_locked().
+ * it with parley_session_push(). answer_started, answer_partial,
+ * answer_final, audio, stop_tts and tts_interruption are called with the
+ * session lock held (so their order is the session's order): they must not
+ * call anything that takes it, and read the settings with
+ * parley_session_settings_locked().
  */
 struct parley_session_events {
 	/* The session's state and settings, asked for by the transport
@@ -109,12 +154,41 @@ struct parley_session_events {
 		      const char *message);
 	/* The assistant's answer so far (text borrowed for the call). */
 	void (*answer_partial)(struct parley_session *s, const char *text, size_t len);
-	/* The answer is over: complete, or cut short (interrupted). */
+	/* An answer begins: it becomes the session's current answer (a turn was
+	 * submitted, respond() was called, or a speculation adopted). Exactly
+	 * one answer_final follows, before any newer answer_started (a newer
+	 * turn ends the older answer CANCELLED first). */
+	void (*answer_started)(struct parley_session *s);
+	/* The answer is over, and how (text: see enum parley_answer_outcome).
+	 * One exception to "one per answer_started": a barge-in on an answer
+	 * that was already final but whose audio is still playing (the client's
+	 * reports, or the estimate of assume_playback) sends one more,
+	 * INTERRUPTED, with what was heard (the history was cut to it); a
+	 * protocol with no answer open ignores it (/ws sends it: the cut). */
 	void (*answer_final)(struct parley_session *s, const char *text, size_t len,
-			     bool interrupted);
+			     enum parley_answer_outcome how);
 	/* The live transcript while the user speaks, and the final one. */
 	void (*user_partial)(struct parley_session *s, const char *text);
 	void (*user_final)(struct parley_session *s, const char *text);
+	/* The VAD heard the user start (ADAPTIVE and FIXED turns only), at
+	 * audio_ms: milliseconds of input audio since the session began (the
+	 * listener's 20 ms frames, plus audio it skipped or a clear dropped),
+	 * the prefix included. Called when the utterance opens, before its
+	 * user_partial/user_final; a barge-in it causes follows it. (An
+	 * utterance MANUAL turns opened gets it when the mode becomes a VAD
+	 * one.) */
+	void (*speech_started)(struct parley_session *s, int64_t audio_ms);
+	/* The VAD ended the turn at audio_ms (the end-of-turn pause included):
+	 * the utterance's audio is committed for transcription. Sent only
+	 * after its speech_started, and not when parley_session_commit_audio()
+	 * ends the utterance (the commit is the protocol's to report). */
+	void (*speech_stopped)(struct parley_session *s, int64_t audio_ms);
+	/* Every committed utterance (speech_stopped, or a successful
+	 * parley_session_commit_audio()) ends in exactly one user_final or one
+	 * user_failed, in commit order: nothing was recognised (why: "empty"),
+	 * or recognition failed (why: a short reason; an error event says
+	 * more). No turn comes of it. why is static. */
+	void (*user_failed)(struct parley_session *s, const char *why);
 	/* Assistant audio: n samples at the session's output rate (borrowed). */
 	void (*audio)(struct parley_session *s, const int16_t *pcm, size_t n);
 	/* Barge-in: flush playback now, then the interruption notice. */
@@ -136,12 +210,23 @@ struct parley_session_params {
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
 	int speculate_ms; /* trailing silence before a speculative answer; 0 = never */
+	/* The wire has no playback reports (Realtime): the session assumes the
+	 * client plays assistant audio as it is sent, at real time, for
+	 * barge-in and for what the user heard. */
+	bool assume_playback;
+	/* The protocol's per-session state (owned: proto_free(proto) runs at
+	 * the last unref; either may be NULL). The protocol locks it itself:
+	 * events may be called with s->lock held, so it takes its own lock
+	 * after s->lock, and never calls into the session holding it. */
+	void *proto;
+	void (*proto_free)(void *proto);
 };
 
 /* --- lifetime --- */
 
-/* Returns a session holding one reference (the caller's), or NULL on OOM.
- * p and what it points to are borrowed as each field says. */
+/* Returns a session holding one reference (the caller's), or NULL on OOM
+ * (then p->proto is still the caller's). p and what it points to are
+ * borrowed as each field says. */
 struct parley_session *parley_session_create(const struct parley_session_params *p);
 
 void parley_session_ref(struct parley_session *s);
@@ -170,6 +255,8 @@ void *parley_session_owner(const struct parley_session *s);
 struct parley_llm_engine *parley_session_llm(const struct parley_session *s);
 /* The server-wide speech setup (borrowed, read-only), NULL for text only. */
 const struct parley_speech *parley_session_speech(const struct parley_session *s);
+/* The params' proto (owned by the session), NULL if none. */
+void *parley_session_proto(const struct parley_session *s);
 
 /* --- the transport's side (event-loop thread only) --- */
 
@@ -210,6 +297,19 @@ int parley_session_set_voice(struct parley_session *s, const char *voice);
 int parley_session_set_tts_rate(struct parley_session *s, double rate);
 /* Turn-taking patience, 0 (quick) .. 100 (patient). */
 int parley_session_set_speed(struct parley_session *s, double speed);
+/* How turns end (see struct parley_turns); t is copied. Switching to
+ * MANUAL ends no utterance: what was heard stays uncommitted. Any thread. */
+int parley_session_set_turns(struct parley_session *s, const struct parley_turns *t);
+void parley_session_get_turns(struct parley_session *s, struct parley_turns *out);
+/* The session's own system prompt (text copied, at most
+ * PARLEY_INSTRUCTIONS_MAX bytes of UTF-8, else PARLEY_E_RANGE), used for
+ * its next LLM requests instead of the server's; NULL: the server's again.
+ * PARLEY_E_NOMEM. Any thread. */
+#define PARLEY_INSTRUCTIONS_MAX 16384
+int parley_session_set_instructions(struct parley_session *s, const char *text);
+/* Whether answers are spoken (default) or text only: answer_partial then
+ * follows the LLM's text and no audio is sent. Any thread. */
+void parley_session_set_spoken(struct parley_session *s, bool spoken);
 
 /* --- what the client says and reports --- */
 
@@ -234,6 +334,48 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 /* Forgets the conversation and buffered audio, and cancels the answer in
  * flight. Any thread. */
 void parley_session_clear_history(struct parley_session *s);
+
+/*
+ * Client-driven turns (the Realtime protocol). Problems are reported
+ * through the events; the return values say what the protocol should tell
+ * its client directly. Any thread.
+ */
+/* A typed user message joins the history without an answer (text
+ * borrowed). 0, PARLEY_E_RANGE (empty or over the answer size),
+ * PARLEY_E_NOMEM. */
+int parley_session_add_user_text(struct parley_session *s, const char *text, size_t len);
+/* Asks the LLM to answer the conversation as it stands (answer_started
+ * ... answer_final follow, or an error). 0; PARLEY_E_BUSY when an answer
+ * is in flight (its answer_final has not been sent); PARLEY_E_CLOSED
+ * without an LLM; PARLEY_E_RANGE over --turns-per-minute (RATE_LIMITED
+ * was reported). */
+int parley_session_respond(struct parley_session *s);
+/* Cancels the answer in flight: its request and synthesis stop, and it
+ * ends with answer_final(CANCELLED) carrying what was sent (spoken:
+ * what the user heard), which the history keeps. PARLEY_E_NOTFOUND when
+ * no answer is in flight. */
+int parley_session_cancel_response(struct parley_session *s);
+/* Cuts the last assistant answer in the history to what its first
+ * audio_ms of audio said (the user heard no more). While an answer is in
+ * flight (not in the history yet) that is the one before it.
+ * PARLEY_E_NOTFOUND: no spoken answer to cut (the last was text only, or
+ * its entry left the history); PARLEY_E_RANGE: audio_ms < 0 or beyond the
+ * answer's audio. */
+int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms);
+/* Commits the audio received since the last commit or clear (MANUAL
+ * turns; in the VAD modes it ends the utterance in progress there, or
+ * commits nothing recognisable: user_failed "empty") as one utterance: it
+ * is transcribed, ends in user_final or user_failed, and joins the history
+ * as a user turn, answered only if the turns' create_response is set and
+ * the mode is not MANUAL. It applies where the client asked, after the
+ * audio it had sent, even if the listener has not heard all of it yet.
+ * 0, PARLEY_E_RANGE when less than 100 ms of audio waits (nothing is
+ * committed), PARLEY_E_FULL when 255 commits already wait for the
+ * listener. */
+int parley_session_commit_audio(struct parley_session *s);
+/* Drops the audio received and not yet committed, and the utterance in
+ * progress (its decoding stops; no transcript, no events). */
+void parley_session_clear_audio(struct parley_session *s);
 
 /* Playback reports: the client started / stopped playing assistant audio
  * (barge-in listens for the user only meanwhile), and how much of the

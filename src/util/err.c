@@ -11,6 +11,7 @@ const char *parley_strerror(int err)
 	case PARLEY_E_RANGE: return "value out of range";
 	case PARLEY_E_IO: return "I/O error";
 	case PARLEY_E_NOTFOUND: return "not found";
+	case PARLEY_E_BUSY: return "busy";
 	}
 	return "unknown error";
 }

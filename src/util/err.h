@@ -17,6 +17,7 @@ enum parley_err {
 	PARLEY_E_RANGE = -5,    /* a value is outside its allowed range */
 	PARLEY_E_IO = -6,       /* an operating-system call failed */
 	PARLEY_E_NOTFOUND = -7, /* no such item */
+	PARLEY_E_BUSY = -8,     /* one is already in progress */
 };
 
 /* Thread-safe; returns a static string, never NULL. */

@@ -51,7 +51,8 @@ static void rec_text(struct parley_session *s, const char *t, size_t n)
 	(void)s, (void)t, (void)n;
 }
 
-static void rec_final(struct parley_session *s, const char *t, size_t n, bool i)
+static void rec_final(struct parley_session *s, const char *t, size_t n,
+		      enum parley_answer_outcome i)
 {
 	(void)s, (void)t, (void)n, (void)i;
 }
@@ -66,6 +67,18 @@ static void rec_audio(struct parley_session *s, const int16_t *p, size_t n)
 	(void)s, (void)p, (void)n;
 }
 
+static void rec_ms(struct parley_session *s, int64_t ms)
+{
+	(void)s;
+	(void)ms;
+}
+
+static void rec_why(struct parley_session *s, const char *why)
+{
+	(void)s;
+	(void)why;
+}
+
 static void rec_none(struct parley_session *s)
 {
 	(void)s;
@@ -75,9 +88,13 @@ static const struct parley_session_events recorder = {
 	.status = rec_status,
 	.error = rec_error,
 	.answer_partial = rec_text,
+	.answer_started = rec_none,
 	.answer_final = rec_final,
 	.user_partial = rec_user,
 	.user_final = rec_user,
+	.speech_started = rec_ms,
+	.speech_stopped = rec_ms,
+	.user_failed = rec_why,
 	.audio = rec_audio,
 	.stop_tts = rec_none,
 	.tts_interruption = rec_none,
