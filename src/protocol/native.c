@@ -241,6 +241,8 @@ static void ev_answer_partial(struct parley_session *s, const char *text, size_t
 static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
 			    enum parley_answer_outcome how)
 {
+	if (how == PARLEY_ANSWER_CANCELLED || (how == PARLEY_ANSWER_FAILED && !len))
+		return; /* /ws: no final for an answer cut before it said anything, or cancelled */
 	bool interrupted = how != PARLEY_ANSWER_COMPLETE;
 	json_t *root = json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
 				 "content", text_json(text, len), "interrupted", interrupted);

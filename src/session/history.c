@@ -49,7 +49,7 @@ int parley_history_add(struct parley_history *h, enum parley_role role, const ch
 	char *copy = strndup(text, len);
 	if (!copy)
 		return PARLEY_E_NOMEM;
-	h->turns[h->n++] = (struct parley_turn){ role, copy, interrupted };
+	h->turns[h->n++] = (struct parley_turn){ role, copy, interrupted, ++h->last_id };
 	h->chars += strlen(copy);
 	while (h->n > 1 && h->chars > h->budget)
 		drop_oldest(h);
@@ -72,6 +72,31 @@ int parley_history_replace_last(struct parley_history *h, enum parley_role role,
 		return 0;
 	}
 	return parley_history_add(h, role, text, len, interrupted);
+}
+
+uint64_t parley_history_last_id(const struct parley_history *h)
+{
+	return h->n ? h->turns[h->n - 1].id : 0;
+}
+
+int parley_history_set(struct parley_history *h, uint64_t id, const char *text, size_t len,
+		       bool interrupted)
+{
+	for (size_t i = h->n; id && i-- > 0;) {
+		struct parley_turn *t = &h->turns[i];
+		if (t->id != id)
+			continue;
+		char *copy = strndup(text, len);
+		if (!copy)
+			return PARLEY_E_NOMEM;
+		h->chars -= strlen(t->text);
+		free(t->text);
+		t->text = copy;
+		t->interrupted = t->interrupted || interrupted;
+		h->chars += strlen(copy);
+		return 0;
+	}
+	return PARLEY_E_NOTFOUND;
 }
 
 json_t *parley_history_messages(const struct parley_history *h, const char *system_prompt)

@@ -52,6 +52,24 @@ struct parley_spoken {
 	int64_t ms;
 };
 
+/* The spoken pieces of one answer, kept for parley_session_truncate_answer(). */
+struct parley_spoken_set {
+	struct parley_spoken *p;
+	size_t n;
+	int64_t audio_ms;  /* audio of the answer sent */
+	uint64_t hist_id;  /* its history entry, 0 none */
+};
+
+/* A client's cut in the audio stream (commit.c): the audio before sample
+ * `at` (counted in parley_session.audio_written) is committed as one
+ * utterance, or dropped (clear). */
+struct parley_cut {
+	uint64_t at;
+	bool clear;
+};
+
+#define PARLEY_SESSION_MAX_CUTS 256
+
 /* Stage timestamps of the current turn (CLOCK_MONOTONIC ns, 0 = not yet). */
 struct parley_turn_times {
 	int64_t speech_end;  /* last loud frame of the user's turn */
@@ -115,6 +133,23 @@ struct parley_session {
 	struct parley_turn_times times;      /* guarded by lock */
 	struct parley_answer *spec;          /* guarded by lock: the live speculation (HELD), or NULL */
 	uint64_t spec_seq;                   /* guarded by lock: speculations started */
+	/* The Realtime contract (answer.c, turns.c, respond.c, commit.c): */
+	struct parley_turns turn_cfg;        /* guarded by lock */
+	char *instructions;                  /* guarded by lock: the session's system prompt, or NULL */
+	bool speak_answers;                  /* guarded by lock: answers are spoken (set_spoken) */
+	bool answer_spoken;                  /* guarded by lock: the current answer is (fixed when
+						it starts; implies speech) */
+	bool answer_open;                    /* guarded by lock: answer_started sent, its
+						answer_final not yet */
+	int64_t play_until_ns;               /* guarded by lock: assume_playback: when the audio
+						of this answer sent so far ends playing */
+	uint64_t answer_hist_id;             /* guarded by lock: the current answer's history
+						entry, 0 none */
+	struct parley_spoken_set prev;       /* guarded by lock: the previous answer's pieces */
+	uint64_t audio_written;              /* guarded by lock: samples ever written to `audio` */
+	double uncommitted_ms;               /* guarded by lock: audio since the last commit/clear */
+	struct parley_cut cuts[PARLEY_SESSION_MAX_CUTS]; /* guarded by lock: a FIFO */
+	size_t cut_head, ncuts;              /* guarded by lock */
 	/* Undeclared input rate (inrate.h): */
 	bool rate_pending;                   /* guarded by lock: inferring; the listener holds
 						the audio undecoded */
@@ -187,17 +222,19 @@ bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns);
 /* turn.c: is assistant audio playing at the client (by its reports)? */
 bool parley_session_assistant_playing(struct parley_session *s);
 
-/* speak.c: answer text for speech (engine thread, caller holds s->lock). */
+/* speak.c: answer text for speech (engine thread, caller holds s->lock);
+ * these four do nothing for an answer that is not spoken (answer_spoken). */
 void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len);
 /* speak.c: the answer is complete: speak what is left (caller holds lock). */
 void parley_speak_flush_locked(struct parley_session *s);
-/* speak.c: final_assistant_answer for this answer, sent after every piece
- * already queued for speech (text copied; caller holds lock). */
+/* speak.c: the answer's answer_final (answer.c), sent after every piece
+ * already queued for speech when it is spoken (text copied; caller holds
+ * lock). */
 void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
-			       bool interrupted);
+			       enum parley_answer_outcome how);
 /* speak.c: forget the spoken pieces of the answer (caller holds lock). */
 void parley_speak_reset_locked(struct parley_session *s);
-/* speak.c: what the user has heard of this answer (caller holds lock);
+/* heard.c: what the user has heard of this answer (caller holds lock);
  * malloc'd, caller frees; NULL on OOM. */
 char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns);
 /* speak.c: an error for the client after the pieces already queued for
@@ -322,5 +359,66 @@ void parley_speculation_discard(struct parley_session *s, const char *why);
 
 /* speculate.c: registers parley_speculations_total (once, at startup). */
 int parley_speculation_register_metrics(void);
+
+/*
+ * answer.c: an answer's life as the protocol sees it (session.h's
+ * answer_started / answer_final), and the playback estimate of sessions
+ * without playback reports. All: caller holds s->lock.
+ */
+/* The current answer begins: answer_started, and whether it is spoken. */
+void parley_answer_started_locked(struct parley_session *s);
+/* The current answer ends: its one answer_final (nothing if none is open). */
+void parley_answer_final_locked(struct parley_session *s, const char *text, size_t len,
+				enum parley_answer_outcome how);
+/* ms of audio of this answer were sent (speak.c): the playback estimate. */
+void parley_answer_audio_sent_locked(struct parley_session *s, int64_t ms);
+/* Would the user's speech interrupt something now: an answer in flight or
+ * audio still playing (by the client's reports, or the estimate), and the
+ * turns' interrupt_response set? */
+bool parley_answer_interruptible_locked(struct parley_session *s, int64_t now_ns);
+/* The system prompt of the session's requests (borrowed while locked). */
+const char *parley_session_prompt_locked(struct parley_session *s);
+
+/*
+ * heard.c: what the user heard of spoken answers. Caller holds s->lock.
+ */
+/* The first ms of audio of pieces p[0..n), as words; malloc'd, caller
+ * frees; NULL on OOM. */
+char *parley_spoken_words(const struct parley_spoken *p, size_t n, int64_t ms);
+/* What a cut answer keeps (cancel, barge-in): spoken, what the user heard;
+ * text only, the text sent. malloc'd, caller frees; NULL on OOM. */
+char *parley_answer_kept_locked(struct parley_session *s, int64_t now_ns);
+/* The current answer's pieces become the previous answer's (supersede). */
+void parley_spoken_keep_locked(struct parley_session *s);
+/* Frees the previous answer's pieces. */
+void parley_spoken_set_free(struct parley_spoken_set *set);
+
+/* turn.c, caller holds s->lock. Supersedes the answer in flight (an open
+ * one ends CANCELLED, what was sent; keep_partial: the history keeps its
+ * text, cut); returns its request id (0 if none) for the caller to cancel
+ * after unlocking. */
+uint64_t parley_session_supersede_locked(struct parley_session *s, bool keep_partial);
+
+/* turn.c: starts an answer to the conversation, with the user turn
+ * text[0..len) added first unless text is NULL; the turn was admitted.
+ * if_idle: PARLEY_E_BUSY when an answer is open. Returns 0 (problems
+ * after answer_started end it FAILED and are reported), PARLEY_E_BUSY,
+ * PARLEY_E_CLOSED (closing) or PARLEY_E_NOMEM (reported). Without s->lock. */
+int parley_answer_submit(struct parley_session *s, const char *text, size_t len,
+			 int64_t speech_end_ns, bool if_idle);
+
+/* turns.c: a spoken turn's final transcript (the listen strand): answered
+ * as a user turn if the turns say so (create_response, not MANUAL), else it
+ * only joins the history. */
+void parley_session_heard_turn(struct parley_session *s, const char *text, size_t len,
+			       int64_t speech_end_ns);
+
+/* commit.c: the listen strand's take: moves up to n buffered samples into
+ * dst, never past the next cut. *discard: they precede a clear (drop them
+ * undecoded). *cut: the cut reached after them, taken off the FIFO
+ * (PARLEY_CUT_NONE if none). Returns the count (0 with a cut: one was due). */
+enum parley_cut_kind { PARLEY_CUT_NONE = 0, PARLEY_CUT_COMMIT, PARLEY_CUT_CLEAR };
+size_t parley_session_audio_take_cut(struct parley_session *s, int16_t *dst, size_t n,
+				     bool *discard, enum parley_cut_kind *cut);
 
 #endif

@@ -110,6 +110,8 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->proto_free = p->proto_free;
 	parley_history_init(&s->history, p->history_chars ? p->history_chars : 12000);
 	parley_settings_defaults(&s->settings);
+	parley_turns_defaults(&s->turn_cfg);
+	s->speak_answers = true;
 	s->rate_pending = p->speech != NULL; /* until declared or inferred */
 	parley_rate_infer_init(&s->rate_infer);
 	parley_ring_init(&s->audio, (size_t)PARLEY_RATE_MAX * PARLEY_SESSION_AUDIO_SECONDS);
@@ -145,6 +147,8 @@ void parley_session_unref(struct parley_session *s)
 	parley_listen_destroy(s->listen, s);
 	parley_buf_free(&s->answer);
 	parley_buf_free(&s->said);
+	parley_spoken_set_free(&s->prev);
+	free(s->instructions);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -431,6 +435,8 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		s->audio_waiting_since_ns = parley_now_ns();
 		s->audio_taken_waiting = 0;
 	}
+	s->audio_written += n; /* commit.c: what is lost counts as taken */
+	s->uncommitted_ms += (double)n * 1000 / rate;
 	dropped += parley_ring_write(&s->audio, pcm, n);
 	if (dropped && !s->audio_overflowing) {
 		s->audio_overflowing = true;
@@ -479,6 +485,7 @@ void parley_session_poke_listener(struct parley_session *s)
 	pthread_mutex_lock(&s->lock);
 	parley_inrate_quiet_locked(s, parley_now_ns(), &note);
 	if (s->listen && s->utterance_open && !s->audio_job_queued &&
+	    s->turn_cfg.mode != PARLEY_TURNS_MANUAL &&
 	    parley_now_ns() - s->last_audio_ns >= POKE_AFTER_NS) {
 		s->audio_job_queued = true;
 		schedule = true;

@@ -48,7 +48,6 @@
  * released exactly once, by whichever of the end callback and the pump
  * (start() returning, cancel()) is last to be done with it (`uses`).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +72,7 @@ struct item {
 	struct item *next;
 	enum item_kind kind;
 	uint64_t gen;                 /* PIECE, FINAL: the answer it belongs to */
-	bool interrupted;             /* FINAL */
+	enum parley_answer_outcome how; /* FINAL */
 	enum parley_session_problem code; /* ERROR */
 	char *norm;                   /* PIECE: normal form, made by the pump */
 	size_t len, at;               /* PIECE: its length, and how far it was started */
@@ -199,6 +198,7 @@ static bool queue_locked(struct parley_session *s, struct say *y, const int16_t 
 		s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
 	int64_t ms = (int64_t)n * 1000 / y->out_rate;
 	s->audio_sent_ms += ms;
+	parley_answer_audio_sent_locked(s, ms);
 	s->speaker->piece_ms += ms;
 	if (!s->playback_start_ns)
 		s->playback_start_ns = parley_now_ns();
@@ -667,9 +667,7 @@ static void pump(void *arg, bool cancelled)
 		}
 		if (it->kind == ITEM_FINAL) {
 			pop_locked(sp);
-			s->events->answer_final(s, it->text, strlen(it->text),
-						it->interrupted ? PARLEY_ANSWER_INTERRUPTED
-								: PARLEY_ANSWER_COMPLETE);
+			parley_answer_final_locked(s, it->text, strlen(it->text), it->how);
 			item_free(it);
 		} else if (it->kind == ITEM_ERROR) {
 			pop_locked(sp);
@@ -717,7 +715,7 @@ static void add_piece_locked(struct parley_session *s, char *piece)
 
 void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len)
 {
-	if (!s->speech)
+	if (!s->answer_spoken)
 		return;
 	if (parley_sentences_feed(&s->splitter, text, len) != 0)
 		return;
@@ -728,7 +726,7 @@ void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t
 
 void parley_speak_flush_locked(struct parley_session *s)
 {
-	if (!s->speech)
+	if (!s->answer_spoken)
 		return;
 	char *piece = parley_sentences_flush(&s->splitter);
 	if (piece)
@@ -736,22 +734,22 @@ void parley_speak_flush_locked(struct parley_session *s)
 }
 
 void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
-			       bool interrupted)
+			       enum parley_answer_outcome how)
 {
-	if (!s->speech) {
-		s->events->answer_final(s, text, len,
-					interrupted ? PARLEY_ANSWER_INTERRUPTED
-						    : PARLEY_ANSWER_COMPLETE);
+	if (!s->answer_spoken) {
+		parley_answer_final_locked(s, text, len, how);
 		return;
 	}
 	if (add_locked(s, ITEM_FINAL, text, len))
-		s->speaker->tail->interrupted = interrupted;
+		s->speaker->tail->how = how;
+	else /* out of memory: the answer still ends */
+		parley_answer_final_locked(s, text, len, how);
 }
 
 bool parley_speak_error_locked(struct parley_session *s, enum parley_session_problem code,
 			       const char *message)
 {
-	if (!s->speech || parley_session_is_closing(s))
+	if (!s->answer_spoken || parley_session_is_closing(s))
 		return false;
 	if (!add_locked(s, ITEM_ERROR, message, strlen(message)))
 		return false;
@@ -805,69 +803,4 @@ void parley_speak_destroy(struct parley_session *s)
 	}
 	free(sp);
 	s->speaker = NULL;
-}
-
-/* The first `words` words of text, into out (appended). */
-static void append_words(char *out, size_t cap, const char *text, size_t words)
-{
-	size_t o = strlen(out);
-	if (o && o + 1 < cap)
-		out[o++] = ' ';
-	size_t w = 0;
-	bool in = false;
-	for (size_t i = 0; text[i] && o + 1 < cap; i++) {
-		bool space = isspace((unsigned char)text[i]);
-		if (!space && !in && w++ == words)
-			break;
-		in = !space;
-		out[o++] = text[i];
-	}
-	while (o && isspace((unsigned char)out[o - 1]))
-		o--;
-	out[o] = '\0';
-}
-
-static size_t word_count(const char *t)
-{
-	size_t n = 0;
-	bool in = false;
-	for (; *t; t++) {
-		bool space = isspace((unsigned char)*t);
-		if (!space && !in)
-			n++;
-		in = !space;
-	}
-	return n;
-}
-
-char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns)
-{
-	int64_t heard_ms;
-	if (s->played_ms >= 0)
-		heard_ms = s->played_ms;
-	else if (s->playback_start_ns)
-		heard_ms = (now_ns - s->playback_start_ns) / 1000000;
-	else
-		heard_ms = 0;
-	if (heard_ms > s->audio_sent_ms)
-		heard_ms = s->audio_sent_ms;
-
-	size_t cap = 1;
-	for (size_t i = 0; i < s->nspoken; i++)
-		cap += strlen(s->spoken[i].text) + 1;
-	char *out = calloc(1, cap);
-	if (!out)
-		return NULL;
-	int64_t acc = 0;
-	for (size_t i = 0; i < s->nspoken && acc < heard_ms; i++) {
-		const struct parley_spoken *p = &s->spoken[i];
-		size_t words = word_count(p->text);
-		if (acc + p->ms <= heard_ms)
-			append_words(out, cap, p->text, words);
-		else if (p->ms > 0)
-			append_words(out, cap, p->text,
-				     (size_t)((double)words * (double)(heard_ms - acc) / (double)p->ms));
-		acc += p->ms;
-	}
-	return out;
 }

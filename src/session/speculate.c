@@ -117,7 +117,7 @@ void parley_session_speculation_drop(struct parley_session *s)
 /* The history plus text as the user's turn; NULL on OOM (caller holds s->lock). */
 static json_t *messages_locked(struct parley_session *s, const char *text)
 {
-	json_t *m = parley_history_messages(&s->history, parley_llm_system_prompt(s->llm));
+	json_t *m = parley_history_messages(&s->history, parley_session_prompt_locked(s));
 	json_t *turn = json_pack("{s:s, s:s}", "role", "user", "content", text);
 	if (!m || !turn || json_array_append_new(m, turn) != 0) {
 		json_decref(m);
@@ -149,6 +149,8 @@ void parley_session_speculate(struct parley_session *s, const char *text, int64_
 		skip = "closing";
 	else if (s->llm_req || s->submitting)
 		skip = "an answer is being generated";
+	else if (!s->turn_cfg.create_response || s->turn_cfg.mode == PARLEY_TURNS_MANUAL)
+		skip = "the turn will not be answered";
 	else if (parley_bucket_level(&s->turns, parley_now_ns()) < 1)
 		skip = "the turn would be refused";
 	else if (!(messages = messages_locked(s, text)))

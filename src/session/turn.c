@@ -62,9 +62,9 @@ static void answer_text_locked(struct parley_session *s, const char *text, size_
 {
 	if (parley_buf_append(&s->answer, text, len) != 0)
 		return;
-	/* With speech, partial answers follow the audio (speak.c); without,
-	 * the text. Encoded under the lock so they go out in order. */
-	if (s->speech)
+	/* Spoken, partial answers follow the audio (speak.c); text only, the
+	 * text. Encoded under the lock so they go out in order. */
+	if (s->answer_spoken)
 		parley_speak_feed_locked(s, text, len);
 	else
 		s->events->answer_partial(s, s->answer.data, s->answer.len);
@@ -115,24 +115,27 @@ static bool end_current_locked(struct parley_session *s, struct parley_answer *a
 	bool error_sent = false;
 	s->llm_req = 0;
 	s->ended_gen = a->gen;
-	if (end != PARLEY_LLM_END_CANCELLED) {
-		bool cut = end != PARLEY_LLM_END_OK;
-		if (s->answer.len || !cut) {
-			parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT,
-					   parley_buf_str(&s->answer), s->answer.len, cut);
-			s->answer_in_history = true;
-		}
-		if (!cut)
-			parley_speak_flush_locked(s);
-		/* After the pieces already queued for speech. */
-		if (s->answer.len || !cut)
-			parley_speak_final_locked(s, parley_buf_str(&s->answer), s->answer.len, cut);
+	bool cut = end != PARLEY_LLM_END_OK;
+	enum parley_answer_outcome how = end == PARLEY_LLM_END_OK	 ? PARLEY_ANSWER_COMPLETE
+					 : end == PARLEY_LLM_END_ERROR ? PARLEY_ANSWER_FAILED
+									 : PARLEY_ANSWER_CANCELLED;
+	if (end != PARLEY_LLM_END_CANCELLED && (s->answer.len || !cut)) {
+		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, parley_buf_str(&s->answer),
+				   s->answer.len, cut);
+		s->answer_in_history = true;
+		s->answer_hist_id = parley_history_last_id(&s->history);
+	}
+	if (!cut)
+		parley_speak_flush_locked(s);
+	/* After the pieces already queued for speech; a failure's final comes
+	 * even without text (/ws sends none then), before the error. */
+	parley_speak_final_locked(s, parley_buf_str(&s->answer), s->answer.len, how);
+	if (end != PARLEY_LLM_END_CANCELLED)
 		PARLEY_INFO("session %llu: answer %s: %zu chars, first token %.0f ms, total %.0f ms",
 			    (unsigned long long)s->id, cut ? "interrupted" : "complete", s->answer.len,
 			    a->first_token_ns ? (double)(a->first_token_ns - a->submitted_ns) / 1e6
 					      : -1.0,
 			    (double)(parley_now_ns() - a->submitted_ns) / 1e6);
-	}
 	if (end == PARLEY_LLM_END_ERROR)
 		error_sent = queue_error_locked(s, error_code(cause), why);
 	parley_buf_reset(&s->answer);
@@ -162,20 +165,28 @@ void parley_answer_end(void *ud, enum parley_llm_end end, enum parley_llm_cause 
 	parley_answer_free(a);
 }
 
-/* Caller holds s->lock. Supersedes the answer in flight; returns its
- * request id (0 if none) for the caller to cancel after unlocking. */
-static uint64_t supersede_locked(struct parley_session *s, bool keep_partial)
+uint64_t parley_session_supersede_locked(struct parley_session *s, bool keep_partial)
 {
 	uint64_t req = s->llm_req;
-	if (req && keep_partial && s->answer.len)
+	if (req && keep_partial && s->answer.len) {
 		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, s->answer.data, s->answer.len,
 				   true);
+		s->answer_hist_id = parley_history_last_id(&s->history);
+	}
+	if (s->answer_open) { /* a newer turn, clear_history, the session closing */
+		char *sent = parley_answer_kept_locked(s, parley_now_ns());
+		parley_answer_final_locked(s, sent ? sent : "", sent ? strlen(sent) : 0,
+					   PARLEY_ANSWER_CANCELLED);
+		free(sent);
+	}
+	parley_spoken_keep_locked(s);
 	s->turn_gen++;
 	s->llm_req = 0;
 	parley_buf_reset(&s->answer);
 	s->answer_in_history = false;
 	s->played_ms = -1;
 	s->playback_start_ns = 0;
+	s->play_until_ns = 0;
 	s->tts_playing = false;
 	parley_speak_reset_locked(s);
 	return req;
@@ -189,12 +200,13 @@ void parley_session_user_turn(struct parley_session *s, const char *text, size_t
 uint64_t parley_answer_adopt_locked(struct parley_session *s, struct parley_answer *a,
 				    const char *text, size_t len, int64_t speech_end_ns)
 {
-	uint64_t old = supersede_locked(s, true);
+	uint64_t old = parley_session_supersede_locked(s, true);
 	if (parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false) != 0)
 		PARLEY_WARN("session %llu: out of memory: the turn is missing from the history",
 			    (unsigned long long)s->id);
 	a->state = PARLEY_ANSWER_CURRENT;
 	a->gen = s->turn_gen;
+	parley_answer_started_locked(s);
 	/* the first token may precede the final transcript: that is the gain */
 	s->times = (struct parley_turn_times){ .speech_end = speech_end_ns,
 					       .final = parley_now_ns(),
@@ -207,14 +219,6 @@ uint64_t parley_answer_adopt_locked(struct parley_session *s, struct parley_answ
 	if (a->ended) /* only a complete answer is adopted once ended */
 		end_current_locked(s, a, a->end, PARLEY_LLM_CAUSE_NONE, NULL);
 	return old;
-}
-
-/* A turn's submission is over (it failed before its request id was known). */
-static void submitted(struct parley_session *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->submitting--;
-	pthread_mutex_unlock(&s->lock);
 }
 
 void parley_session_user_turn_timed(struct parley_session *s, const char *text, size_t len,
@@ -231,53 +235,74 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 	}
 	if (speech_end_ns && parley_speculation_confirm(s, text, len, speech_end_ns))
 		return; /* the speculation was kept: it is the answer */
+	parley_answer_submit(s, text, len, speech_end_ns, false);
+}
+
+/* The answer of generation gen failed before its request ran: it ends
+ * FAILED (if still current), then the error. */
+static void submit_failed(struct parley_session *s, uint64_t gen, enum parley_session_problem code,
+			  const char *prefix, const char *why)
+{
+	pthread_mutex_lock(&s->lock);
+	s->submitting--;
+	if (gen == s->turn_gen) {
+		s->ended_gen = gen;
+		parley_answer_final_locked(s, "", 0, PARLEY_ANSWER_FAILED);
+	}
+	pthread_mutex_unlock(&s->lock);
+	parley_session_error(s, code, "%s%s", prefix, why);
+}
+
+int parley_answer_submit(struct parley_session *s, const char *text, size_t len,
+			 int64_t speech_end_ns, bool if_idle)
+{
 	struct parley_answer *a = parley_answer_new(s);
 	if (!a) {
 		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
-		return;
+		return PARLEY_E_NOMEM;
 	}
 
 	pthread_mutex_lock(&s->lock);
-	if (parley_session_is_closing(s)) { /* closed since the check above */
+	int busy = parley_session_is_closing(s) ? PARLEY_E_CLOSED /* closed since the check */
+		   : if_idle && s->answer_open	    ? PARLEY_E_BUSY
+						    : 0;
+	if (busy) {
 		pthread_mutex_unlock(&s->lock);
 		parley_answer_free(a);
-		return;
+		return busy;
 	}
-	uint64_t old = supersede_locked(s, true);
-	int rc = parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false);
+	uint64_t old = parley_session_supersede_locked(s, true);
+	int rc = text ? parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false) : 0;
 	json_t *messages = rc ? NULL
-			      : parley_history_messages(&s->history,
-							parley_llm_system_prompt(s->llm));
+			      : parley_history_messages(&s->history, parley_session_prompt_locked(s));
 	a->gen = s->turn_gen;
 	s->times = (struct parley_turn_times){ .speech_end = speech_end_ns, .final = parley_now_ns() };
 	s->submitting++; /* no speculation starts until llm_req is known */
+	parley_answer_started_locked(s);
 	pthread_mutex_unlock(&s->lock);
 
 	if (old)
 		parley_llm_cancel(s->llm, old);
+	uint64_t gen = a->gen;
 	if (!messages) {
-		submitted(s);
 		parley_answer_free(a);
-		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
-		return;
+		submit_failed(s, gen, PARLEY_SESSION_INTERNAL, "", "out of memory");
+		return 0;
 	}
 
 	a->submitted_ns = parley_now_ns();
-	uint64_t gen = a->gen;
 	struct parley_llm_callbacks cb = { parley_answer_token, parley_answer_end, a };
 	uint64_t id = 0;
 	char why[512] = "";
 	rc = parley_llm_submit(s->llm, messages, &cb, 0, &id, why, sizeof why);
 	if (rc != 0) {
-		submitted(s);
 		parley_answer_free(a);
-		parley_session_error(s,
-				     rc == PARLEY_E_FULL ? PARLEY_SESSION_LLM_BUSY
-				     : rc == PARLEY_E_CLOSED ? PARLEY_SESSION_LLM_UNAVAILABLE
-							     : PARLEY_SESSION_INTERNAL,
-				     "%s%s", rc == PARLEY_E_FULL ? "the LLM is busy, try again: " : "",
-				     why);
-		return;
+		submit_failed(s,
+			      gen, rc == PARLEY_E_FULL ? PARLEY_SESSION_LLM_BUSY
+				   : rc == PARLEY_E_CLOSED ? PARLEY_SESSION_LLM_UNAVAILABLE
+							   : PARLEY_SESSION_INTERNAL,
+			      rc == PARLEY_E_FULL ? "the LLM is busy, try again: " : "", why);
+		return 0;
 	}
 	/* `a` may already be freed: the answer can end before submit returns. */
 	pthread_mutex_lock(&s->lock);
@@ -293,15 +318,17 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 		parley_llm_cancel(s->llm, old);
 	PARLEY_DEBUG("session %llu: turn submitted as llm request %llu", (unsigned long long)s->id,
 		     (unsigned long long)id);
+	return 0;
 }
 
 void parley_session_clear_history(struct parley_session *s)
 {
 	parley_speculation_discard(s, "history cleared");
 	pthread_mutex_lock(&s->lock);
-	uint64_t old = supersede_locked(s, false);
+	uint64_t old = parley_session_supersede_locked(s, false);
 	parley_history_clear(&s->history);
 	parley_ring_clear(&s->audio);
+	s->uncommitted_ms = 0;
 	pthread_mutex_unlock(&s->lock);
 	if (old && s->llm)
 		parley_llm_cancel(s->llm, old);
@@ -311,7 +338,7 @@ void parley_session_cancel_answer(struct parley_session *s)
 {
 	parley_speculation_discard(s, "session closing");
 	pthread_mutex_lock(&s->lock);
-	uint64_t old = supersede_locked(s, false);
+	uint64_t old = parley_session_supersede_locked(s, false);
 	pthread_mutex_unlock(&s->lock);
 	if (old && s->llm)
 		parley_llm_cancel(s->llm, old);
@@ -320,7 +347,9 @@ void parley_session_cancel_answer(struct parley_session *s)
 bool parley_session_assistant_playing(struct parley_session *s)
 {
 	pthread_mutex_lock(&s->lock);
-	bool playing = s->tts_playing || s->frame_playing;
+	bool playing = s->turn_cfg.interrupt_response &&
+		       (s->assume_playback ? parley_answer_interruptible_locked(s, parley_now_ns())
+					   : s->tts_playing || s->frame_playing);
 	pthread_mutex_unlock(&s->lock);
 	return playing;
 }
@@ -328,28 +357,28 @@ bool parley_session_assistant_playing(struct parley_session *s)
 bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 {
 	pthread_mutex_lock(&s->lock);
-	/* something of an answer is in flight or audible: its request, its
-	 * spoken pieces, its text, or audio of a piece still being synthesised
-	 * (a speech service streams a long first sentence for seconds) */
-	if (!(s->tts_playing || s->frame_playing) ||
-	    (!s->llm_req && !s->nspoken && !s->answer.len && !s->audio_sent_ms)) {
+	if (!parley_answer_interruptible_locked(s, parley_now_ns())) {
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}
-	char *heard = parley_speak_heard_locked(s, parley_now_ns());
+	char *heard = parley_answer_kept_locked(s, parley_now_ns());
 	const char *h = heard ? heard : "";
 	uint64_t req = s->llm_req;
 	if (s->answer_in_history)
 		parley_history_replace_last(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
 	else if (*h)
 		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
-	uint64_t old = supersede_locked(s, false);
-	(void)old;
-	s->frame_playing = false;
+	if (s->answer_in_history || *h)
+		s->answer_hist_id = parley_history_last_id(&s->history);
 	/* Under the lock: no audio of this answer can be queued after stop_tts. */
 	s->events->stop_tts(s);
 	s->events->tts_interruption(s);
-	s->events->answer_final(s, h, strlen(h), PARLEY_ANSWER_INTERRUPTED);
+	if (s->answer_open)
+		parley_answer_final_locked(s, h, strlen(h), PARLEY_ANSWER_INTERRUPTED);
+	else /* already final, its audio still playing: cut (session.h) */
+		s->events->answer_final(s, h, strlen(h), PARLEY_ANSWER_INTERRUPTED);
+	parley_session_supersede_locked(s, false);
+	s->frame_playing = false;
 	pthread_mutex_unlock(&s->lock);
 
 	if (req && s->llm)

@@ -1,0 +1,130 @@
+/*
+ * respond.c - client-driven turns (session.h; the Realtime protocol): a
+ * typed message that joins the history without an answer, an answer asked
+ * for explicitly, cancelling the answer in flight, cutting the last spoken
+ * answer to what the client played, the session's own system prompt and
+ * text-only answers.
+ *
+ * Answers asked for here go through the same submission as a user turn
+ * (turn.c, parley_answer_submit) and are counted against
+ * --turns-per-minute like one. The answer in flight is the open one
+ * (answer.c: answer_started sent, answer_final not yet).
+ *
+ * Threads: any, without s->lock; each call takes it, and calls the LLM
+ * engine only after letting it go (internal.h's lock order).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "session/internal.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/utf8.h"
+
+int parley_session_set_instructions(struct parley_session *s, const char *text)
+{
+	char *copy = NULL;
+	if (text) {
+		size_t len = strlen(text);
+		if (len > PARLEY_INSTRUCTIONS_MAX || !parley_utf8_valid(text, len))
+			return PARLEY_E_RANGE;
+		if (!(copy = strdup(text)))
+			return PARLEY_E_NOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	char *old = s->instructions;
+	s->instructions = copy;
+	pthread_mutex_unlock(&s->lock);
+	free(old);
+	return 0;
+}
+
+void parley_session_set_spoken(struct parley_session *s, bool spoken)
+{
+	pthread_mutex_lock(&s->lock);
+	s->speak_answers = spoken; /* from the next answer on (answer.c) */
+	pthread_mutex_unlock(&s->lock);
+}
+
+int parley_session_add_user_text(struct parley_session *s, const char *text, size_t len)
+{
+	if (!len || len > s->limits->answer_max_bytes)
+		return PARLEY_E_RANGE;
+	/* the conversation changes under any speculation */
+	parley_speculation_discard(s, "typed message");
+	pthread_mutex_lock(&s->lock);
+	int rc = parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+int parley_session_respond(struct parley_session *s)
+{
+	if (!s->llm || parley_session_is_closing(s))
+		return PARLEY_E_CLOSED;
+	pthread_mutex_lock(&s->lock);
+	bool busy = s->answer_open;
+	pthread_mutex_unlock(&s->lock);
+	if (busy)
+		return PARLEY_E_BUSY;
+	parley_speculation_discard(s, "response asked for");
+	if (!parley_session_turn_admit(s))
+		return PARLEY_E_RANGE; /* RATE_LIMITED was reported */
+	int rc = parley_answer_submit(s, NULL, 0, 0, true);
+	return rc == PARLEY_E_NOMEM ? 0 : rc; /* NOMEM: reported as an error event */
+}
+
+int parley_session_cancel_response(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->answer_open) {
+		pthread_mutex_unlock(&s->lock);
+		return PARLEY_E_NOTFOUND;
+	}
+	char *kept = parley_answer_kept_locked(s, parley_now_ns());
+	const char *k = kept ? kept : "";
+	size_t len = strlen(k);
+	uint64_t req = s->llm_req;
+	/* the history keeps what was sent (heard), cut */
+	if (s->answer_hist_id)
+		parley_history_set(&s->history, s->answer_hist_id, k, len, true);
+	else if (len && parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, k, len, true) == 0)
+		s->answer_hist_id = parley_history_last_id(&s->history);
+	parley_answer_final_locked(s, k, len, PARLEY_ANSWER_CANCELLED);
+	parley_session_supersede_locked(s, false);
+	pthread_mutex_unlock(&s->lock);
+	if (req && s->llm)
+		parley_llm_cancel(s->llm, req);
+	PARLEY_DEBUG("session %llu: answer cancelled after \"%.60s\"", (unsigned long long)s->id, k);
+	free(kept);
+	return 0;
+}
+
+int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms)
+{
+	if (audio_ms < 0)
+		return PARLEY_E_RANGE;
+	pthread_mutex_lock(&s->lock);
+	/* The last answer in the history: the current one once it ended, else
+	 * the one before (the answer in flight is not in the history yet). */
+	struct parley_spoken_set cur = { s->spoken, s->nspoken, s->audio_sent_ms, s->answer_hist_id };
+	const struct parley_spoken_set *set =
+		s->answer_hist_id && !s->answer_open ? &cur : &s->prev;
+	int rc = 0;
+	char *text = NULL;
+	if (!set->n || !set->hist_id)
+		rc = PARLEY_E_NOTFOUND;
+	else if (audio_ms > set->audio_ms)
+		rc = PARLEY_E_RANGE;
+	else if (!(text = parley_spoken_words(set->p, set->n, audio_ms)))
+		rc = PARLEY_E_NOMEM;
+	else
+		rc = parley_history_set(&s->history, set->hist_id, text, strlen(text),
+					audio_ms < set->audio_ms);
+	pthread_mutex_unlock(&s->lock);
+	if (!rc)
+		PARLEY_DEBUG("session %llu: answer truncated at %lld ms: \"%.60s\"",
+			     (unsigned long long)s->id, (long long)audio_ms, text);
+	free(text);
+	return rc;
+}
