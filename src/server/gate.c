@@ -88,8 +88,8 @@ static const char *protocols_unusable(struct lws *wsi)
 	char buf[HDR_MAX];
 	int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL);
 	if (n < 0 || n > LWS_PROTOCOLS_MAX)
-		return "400 the Sec-WebSocket-Protocol header is over 126 bytes; send the key as "
-		       "\"Authorization: Bearer KEY\" instead\n";
+		return "400 the Sec-WebSocket-Protocol header is over 126 bytes; send the key in "
+		       "the Authorization header (Bearer) instead\n";
 	/* The names lws reads before it finds one of its own. */
 	for (const char *p = buf; *p;) {
 		while (*p == ' ' || *p == '\t' || *p == ',')
@@ -265,7 +265,7 @@ int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *
 	if (why) {
 		PARLEY_WARN("refused WebSocket from %s: a subprotocol list libwebsockets cannot "
 			    "take (%s): %.*s",
-			    peer, path, (int)strcspn(why, "\n"), why + 4);
+			    peer, path, (int)strcspn(why + 4, "\n"), why + 4);
 		return refuse(wsi, 400, why, false);
 	}
 	return 0;
