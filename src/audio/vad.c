@@ -14,6 +14,15 @@ void parley_vad_init(struct parley_vad *v)
 {
 	memset(v, 0, sizeof *v);
 	v->floor_db = FLOOR_START_DB;
+	parley_vad_set_threshold(v, 0.5);
+}
+
+void parley_vad_set_threshold(struct parley_vad *v, double threshold)
+{
+	double k = (threshold < 0 ? 0 : threshold > 1 ? 1 : threshold) - 0.5;
+	v->loud_db = LOUD_OVER_FLOOR_DB + 16.0 * k;
+	v->stay_db = STAY_OVER_FLOOR_DB + 12.0 * k;
+	v->min_db = MIN_SPEECH_DB + 20.0 * k;
 }
 
 static int popcount(uint32_t x)
@@ -43,12 +52,12 @@ enum parley_vad_event parley_vad_frame(struct parley_vad *v, const int16_t *pcm)
 	v->last_zcr = zcr;
 	v->frames++;
 
-	bool loud = db > MIN_SPEECH_DB && db > v->floor_db + LOUD_OVER_FLOOR_DB;
+	bool loud = db > v->min_db && db > v->floor_db + v->loud_db;
 	bool voiced = loud && zcr < VOICED_MAX_ZCR;
 	v->window = ((v->window << 1) | (voiced ? 1u : 0u)) & ((1u << PARLEY_VAD_START_WINDOW) - 1);
 
 	if (v->speaking) {
-		bool active = db > MIN_SPEECH_DB && db > v->floor_db + STAY_OVER_FLOOR_DB;
+		bool active = db > v->min_db && db > v->floor_db + v->stay_db;
 		v->silence_ms = active ? 0 : v->silence_ms + PARLEY_VAD_FRAME_MS;
 		if (voiced)
 			v->voiced_frames++;

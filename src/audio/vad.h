@@ -40,9 +40,17 @@ struct parley_vad {
 	int voiced_frames;     /* while speaking: voiced frames in this utterance */
 	int frames;            /* total frames seen */
 	double last_db, last_zcr;
+	double loud_db, stay_db, min_db; /* the sensitivity (parley_vad_set_threshold) */
 };
 
 void parley_vad_init(struct parley_vad *v);
+
+/* Sensitivity: threshold 0..1 (clamped), higher needs louder speech; 0.5
+ * is the tuning above (12 dB over the floor to start, 8 dB to stay, never
+ * below -50 dBFS), the default. Each step of 0.1 moves the start margin by
+ * 1.6 dB, the stay margin by 1.2 dB and the absolute minimum by 2 dB: 0
+ * starts at 4 dB over the floor (-60 dBFS), 1 at 20 dB (-40 dBFS). */
+void parley_vad_set_threshold(struct parley_vad *v, double threshold);
 
 /* One frame of PARLEY_VAD_FRAME samples. */
 enum parley_vad_event parley_vad_frame(struct parley_vad *v, const int16_t *pcm);

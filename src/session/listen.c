@@ -62,7 +62,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-#define PREROLL_FRAMES 20                      /* 400 ms before the onset */
+#define PREROLL_FRAMES (PARLEY_TURN_PREFIX_MAX / PARLEY_VAD_FRAME_MS) /* kept before an onset;
+							   the turns' prefix_ms is fed */
 #define PREROLL (PREROLL_FRAMES * PARLEY_VAD_FRAME)
 #define FEED_MS 1000                           /* speech fed to the decoder at once */
 #define TAIL_MS 100                            /* silence fed after speech, per pause */
@@ -92,6 +93,10 @@ struct utt {
 	int64_t speech_end;         /* set before finish() */
 	int voiced;
 	bool speculated;            /* a speculative answer was started on it */
+	bool speech_event;          /* speech_started was sent: a VAD turn end sends speech_stopped */
+	bool committed;             /* its turn ended: it ends in user_final or user_failed */
+	bool by_commit;             /* the client committed it (no voicing rule) */
+	int64_t start_ms;           /* input audio clock at its first sample */
 	struct result *held;        /* its result, waiting for an older utterance's */
 	pthread_mutex_t lock;
 	char partial[HYP_MAX];      /* guarded by lock: the latest partial */
@@ -128,6 +133,8 @@ struct parley_listen {
 	bool barged;
 	bool overloaded;           /* inside an overload episode */
 	int pieces, fed_ms;        /* fed to the current utterance (debug log) */
+	double clock_ms;           /* input audio heard or skipped since the session began */
+	bool manual_failed;        /* MANUAL: no job could start; not again until the next cut */
 };
 
 struct parley_listen *parley_listen_create(void)
@@ -172,7 +179,8 @@ static void unlist(struct parley_listen *l, struct parley_session *s, struct utt
 			*p = u->next;
 	}
 	atomic_store(&u->finished, true);
-	s->speech->stt_backend->release(u->job); /* may report end (cancelled) */
+	if (u->job) /* none: commit_nothing()'s */
+		s->speech->stt_backend->release(u->job); /* may report end (cancelled) */
 	u->job = NULL;
 	if (u->held) {
 		free(u->held);
@@ -278,18 +286,25 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 	if (r->end == PARLEY_SPEECH_OK && u->seq <= l->delivered) {
 		PARLEY_DEBUG("session %llu: transcript of utterance %llu superseded",
 			     (unsigned long long)s->id, (unsigned long long)u->seq);
+		if (u->committed)
+			s->events->user_failed(s, "superseded");
 	} else if (r->end == PARLEY_SPEECH_OK) {
 		l->delivered = u->seq;
-		if (!r->text[0] || u->voiced < MIN_VOICED_FRAMES) {
+		if (!r->text[0] || (!u->by_commit && u->voiced < MIN_VOICED_FRAMES)) {
 			PARLEY_DEBUG("session %llu: no turn (%d voiced frames, transcript \"%s\")",
 				     (unsigned long long)s->id, u->voiced, r->text);
+			if (u->committed)
+				s->events->user_failed(s, "empty");
 		} else {
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
 			s->events->user_final(s, r->text);
-			parley_session_user_turn_timed(s, r->text, strlen(r->text), u->speech_end);
+			parley_session_heard_turn(s, r->text, strlen(r->text), u->speech_end);
 			return; /* the turn keeps or discards its speculation */
 		}
+	} else if (r->end == PARLEY_SPEECH_CANCELLED) {
+		if (u->committed && !parley_session_is_closing(s))
+			s->events->user_failed(s, "cancelled");
 	} else if (r->end == PARLEY_SPEECH_ERROR) {
 		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
 			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
@@ -300,6 +315,8 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 		else
 			parley_session_error(s, stt_code(r->cause), "%s",
 					     r->text[0] ? r->text : "speech recognition failed");
+		if (u->committed)
+			s->events->user_failed(s, parley_speech_cause_name(r->cause));
 	}
 	/* No turn came of it: a speculation on its words goes too (not one
 	 * the utterance being spoken now started since). */
@@ -315,6 +332,20 @@ static struct utt *oldest_pending(const struct parley_listen *l)
 		if (!first || u->seq < first->seq)
 			first = u;
 	return first;
+}
+
+/* The results held for the oldest utterances go, in order. */
+static void deliver_held(struct parley_listen *l, struct parley_session *s)
+{
+	struct utt *first;
+	while ((first = oldest_pending(l)) && first->held) {
+		struct result *r = first->held;
+		first->held = NULL;
+		deliver(l, s, r);
+		unlist(l, s, first);
+		utt_unref(first);
+		free(r);
+	}
 }
 
 /* The strand: an utterance's result. Results become turns in the order the
@@ -345,14 +376,7 @@ static void result_job(void *arg, bool cancelled)
 	unlist(l, s, u);
 	utt_unref(u);
 	free(r);
-	while ((first = oldest_pending(l)) && first->held) {
-		r = first->held;
-		first->held = NULL;
-		deliver(l, s, r);
-		unlist(l, s, first);
-		utt_unref(first);
-		free(r);
-	}
+	deliver_held(l, s);
 }
 
 /* The utterance goes from `cur` to the pending list. */
@@ -363,6 +387,9 @@ static void stop_feeding(struct parley_listen *l, struct parley_session *s)
 	u->next = l->pending;
 	l->pending = u;
 	atomic_store(&u->finished, true);
+	u->committed = true;
+	if (u->speech_event)
+		s->events->speech_stopped(s, (int64_t)l->clock_ms);
 	set_open(s, false);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
@@ -407,7 +434,10 @@ static void collect(struct parley_listen *l, struct parley_session *s, const int
 		flush(l, s);
 }
 
-static void begin(struct parley_listen *l, struct parley_session *s)
+/* An utterance begins (its STT job starts) with the last `prefix` frames
+ * of the pre-roll (the current one included), which feed_preroll() feeds;
+ * vad: the VAD opened it (speech_started). */
+static void begin(struct parley_listen *l, struct parley_session *s, size_t prefix, bool vad)
 {
 	const struct parley_stt_backend *b = s->speech->stt_backend;
 	if (!l->fed)
@@ -465,7 +495,23 @@ static void begin(struct parley_listen *l, struct parley_session *s)
 	l->barged = false;
 	set_open(s, true);
 	PARLEY_DEBUG("session %llu: speech started", (unsigned long long)s->id);
-	/* the pre-roll, oldest first (it ends with the current frame) */
+	if (prefix > l->pre_len)
+		prefix = l->pre_len;
+	/* the pre-roll's oldest frames that are not kept go */
+	l->pre_head = (l->pre_head + l->pre_len - prefix) % PREROLL_FRAMES;
+	l->pre_len = prefix;
+	u->start_ms = (int64_t)l->clock_ms - (int64_t)prefix * PARLEY_VAD_FRAME_MS;
+	if (u->start_ms < 0)
+		u->start_ms = 0;
+	u->speech_event = vad;
+	if (vad)
+		s->events->speech_started(s, u->start_ms);
+}
+
+/* The kept pre-roll goes to the new utterance's decoder, oldest first (it
+ * ends with the current frame). */
+static void feed_preroll(struct parley_listen *l, struct parley_session *s)
+{
 	for (size_t i = 0; i < l->pre_len; i++)
 		memcpy(l->fed + i * PARLEY_VAD_FRAME,
 		       l->preroll + (l->pre_head + i) % PREROLL_FRAMES * PARLEY_VAD_FRAME,
@@ -554,19 +600,51 @@ static bool barge_in(struct parley_listen *l, struct parley_session *s, int64_t 
 	return l->barged;
 }
 
-static void frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
-		  double speed)
+/* MANUAL turns: everything heard between the client's cuts is one
+ * utterance (commit_now() ends it), fed whole, pauses included, up to
+ * MAX_UTTERANCE_MS; the VAD only counts voicing. */
+static void manual_frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm)
 {
+	if (!l->cur) {
+		if (l->manual_failed)
+			return;
+		l->pre_len = 0;
+		begin(l, s, 0, false);
+		if (!l->cur) {
+			l->manual_failed = true;
+			return;
+		}
+	}
+	if (l->utt_ms >= MAX_UTTERANCE_MS)
+		return; /* not decoded */
+	l->utt_ms += PARLEY_VAD_FRAME_MS;
+	memcpy(l->fed + l->nfed, pcm, PARLEY_VAD_FRAME * sizeof *pcm);
+	l->nfed += PARLEY_VAD_FRAME;
+	if (l->nfed + PARLEY_VAD_FRAME > FEED_CAP - PREROLL)
+		flush(l, s);
+}
+
+static void frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm,
+		  const struct parley_turns *t, double speed)
+{
+	l->clock_ms += PARLEY_VAD_FRAME_MS;
 	enum parley_vad_event ev = parley_vad_frame(&l->vad, pcm);
+	if (t->mode == PARLEY_TURNS_MANUAL) {
+		manual_frame(l, s, pcm);
+		return;
+	}
 	if (!l->cur) {
 		preroll_push(l, pcm);
 		if (ev == PARLEY_VAD_START) {
-			l->barged = false;
 			l->partial[0] = '\0';
+			begin(l, s, (size_t)t->prefix_ms / PARLEY_VAD_FRAME_MS, true);
+			/* speech_started first, then the barge-in (session.h) */
+			l->barged = false;
 			bool barged = barge_in(l, s, parley_now_ns() -
 							       (int64_t)PARLEY_VAD_START_WINDOW *
 								       PARLEY_VAD_FRAME_MS * 1000000);
-			begin(l, s);
+			if (l->cur)
+				feed_preroll(l, s);
 			l->barged = barged;
 		}
 		return;
@@ -577,10 +655,139 @@ static void frame(struct parley_listen *l, struct parley_session *s, const int16
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
 	take_partial(l);
 	barge_in(l, s, l->onset_ns);
-	int pause = turn_pause_ms(l, speed);
+	int pause = t->mode == PARLEY_TURNS_FIXED ? t->silence_ms : turn_pause_ms(l, speed);
 	speculate(l, s, pause);
 	if (l->vad.silence_ms >= pause || l->utt_ms >= MAX_UTTERANCE_MS)
 		end(l, s, 0);
+}
+
+/* The end of the input's stream at a cut: what the resampler and the frame
+ * carry still hold is heard (the carry padded with silence to a frame),
+ * and the resampler starts afresh after it. */
+static void drain_input(struct parley_listen *l, struct parley_session *s,
+			const struct parley_turns *t, double speed)
+{
+	int16_t out[4096];
+	size_t m = l->rs ? parley_resampler_flush(l->rs, out, sizeof out / sizeof out[0]) : 0;
+	parley_resampler_destroy(l->rs);
+	l->rs = NULL;
+	for (size_t i = 0; i < m;) {
+		size_t k = PARLEY_VAD_FRAME - l->ncarry;
+		if (k > m - i)
+			k = m - i;
+		memcpy(l->carry + l->ncarry, out + i, k * sizeof *out);
+		l->ncarry += k;
+		i += k;
+		if (l->ncarry == PARLEY_VAD_FRAME) {
+			frame(l, s, l->carry, t, speed);
+			l->ncarry = 0;
+		}
+	}
+	if (l->ncarry) {
+		memset(l->carry + l->ncarry, 0, (PARLEY_VAD_FRAME - l->ncarry) * sizeof *l->carry);
+		frame(l, s, l->carry, t, speed);
+		l->ncarry = 0;
+	}
+}
+
+/* The utterance ends where no utterance is: one that holds nothing, which
+ * still ends in user_failed, in its turn (after the utterances before it). */
+static void commit_nothing(struct parley_listen *l, struct parley_session *s)
+{
+	struct utt *u = calloc(1, sizeof *u);
+	struct result *r = malloc(sizeof *r + 1);
+	if (!u || !r) {
+		free(u);
+		free(r);
+		s->events->user_failed(s, "out of memory");
+		return;
+	}
+	atomic_init(&u->refs, 2); /* the listener's and its result's */
+	atomic_init(&u->finished, true);
+	pthread_mutex_init(&u->lock, NULL);
+	parley_session_ref(s);
+	u->s = s;
+	u->seq = ++l->seq;
+	u->listed = u->committed = u->by_commit = true;
+	u->next = l->pending;
+	l->pending = u;
+	*r = (struct result){ .u = u, .end = PARLEY_SPEECH_OK };
+	r->text[0] = '\0';
+	u->held = r;
+	deliver_held(l, s);
+}
+
+/* The client's commit (commit.c) reached the listener: the audio before it
+ * is one utterance, which ends now (no speech_stopped: the VAD did not end
+ * it). */
+static void commit_now(struct parley_listen *l, struct parley_session *s,
+		       const struct parley_turns *t, double speed)
+{
+	drain_input(l, s, t, speed);
+	if (l->cur) {
+		l->cur->speech_event = false;
+		l->cur->by_commit = true;
+		end(l, s, parley_now_ns());
+	} else {
+		commit_nothing(l, s);
+	}
+	parley_vad_end(&l->vad);
+	l->pre_len = 0;
+	l->manual_failed = false;
+}
+
+/* The client's clear reached the listener: the utterance in progress goes
+ * without a word (its job is cancelled), with the input's filter state. */
+static void clear_now(struct parley_listen *l, struct parley_session *s)
+{
+	parley_resampler_destroy(l->rs);
+	l->rs = NULL;
+	l->ncarry = 0;
+	if (l->cur) {
+		bool spec = l->cur->speculated;
+		unlist(l, s, l->cur);
+		set_open(s, false);
+		if (spec)
+			parley_session_speculation_drop(s);
+	}
+	parley_vad_end(&l->vad);
+	l->pre_len = 0;
+	l->nfed = 0;
+	l->manual_failed = false;
+}
+
+/* n input samples at rate: resampled to 16 kHz and heard frame by frame;
+ * false when no resampler can be made. */
+static bool hear(struct parley_listen *l, struct parley_session *s, const int16_t *in, size_t n,
+		 int rate, int16_t *out, size_t out_cap, const struct parley_turns *turns,
+		 double speed)
+{
+	if (!l->rs || parley_resampler_in_rate(l->rs) != rate) {
+		parley_resampler_destroy(l->rs);
+		l->rs = parley_resampler_create(rate, PARLEY_VAD_RATE);
+		l->ncarry = 0;
+		if (!l->rs)
+			return false;
+	}
+	size_t m = parley_resampler_process(l->rs, in, n, out, out_cap);
+	size_t i = 0;
+	if (l->ncarry) { /* complete the frame begun in the last piece */
+		size_t k = PARLEY_VAD_FRAME - l->ncarry;
+		if (k > m)
+			k = m;
+		memcpy(l->carry + l->ncarry, out, k * sizeof *out);
+		l->ncarry += k;
+		i = k;
+		if (l->ncarry == PARLEY_VAD_FRAME) {
+			frame(l, s, l->carry, turns, speed);
+			l->ncarry = 0;
+		}
+	}
+	for (; m - i >= PARLEY_VAD_FRAME; i += PARLEY_VAD_FRAME)
+		frame(l, s, out + i, turns, speed); /* whole frames straight from the resampler */
+	memcpy(l->carry + l->ncarry, out + i, (m - i) * sizeof *out);
+	l->ncarry += m - i;
+	return true;
 }
 
 void parley_listen_job(void *arg, bool cancelled)
@@ -598,6 +805,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	}
 	int rate = s->settings.input_sample_rate;
 	double speed = s->settings.speed;
+	struct parley_turns turns = s->turn_cfg;
 	size_t backlog = parley_ring_len(&s->audio);
 	/* Lagging is decoding slower than real time while audio waits: the
 	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
@@ -613,6 +821,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	    (double)s->audio_taken_waiting / rate < (double)waited / 1e9) {
 		/* We are behind: keep the newest second, tell the user once. */
 		parley_ring_drop(&s->audio, backlog - (size_t)rate);
+		l->clock_ms += (double)(backlog - (size_t)rate) * 1000 / rate;
 		s->audio_waiting_since_ns = parley_now_ns();
 		s->audio_taken_waiting = 0;
 		pthread_mutex_unlock(&s->lock);
@@ -624,39 +833,32 @@ void parley_listen_job(void *arg, bool cancelled)
 		abandon(l, s); /* the session is closing */
 		return;
 	}
-	if (!l->rs || parley_resampler_in_rate(l->rs) != rate) {
-		parley_resampler_destroy(l->rs);
-		l->rs = parley_resampler_create(rate, PARLEY_VAD_RATE);
-		l->ncarry = 0;
-		if (!l->rs)
-			return;
+	parley_vad_set_threshold(&l->vad, turns.threshold);
+	if (l->cur && turns.mode != PARLEY_TURNS_MANUAL && !l->cur->speech_event) {
+		/* MANUAL no more: the utterance it opened is the VAD's now */
+		l->cur->speech_event = true;
+		s->events->speech_started(s, l->cur->start_ms);
 	}
 
 	int16_t in[TAKE];
 	int16_t out[TAKE * PARLEY_VAD_RATE / 8000 + 64];
 	size_t n;
 	size_t slice = (size_t)rate * SLICE_MS / 1000; /* input samples this job may take */
-	while (slice > 0 && !parley_session_is_closing(s) &&
-	       (n = parley_session_audio_take(s, in, slice < TAKE ? slice : TAKE)) > 0) {
+	while (slice > 0 && !parley_session_is_closing(s)) {
+		bool discard;
+		enum parley_cut_kind cut;
+		n = parley_session_audio_take_cut(s, in, slice < TAKE ? slice : TAKE, &discard, &cut);
+		if (!n && cut == PARLEY_CUT_NONE)
+			break;
 		slice -= n;
-		size_t m = parley_resampler_process(l->rs, in, n, out, sizeof out / sizeof out[0]);
-		size_t i = 0;
-		if (l->ncarry) { /* complete the frame begun in the last piece */
-			size_t k = PARLEY_VAD_FRAME - l->ncarry;
-			if (k > m)
-				k = m;
-			memcpy(l->carry + l->ncarry, out, k * sizeof *out);
-			l->ncarry += k;
-			i = k;
-			if (l->ncarry == PARLEY_VAD_FRAME) {
-				frame(l, s, l->carry, speed);
-				l->ncarry = 0;
-			}
-		}
-		for (; m - i >= PARLEY_VAD_FRAME; i += PARLEY_VAD_FRAME)
-			frame(l, s, out + i, speed); /* whole frames straight from the resampler */
-		memcpy(l->carry + l->ncarry, out + i, (m - i) * sizeof *out);
-		l->ncarry += m - i;
+		if (discard) /* cleared: not heard */
+			l->clock_ms += (double)n * 1000 / rate;
+		else if (n && !hear(l, s, in, n, rate, out, sizeof out / sizeof out[0], &turns, speed))
+			return;
+		if (cut == PARLEY_CUT_COMMIT)
+			commit_now(l, s, &turns, speed);
+		else if (cut == PARLEY_CUT_CLEAR)
+			clear_now(l, s);
 	}
 	if (parley_session_is_closing(s)) {
 		abandon(l, s); /* do not keep a transcription for a session that is going */
@@ -665,7 +867,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	if (slice == 0) {
 		/* Slice used up: if audio is left, continue behind the others. */
 		pthread_mutex_lock(&s->lock);
-		bool left = parley_ring_len(&s->audio) > 0;
+		bool left = parley_ring_len(&s->audio) > 0 || s->ncuts > 0;
 		pthread_mutex_unlock(&s->lock);
 		if (left) {
 			parley_session_schedule_listener(s);
@@ -675,12 +877,15 @@ void parley_listen_job(void *arg, bool cancelled)
 	}
 	/* The client stopped sending in the middle of an utterance (mic turned
 	 * off, network gone quiet): no audio counts as silence, so the turn
-	 * ends and the transcription is finished. */
-	if (l->cur) {
+	 * ends and the transcription is finished. Not in MANUAL turns: only
+	 * the client's commit ends one. */
+	if (l->cur && turns.mode != PARLEY_TURNS_MANUAL) {
 		pthread_mutex_lock(&s->lock);
 		int64_t last = s->last_audio_ns;
 		pthread_mutex_unlock(&s->lock);
-		if (parley_now_ns() - last >= (int64_t)turn_pause_ms(l, speed) * 1000000)
+		int pause = turns.mode == PARLEY_TURNS_FIXED ? turns.silence_ms
+							     : turn_pause_ms(l, speed);
+		if (parley_now_ns() - last >= (int64_t)pause * 1000000)
 			end(l, s, last);
 	}
 }
