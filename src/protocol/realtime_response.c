@@ -242,8 +242,8 @@ static void close_locked(struct parley_session *s, struct rt *rt, const char *te
 		json_decref(output);
 	rt_push(s, ev, RT_EV_RESPONSE_DONE);
 	rt->conv_chars += len;
-	PARLEY_DEBUG("session %llu: response %s %s", (unsigned long long)parley_session_id(s),
-		     r->id, status_name(end));
+	PARLEY_DEBUG("session %llu: response %s", (unsigned long long)parley_session_id(s),
+		     status_name(end));
 	free(r->said);
 	r->said = NULL;
 	r->active = false;
