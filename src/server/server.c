@@ -178,7 +178,8 @@ static int register_metrics(struct parley_server *srv)
 	if (!rc)
 		rc = parley_metrics_register_histogram(
 			"parley_session_ready_seconds",
-			"WebSocket connect to status message written", &srv->m_ready_latency);
+			"WebSocket connect to the hello written (status, session.created)",
+			&srv->m_ready_latency);
 	if (!rc)
 		rc = parley_metrics_register_counter(
 			"parley_outqueue_overflows_total",
