@@ -4,13 +4,17 @@
 // in the openai-insecure-api-key.KEY subprotocol, the beta dialect chosen
 // by header or subprotocol, the same access control and limits as /ws, the
 // refusal of a full server in Realtime words, and large (fragmented)
-// frames. The protocol itself is tested in realtime.test.mjs.
+// frames; the official SDK's Node classes through the handshake. The
+// protocol itself is tested in realtime.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import OpenAI from 'openai';
+import { OpenAIRealtimeWS } from 'openai/realtime/ws';
+import { OpenAIRealtimeWS as BetaRealtimeWS } from 'openai/beta/realtime/ws';
 import {
-  startServer, Client, WebSocket, fetchMetrics, waitForMetrics, sanitizerReports, sleep,
+  startServer, Client, WebSocket, fetchMetrics, waitForMetrics, sanitizerReports, sleep, withTimeout,
 } from './harness.mjs';
 
 const KEY = 'sk-test_' + 'Z9y8X7w6V5u4T3s2'.repeat(2);
@@ -253,6 +257,30 @@ test('without --auth-token a key is ignored, right or wrong', async () => {
   const [d] = await rtCreated(open.port, { protocols: ['realtime', 'openai-insecure-api-key.whatever'] });
   assert.equal(d.ws.protocol, 'realtime');
   await d.close();
+});
+
+test('the official SDK\'s Node classes (GA, beta) connect with the key in Authorization: no subprotocol either way, the dialect from OpenAI-Beta', async () => {
+  // The SDK builds wss:// URLs: plain TCP underneath (ws's opts.path is the HTTP path, not a socket).
+  const createConnection = (o) => net.connect({ host: o.host, port: o.port });
+  const client = new OpenAI({ apiKey: KEY, baseURL: `http://127.0.0.1:${locked.port}/v1` });
+  for (const [Cls, beta] of [[OpenAIRealtimeWS, false], [BetaRealtimeWS, true]]) {
+    const sdk = new Cls({ model: 'parley-sdk', options: { createConnection } }, client);
+    const errors = [];
+    sdk.on('error', (err) => errors.push(err.error ?? err)); // without a listener an error is an unhandled rejection
+    const { session } = await withTimeout(sdk.emitted('session.created'), 10000, 'session.created');
+    assert.equal(session.model, 'parley-sdk');
+    assert.ok(beta ? isBeta(session) : isGA(session), `${beta ? 'beta' : 'GA'} shape: ${JSON.stringify(session)}`);
+    assert.equal(sdk.socket.protocol, '');
+    const closed = new Promise((r) => sdk.socket.once('close', r));
+    sdk.close();
+    await withTimeout(closed, 5000, 'close');
+    assert.deepEqual(errors, []);
+  }
+  // A wrong key: the SDK sees the 401 as an error, no session.
+  const bad = new OpenAIRealtimeWS({ model: 'm', options: { createConnection } },
+    new OpenAI({ apiKey: 'sk-wrong-key-0123456789', baseURL: `http://127.0.0.1:${locked.port}/v1` }));
+  const err = await withTimeout(new Promise((r) => bad.on('error', r)), 5000, 'the SDK\'s error');
+  assert.match(String(err.message), /401/);
 });
 
 // ------------------------------------------------------------ limits
