@@ -144,6 +144,19 @@ test('other paths are 404 before any session; /ws is unchanged beside /v1/realti
   assert.equal((await upgrade(open.port, { path: '/ws', headers: { 'Sec-WebSocket-Protocol': 'other' } })).status, 0);
 });
 
+test('Host and Origin rules apply to /v1/realtime as to /ws (403 before any session)', async () => {
+  const before = (await fetchMetrics(open.port)).values.parley_sessions_total ?? 0;
+  let r = await upgrade(open.port, { headers: { Host: 'evil.example' } });
+  assert.equal(r.status, 403);
+  r = await upgrade(open.port, { headers: { Origin: 'http://evil.example' } });
+  assert.equal(r.status, 403);
+  assert.equal((await fetchMetrics(open.port)).values.parley_sessions_total ?? 0, before);
+  r = await upgrade(open.port, { headers: { Origin: `http://127.0.0.1:${open.port}` } });
+  assert.equal(r.status, 101, 'the page\'s own origin');
+  await sleep(100);
+  assert.match(open.stderr(), /refused WebSocket from 127\.0\.0\.1: Origin 'http:\/\/evil\.example' is not allowed \(see --allowed-origins\) \(\/v1\/realtime\)/);
+});
+
 // ------------------------------------------------------------ subprotocols
 
 test('offering realtime + the key subprotocol negotiates "realtime" (GA); adding openai-beta.realtime-v1 selects beta', async () => {
