@@ -38,7 +38,7 @@ static const struct {
 	const struct parley_wire *wire;
 } endpoints[PARLEY_ENDPOINT_COUNT] = {
 	[PARLEY_ENDPOINT_NATIVE] = { "/ws", &parley_native_wire },
-	[PARLEY_ENDPOINT_REALTIME] = { "/v1/realtime", NULL /* TEMP until realtime.c */ },
+	[PARLEY_ENDPOINT_REALTIME] = { "/v1/realtime", &parley_realtime_wire },
 };
 
 const char *parley_gate_endpoint_path(enum parley_endpoint e)
@@ -58,7 +58,7 @@ int parley_gate_endpoint(struct lws *wsi)
 	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0)
 		return -1;
 	for (int e = 0; e < PARLEY_ENDPOINT_COUNT; e++) {
-		if (endpoints[e].wire && strcmp(uri, endpoints[e].path) == 0)
+		if (strcmp(uri, endpoints[e].path) == 0)
 			return e;
 	}
 	return -1;

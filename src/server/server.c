@@ -10,6 +10,7 @@
 #include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
+#include "protocol/realtime.h"
 #include "net/http.h"
 #include "server/internal.h"
 #include "util/err.h"
@@ -177,7 +178,8 @@ static int register_metrics(struct parley_server *srv)
 	if (!rc)
 		rc = parley_metrics_register_histogram(
 			"parley_session_ready_seconds",
-			"WebSocket connect to status message written", &srv->m_ready_latency);
+			"WebSocket connect to the hello written (status, session.created)",
+			&srv->m_ready_latency);
 	if (!rc)
 		rc = parley_metrics_register_counter(
 			"parley_outqueue_overflows_total",
@@ -201,8 +203,6 @@ static int register_metrics(struct parley_server *srv)
 			"reason", refused[i], &srv->m_refused[i]);
 	for (int e = 0; !rc && e < PARLEY_ENDPOINT_COUNT; e++) {
 		const struct parley_wire *w = parley_gate_endpoint_wire((enum parley_endpoint)e);
-		if (!w)
-			continue;
 		rc = parley_metrics_register_gauge("parley_sessions_live_by_wire",
 						   "sessions open now, by wire protocol (native: /ws, "
 						   "realtime: /v1/realtime)",
@@ -217,6 +217,8 @@ static int register_metrics(struct parley_server *srv)
 		rc = parley_session_limits_register(&srv->limits);
 	if (!rc)
 		rc = parley_native_metrics_register();
+	if (!rc)
+		rc = parley_realtime_metrics_register();
 	if (!rc)
 		rc = parley_stages_register();
 	if (!rc)
