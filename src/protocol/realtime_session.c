@@ -12,7 +12,8 @@
 #include "util/err.h"
 #include "util/log.h"
 
-/* OpenAI's voice names: accepted, spoken with the server's default voice. */
+/* OpenAI's voice names: accepted, spoken with the server's default voice
+ * unless the voice allow-list has one by that name. */
 static const char *const openai_voices[] = { "alloy", "ash",  "ballad", "coral", "echo",
 					     "sage",  "shimmer", "verse", "marin", "cedar" };
 
@@ -187,7 +188,7 @@ struct update {
 	struct parley_turns turns;
 	enum rt_eagerness eagerness;
 	char voice[PARLEY_VOICE_MAX + 1]; /* as named */
-	const char *engine_voice;         /* what the session is given */
+	bool openai_voice;                /* one of OpenAI's names */
 	double speed, temperature;
 	int max_tokens;
 };
@@ -377,11 +378,9 @@ static int parse_voice(json_t *j, const char *param, struct update *u, struct pe
 	if (!v || !v[0] || strlen(v) > PARLEY_VOICE_MAX)
 		return fail(e, "invalid_value", param, "%s must be a voice name", param);
 	strcpy(u->voice, v);
-	u->engine_voice = u->voice;
-	for (size_t k = 0; k < sizeof openai_voices / sizeof openai_voices[0]; k++) {
-		if (strcmp(v, openai_voices[k]) == 0)
-			u->engine_voice = "default";
-	}
+	u->openai_voice = false;
+	for (size_t k = 0; k < sizeof openai_voices / sizeof openai_voices[0]; k++)
+		u->openai_voice |= strcmp(v, openai_voices[k]) == 0;
 	u->has |= UP_VOICE;
 	return 0;
 }
@@ -526,7 +525,14 @@ static int apply(struct parley_session *s, struct rt *rt, const struct update *u
 		 struct perr *e)
 {
 	int rc = 0;
-	if ((u->has & UP_VOICE) && parley_session_set_voice(s, u->engine_voice) != 0)
+	/* A parley voice by that name first (the openai TTS backend may have
+	 * "alloy"), else OpenAI's names speak with the default voice. */
+	if (u->has & UP_VOICE) {
+		rc = parley_session_set_voice(s, u->voice);
+		if (rc == PARLEY_E_NOTFOUND && u->openai_voice)
+			rc = parley_session_set_voice(s, "default");
+	}
+	if (rc)
 		return fail(e, "invalid_value", rt->beta ? "session.voice" : "session.audio.output.voice",
 			    "unknown voice '%s' (voices: %s, or one of OpenAI's names for the "
 			    "server's default voice)",
