@@ -303,6 +303,39 @@ test('response.cancel mid-answer: response.done cancelled (client_cancelled), it
   c.rt.close();
 });
 
+test('barge-in (server_vad, interrupt_response): speech over an answer cancels it (turn_detected), the history keeps what was heard', async () => {
+  const c = await open();
+  const u = await update(c, { audio: { input: { turn_detection: { type: 'server_vad', silence_duration_ms: 700, interrupt_response: true } } } });
+  assert.equal(u.type, 'session.updated');
+  c.rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'tell me something long' }] } });
+  c.rt.send({ type: 'response.create' });
+  const first = await waitFor(c, ofType('response.output_audio.delta'), { what: 'first audio' });
+  await sleep(1500); // the user listens for a while
+  const n = fake.chatRequests().length;
+  const streaming = stream(c, Buffer.concat([silence(RATE, 0.2), question24k, silence(RATE, 2)]), RATE * 2);
+  const started = await waitFor(c, ofType('input_audio_buffer.speech_started'), { what: 'speech_started' });
+  const done = await waitFor(c, (e) => e.type === 'response.done' && e.response.id === first.response_id, { what: 'the cancelled response' });
+  assert.equal(done.response.status, 'cancelled');
+  assert.deepEqual(done.response.status_details, { type: 'cancelled', reason: 'turn_detected' });
+  assert.equal(done.response.output[0].status, 'incomplete');
+  const said = done.response.output[0].content[0].transcript;
+  assert.ok(said.length < LONG.length, `cut: "${said}"`);
+  // No audio of the cancelled response after its response.done.
+  const doneAt = c.events.indexOf(done);
+  assert.equal(c.events.slice(doneAt).filter((e) => e.type === 'response.output_audio.delta' && e.response_id === first.response_id).length, 0);
+  assert.ok(c.events.indexOf(started) < doneAt);
+  await streaming;
+  // The interrupting speech is the next turn; its request carries the cut answer.
+  const next = await waitFor(c, (e) => e.type === 'response.done' && e.response.id !== first.response_id, { timeoutMs: 30000, what: 'the next response' });
+  assert.equal(next.response.status, 'completed');
+  assert.ok(fake.chatRequests().length > n);
+  const msgs = fake.chatRequests().at(-1).body.messages;
+  const assistant = msgs.at(-2);
+  assert.equal(assistant.role, 'assistant');
+  assert.ok(assistant.content.length < LONG.length * 0.8, `the history keeps what was heard: "${assistant.content}"`);
+  c.rt.close();
+});
+
 test('conversation.item.truncate cuts the answer the LLM sees next to what was heard', async () => {
   const c = await open(BetaRealtimeWS);
   c.rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'tell me something long' }] } });
