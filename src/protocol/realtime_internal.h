@@ -41,7 +41,8 @@
 #define RT_CLIENT_ID_MAX 32    /* a client-chosen item id we keep (longer: refused) */
 #define RT_EVENT_ID_MAX 512    /* a client's event_id (the API's limit) */
 #define RT_PENDING_MAX 32      /* committed user items awaiting their transcript */
-#define RT_TEXT_FRAME_MAX (4u << 20) /* largest client event: 4 MiB (~65 s of pcm16 24 kHz) */
+#define RT_TEXT_FRAME_MAX (1u << 20) /* largest client event: 1 MiB (~16 s of pcm16 24 kHz;
+					     more than 5 s ahead of real time is dropped anyway) */
 
 /* Server events (also the out-queue tags, for count_out). */
 enum rt_ev {
