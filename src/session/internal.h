@@ -200,8 +200,6 @@ void parley_inrate_report(struct parley_session *s, const struct parley_inrate_n
 /* Queues the listen job unless one is queued already. Any thread. */
 void parley_session_schedule_listener(struct parley_session *s);
 
-/* Moves up to n buffered samples into dst; returns the count. Any thread. */
-size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n);
 
 /* Reports a problem to the client through the session's events (the
  * message is formatted and cut on a character at 255 bytes). Any thread,

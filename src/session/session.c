@@ -496,19 +496,6 @@ void parley_session_poke_listener(struct parley_session *s)
 	parley_inrate_report(s, &note);
 }
 
-size_t parley_session_audio_take(struct parley_session *s, int16_t *dst, size_t n)
-{
-	pthread_mutex_lock(&s->lock);
-	size_t got = parley_ring_read(&s->audio, dst, n);
-	s->audio_taken_waiting += got;
-	if (parley_ring_len(&s->audio) == 0) {
-		s->audio_waiting_since_ns = 0;
-		s->audio_taken_waiting = 0;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return got;
-}
-
 void parley_session_error(struct parley_session *s, enum parley_session_problem problem,
 			  const char *fmt, ...)
 {

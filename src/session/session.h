@@ -97,9 +97,10 @@ enum parley_answer_outcome {
 	PARLEY_ANSWER_COMPLETE = 0, /* the LLM finished and every piece was spoken */
 	PARLEY_ANSWER_INTERRUPTED,  /* barge-in: the user spoke over it (text: what was heard) */
 	PARLEY_ANSWER_CANCELLED,    /* parley_session_cancel_response(), or superseded by a
-				       newer turn (text: what was sent) */
-	PARLEY_ANSWER_FAILED,       /* the LLM (or speech) failed it (text: what came; an
-				       error event follows) */
+				       newer turn, clear_history or the session closing
+				       (text: what was sent; spoken: what was heard) */
+	PARLEY_ANSWER_FAILED,       /* the LLM (or speech) failed it (text: what came, maybe
+				       empty; the error event follows) */
 };
 
 /*
@@ -138,10 +139,11 @@ void parley_turns_defaults(struct parley_turns *t);
 /*
  * What a session says, encoded by a wire protocol. Every slot is required and
  * may be called from any thread; implementations encode a message and push
- * it with parley_session_push(). answer_partial, answer_final, audio,
- * stop_tts and tts_interruption are called with the session lock held (so
- * their order is the session's order): they must not call anything that
- * takes it, and read the settings with parley_session_settings_locked().
+ * it with parley_session_push(). answer_started, answer_partial,
+ * answer_final, audio, stop_tts and tts_interruption are called with the
+ * session lock held (so their order is the session's order): they must not
+ * call anything that takes it, and read the settings with
+ * parley_session_settings_locked().
  */
 struct parley_session_events {
 	/* The session's state and settings, asked for by the transport
@@ -153,24 +155,33 @@ struct parley_session_events {
 	/* The assistant's answer so far (text borrowed for the call). */
 	void (*answer_partial)(struct parley_session *s, const char *text, size_t len);
 	/* An answer begins: it becomes the session's current answer (a turn was
-	 * submitted, or a speculation adopted). Exactly one answer_final
-	 * follows, unless a newer answer_started supersedes it first (the
-	 * protocol then ends the older one itself, as cancelled). */
+	 * submitted, respond() was called, or a speculation adopted). Exactly
+	 * one answer_final follows, before any newer answer_started (a newer
+	 * turn ends the older answer CANCELLED first). */
 	void (*answer_started)(struct parley_session *s);
-	/* The answer is over, and how (text: see enum parley_answer_outcome). */
+	/* The answer is over, and how (text: see enum parley_answer_outcome).
+	 * One exception to "one per answer_started": a barge-in on an answer
+	 * that was already final but whose audio is still playing (the client's
+	 * reports, or the estimate of assume_playback) sends one more,
+	 * INTERRUPTED, with what was heard (the history was cut to it); a
+	 * protocol with no answer open ignores it (/ws sends it: the cut). */
 	void (*answer_final)(struct parley_session *s, const char *text, size_t len,
 			     enum parley_answer_outcome how);
 	/* The live transcript while the user speaks, and the final one. */
 	void (*user_partial)(struct parley_session *s, const char *text);
 	void (*user_final)(struct parley_session *s, const char *text);
 	/* The VAD heard the user start (ADAPTIVE and FIXED turns only), at
-	 * audio_ms: milliseconds of input audio since the session began,
-	 * counted at the input rate, the prefix included. Called when the
-	 * utterance opens, before its user_partial/user_final; a barge-in it
-	 * causes follows it. */
+	 * audio_ms: milliseconds of input audio since the session began (the
+	 * listener's 20 ms frames, plus audio it skipped or a clear dropped),
+	 * the prefix included. Called when the utterance opens, before its
+	 * user_partial/user_final; a barge-in it causes follows it. (An
+	 * utterance MANUAL turns opened gets it when the mode becomes a VAD
+	 * one.) */
 	void (*speech_started)(struct parley_session *s, int64_t audio_ms);
-	/* The turn ended at audio_ms (the end-of-turn pause included): the
-	 * utterance's audio is committed for transcription. */
+	/* The VAD ended the turn at audio_ms (the end-of-turn pause included):
+	 * the utterance's audio is committed for transcription. Sent only
+	 * after its speech_started, and not when parley_session_commit_audio()
+	 * ends the utterance (the commit is the protocol's to report). */
 	void (*speech_stopped)(struct parley_session *s, int64_t audio_ms);
 	/* Every committed utterance (speech_stopped, or a successful
 	 * parley_session_commit_audio()) ends in exactly one user_final or one
@@ -345,16 +356,22 @@ int parley_session_respond(struct parley_session *s);
  * no answer is in flight. */
 int parley_session_cancel_response(struct parley_session *s);
 /* Cuts the last assistant answer in the history to what its first
- * audio_ms of audio said (the user heard no more). PARLEY_E_NOTFOUND:
- * no spoken answer to cut; PARLEY_E_RANGE: audio_ms < 0 or beyond the
+ * audio_ms of audio said (the user heard no more). While an answer is in
+ * flight (not in the history yet) that is the one before it.
+ * PARLEY_E_NOTFOUND: no spoken answer to cut (the last was text only, or
+ * its entry left the history); PARLEY_E_RANGE: audio_ms < 0 or beyond the
  * answer's audio. */
 int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms);
-/* Commits the audio received since the last commit (MANUAL turns; in the
- * VAD modes it ends the utterance in progress now) as one utterance: it
+/* Commits the audio received since the last commit or clear (MANUAL
+ * turns; in the VAD modes it ends the utterance in progress there, or
+ * commits nothing recognisable: user_failed "empty") as one utterance: it
  * is transcribed, ends in user_final or user_failed, and joins the history
  * as a user turn, answered only if the turns' create_response is set and
- * the mode is not MANUAL. 0, or PARLEY_E_RANGE when less than 100 ms of
- * audio waits (nothing is committed). */
+ * the mode is not MANUAL. It applies where the client asked, after the
+ * audio it had sent, even if the listener has not heard all of it yet.
+ * 0, PARLEY_E_RANGE when less than 100 ms of audio waits (nothing is
+ * committed), PARLEY_E_FULL when 255 commits already wait for the
+ * listener. */
 int parley_session_commit_audio(struct parley_session *s);
 /* Drops the audio received and not yet committed, and the utterance in
  * progress (its decoding stops; no transcript, no events). */
