@@ -153,12 +153,13 @@ void rt_input_commit(struct parley_session *s, json_t *ev, const char *event_id)
 		return;
 	}
 	if (rc) {
-		rt_client_error(s, event_id, "server_error", NULL, "commit failed: %s",
-				parley_strerror(rc));
+		rt_client_error(s, event_id, rc == PARLEY_E_FULL ? "too_many_commits" : "server_error",
+				NULL, "commit failed: %s",
+				rc == PARLEY_E_FULL ? "too many commits wait to be heard" : parley_strerror(rc));
 		return;
 	}
 	pthread_mutex_lock(&rt->lock);
-	if (rt->stops == stops) { /* the session did not end it as a VAD turn meanwhile */
+	if (rt->stops == stops) { /* a VAD turn end (speech_stopped) did not commit it meanwhile */
 		char id[RT_ID_MAX];
 		if (rt->open_user[0] && !rt->open_committed) {
 			snprintf(id, sizeof id, "%s", rt->open_user);

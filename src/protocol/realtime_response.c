@@ -6,8 +6,8 @@
  * content part at once (answer_started); the transcript deltas follow the
  * spoken text (answer_partial), the audio deltas the audio; answer_final
  * closes all of it innermost first and sends response.done, exactly once.
- * A response still open when a newer answer starts is closed as cancelled
- * (turn_detected) first. */
+ * A response still open when a newer answer starts (the session ends the
+ * older answer first: a safety net) is closed as cancelled (turn_detected). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,8 +276,11 @@ static void ev_answer_final(struct parley_session *s, const char *text, size_t l
 {
 	struct rt *rt = rt_of(s);
 	pthread_mutex_lock(&rt->lock);
-	if (!rt->resp.active) /* no answer_started: still one response per answer */
-		open_locked(s, rt);
+	/* No response open: the extra INTERRUPTED final of a barge-in on an
+	 * answer already done (session.h); the history was cut, and the
+	 * Realtime API has nothing to say about a finished response. */
+	if (!rt->resp.active)
+		goto out;
 	enum rt_end end = RT_END_COMPLETED;
 	switch (how) {
 	case PARLEY_ANSWER_COMPLETE:
@@ -293,6 +296,7 @@ static void ev_answer_final(struct parley_session *s, const char *text, size_t l
 		break;
 	}
 	close_locked(s, rt, text, len, end);
+out:
 	pthread_mutex_unlock(&rt->lock);
 }
 
@@ -406,7 +410,7 @@ void rt_response_create(struct parley_session *s, json_t *ev, const char *event_
 		break;
 	case PARLEY_E_RANGE: /* RATE_LIMITED was reported by the session */
 		break;
-	case PARLEY_E_CLOSED:
+	case PARLEY_E_CLOSED: /* no LLM */
 		rt_client_error(s, event_id, "llm_unavailable", NULL,
 				"parley has no language model to answer with.");
 		break;

@@ -589,6 +589,12 @@ static void response_interrupted(void **state)
 	assert_string_equal(statuses[0], "cancelled");
 	assert_string_equal(statuses[1], "failed");
 	json_decref(evs);
+
+	/* a barge-in's extra final on an answer already done: nothing */
+	ev()->answer_final(s, "B", 1, PARLEY_ANSWER_INTERRUPTED);
+	evs = drain(s);
+	assert_int_equal(json_array_size(evs), 0);
+	json_decref(evs);
 	parley_session_unref(s);
 }
 
