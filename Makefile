@@ -83,7 +83,7 @@ bench: build deps-test
 fuzz:
 	@scripts/install-deps.sh --fuzz
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON -DPARLEY_LIBFUZZER=ON >/dev/null
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_eventstream fuzz_path fuzz_access fuzz_tts fuzz_pcm
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_control fuzz_frame fuzz_stream fuzz_eventstream fuzz_path fuzz_access fuzz_tts fuzz_pcm fuzz_realtime
 	./build-fuzz/tests/fuzz_control -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/control
 	./build-fuzz/tests/fuzz_frame -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/frame
 	./build-fuzz/tests/fuzz_stream -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/openai tests/fuzz/corpus/ollama
@@ -92,6 +92,7 @@ fuzz:
 	./build-fuzz/tests/fuzz_access -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/access
 	./build-fuzz/tests/fuzz_tts -max_total_time=$(FUZZ_SECONDS) -max_len=4096 tests/fuzz/corpus/tts
 	./build-fuzz/tests/fuzz_pcm -max_total_time=$(FUZZ_SECONDS) -max_len=4096 tests/fuzz/corpus/pcm
+	./build-fuzz/tests/fuzz_realtime -max_total_time=$(FUZZ_SECONDS) tests/fuzz/corpus/realtime
 
 deps:
 	@scripts/install-deps.sh

@@ -9,6 +9,7 @@
 #include "audio/frame.h"
 #include "llm/engine.h"
 #include "protocol/control.h"
+#include "protocol/wire.h"
 #include "tts/tts.h"
 #include "util/base64.h"
 #include "util/err.h"
@@ -542,3 +543,41 @@ size_t parley_native_max_frame(bool binary)
 	return binary ? PARLEY_FRAME_HEADER_BYTES + 2 * PARLEY_FRAME_MAX_SAMPLES
 		      : PARLEY_TEXT_MSG_MAX_BYTES;
 }
+
+/* --- the wire as server/ws.c sees it (protocol/wire.h) --- */
+
+/* /ws keeps no per-session protocol state: the session's settings are all
+ * this protocol needs. */
+static void *native_proto_new(const struct parley_wire_facts *f, int *err)
+{
+	(void)f;
+	*err = 0;
+	return NULL;
+}
+
+/* The hello of /ws is the first status message. */
+static void native_hello(struct parley_session *s)
+{
+	parley_session_report_status(s);
+}
+
+static bool native_count_out(int tag)
+{
+	parley_native_count_out(tag);
+	return tag == PARLEY_OUT_STATUS;
+}
+
+const struct parley_wire parley_native_wire = {
+	.name = "native",
+	.events = &parley_native_events,
+	.proto_new = native_proto_new,
+	.proto_free = NULL,
+	.assume_playback = false, /* clients report tts_start/tts_stop and playback */
+	.hello = native_hello,
+	.on_text = parley_native_on_text,
+	.on_binary = parley_native_on_binary,
+	.on_oversize = parley_native_on_oversize,
+	.max_frame = parley_native_max_frame,
+	.refusal = parley_native_error_msg,
+	.count_out = native_count_out,
+};

@@ -9,9 +9,10 @@
  * session.config) are this file's: the session never sees them. Replies to
  * a client message (session.configured) are this file's too.
  *
- * A second protocol (for example an OpenAI Realtime-compatible one) would be
- * a sibling of this file with its own parser and events table; the session
- * core does not change.
+ * The transport sees this protocol as parley_native_wire (protocol/wire.h,
+ * defined here): the functions below, the status message as its hello, no
+ * per-session state, playback reported by the client. The OpenAI Realtime
+ * protocol (protocol/realtime.c) is its sibling on /v1/realtime.
  *
  * Threads: the on_* functions run on the event-loop thread (they only parse,
  * call the session and queue). The events may be raised from any thread.

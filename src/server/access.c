@@ -177,10 +177,9 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t';
 }
 
-const char *parley_access_token_in_protocols(const char *header, size_t *len)
+const char *parley_access_protocol_value(const char *header, const char *prefix, size_t *len)
 {
-	static const char prefix[] = PARLEY_TOKEN_SUBPROTOCOL_PREFIX;
-	const size_t pl = sizeof prefix - 1;
+	const size_t pl = strlen(prefix);
 	for (const char *p = header ? header : ""; *p;) {
 		while (is_space(*p) || *p == ',')
 			p++;
@@ -194,6 +193,27 @@ const char *parley_access_token_in_protocols(const char *header, size_t *len)
 		p = e;
 	}
 	return NULL;
+}
+
+const char *parley_access_token_in_protocols(const char *header, size_t *len)
+{
+	return parley_access_protocol_value(header, PARLEY_TOKEN_SUBPROTOCOL_PREFIX, len);
+}
+
+bool parley_access_protocol_offered(const char *header, const char *name)
+{
+	const size_t nl = strlen(name);
+	for (const char *p = header ? header : ""; *p;) {
+		while (is_space(*p) || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && !is_space(*e))
+			e++;
+		if ((size_t)(e - p) == nl && nl && strncmp(p, name, nl) == 0)
+			return true;
+		p = e;
+	}
+	return false;
 }
 
 const char *parley_access_bearer(const char *authorization, size_t *len)

@@ -14,6 +14,9 @@
  *    Origin (a non-browser client) is accepted.
  *  - With --auth-token, /ws needs the token: "Authorization: Bearer T", the
  *    subprotocol "parley.token.T" offered next to "parley", or "?token=T".
+ *    /v1/realtime takes the same, and the OpenAI clients' forms: the
+ *    Bearer header, or the subprotocol "openai-insecure-api-key.T" offered
+ *    after "realtime".
  *    Tokens are compared in constant time and never logged.
  *
  * Every function is pure and thread-safe; strings are borrowed.
@@ -26,6 +29,8 @@
 
 /* The subprotocol prefix that carries the token from browsers. */
 #define PARLEY_TOKEN_SUBPROTOCOL_PREFIX "parley.token."
+/* The same on /v1/realtime, as OpenAI's browser clients send the key. */
+#define PARLEY_REALTIME_KEY_SUBPROTOCOL_PREFIX "openai-insecure-api-key."
 
 /* True when addr is a numeric loopback address: 127.0.0.0/8, ::1 or
  * ::ffff:127.x.y.z. (What a --host value binds to is bind.h's question.) */
@@ -52,10 +57,18 @@ bool parley_access_origin_allowed(const char *origin, const char *host, bool tls
  * configured token want: the time depends only on strlen(want). */
 bool parley_access_token_equal(const char *given, size_t len, const char *want);
 
-/* In a Sec-WebSocket-Protocol value, finds the element that starts with
- * PARLEY_TOKEN_SUBPROTOCOL_PREFIX; returns a pointer into header to the
- * token after the prefix and its length in *len, or NULL. */
+/* In a Sec-WebSocket-Protocol value (a comma-separated list; header may be
+ * NULL), finds the first element that starts with prefix and is longer;
+ * returns a pointer into header to what follows the prefix and its length
+ * in *len, or NULL. */
+const char *parley_access_protocol_value(const char *header, const char *prefix, size_t *len);
+
+/* The same with PARLEY_TOKEN_SUBPROTOCOL_PREFIX. */
 const char *parley_access_token_in_protocols(const char *header, size_t *len);
+
+/* True when a Sec-WebSocket-Protocol value (may be NULL) lists exactly
+ * `name` (non-empty) as one of its elements. */
+bool parley_access_protocol_offered(const char *header, const char *name);
 
 /* In an Authorization value "Bearer T" (scheme case-insensitive), returns a
  * pointer to T and its length in *len, or NULL. */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "server/bind.h"
+#include "protocol/wire.h"
 #include "server/peers.h"
 #include "session/limits.h"
 #include "session/session.h"
@@ -36,10 +37,22 @@ enum parley_refused {
 	PARLEY_REFUSED_COUNT
 };
 
-/* Per-connection state (lws "per session data"), zeroed by lws. */
+/* The WebSocket endpoints, by the upgrade's path (gate.c's table): each
+ * is served by one wire protocol (protocol/wire.h). */
+enum parley_endpoint {
+	PARLEY_ENDPOINT_NATIVE,   /* /ws: parley_native_wire */
+	PARLEY_ENDPOINT_REALTIME, /* /v1/realtime: parley_realtime_wire */
+	PARLEY_ENDPOINT_COUNT
+};
+
+/* Per-connection state (lws "per session data"), zeroed by lws. lws
+ * reallocates it when the upgrade binds a protocol other than the HTTP
+ * one ("realtime"), so nothing is kept here before ESTABLISHED. */
 struct conn {
 	struct lws *wsi;
 	/* WebSocket */
+	const struct parley_wire *wire; /* set at ESTABLISHED from the path */
+	enum parley_endpoint endpoint;
 	struct parley_session *session; /* one reference, NULL when rejected */
 	struct conn *prev, *next;       /* in srv->conns */
 	unsigned char *rx;              /* message being reassembled */
@@ -101,6 +114,8 @@ struct parley_server {
 	struct parley_gauge m_ready;
 	struct parley_histogram m_ready_latency;
 	struct parley_counter m_refused[PARLEY_REFUSED_COUNT]; /* by enum parley_refused */
+	struct parley_gauge m_live_by[PARLEY_ENDPOINT_COUNT];    /* by enum parley_endpoint */
+	struct parley_counter m_total_by[PARLEY_ENDPOINT_COUNT];
 };
 
 /* http.c: handles the HTTP callbacks of protocols[0]. */
@@ -108,9 +123,22 @@ int parley_http_callback(struct parley_server *srv, struct lws *wsi,
 			 enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
 
 /* gate.c: LWS_CALLBACK_HTTP_CONFIRM_UPGRADE. Returns 0 to let the upgrade
- * to /ws proceed, 1 after writing a refusal (404 path, 403 Host or Origin,
- * 401 token), -1 to hang up. */
+ * to /ws or /v1/realtime proceed, 1 after writing a refusal (404 path,
+ * 403 Host or Origin, 401 token, 400 a subprotocol list lws would drop),
+ * -1 to hang up. */
 int parley_gate_upgrade(struct parley_server *srv, struct lws *wsi, const char *upgrade);
+
+/* gate.c: the endpoint of the request's path (the query is not part of
+ * it), or -1 for any other path. Readable until ESTABLISHED returns. */
+int parley_gate_endpoint(struct lws *wsi);
+
+/* gate.c: an endpoint's path ("/ws") and wire (static). */
+const char *parley_gate_endpoint_path(enum parley_endpoint e);
+const struct parley_wire *parley_gate_endpoint_wire(enum parley_endpoint e);
+
+/* gate.c, at ESTABLISHED (the request's headers are still there): what the
+ * upgrade said that the wire needs (Realtime: ?model=, the beta dialect). */
+void parley_gate_wire_facts(struct lws *wsi, struct parley_wire_facts *f);
 
 /* gate.c: true when wsi arrived on the admin vhost. */
 bool parley_gate_is_admin(const struct parley_server *srv, struct lws *wsi);
@@ -124,7 +152,7 @@ bool parley_gate_host_ok(const struct parley_server *srv, struct lws *wsi, char 
  * "Authorization: Bearer" carries it; *given says whether it had one. */
 bool parley_gate_token_given_ok(const struct parley_server *srv, struct lws *wsi, bool *given);
 
-/* ws.c: handles the WebSocket callbacks of protocols[0]. */
+/* ws.c: handles the WebSocket callbacks of both protocols ("parley", "realtime"). */
 int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
 		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len);
 

@@ -10,6 +10,7 @@
 #include "stt/stt.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
+#include "protocol/realtime.h"
 #include "net/http.h"
 #include "server/internal.h"
 #include "util/err.h"
@@ -23,9 +24,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		    size_t len);
 
 /* protocols[0] handles HTTP and, since clients connect to /ws without a
- * subprotocol, the WebSocket too. */
+ * subprotocol, the WebSocket too. "realtime" is there only to be named:
+ * lws binds (and echoes) the first offered subprotocol it knows, and
+ * refuses the upgrade when it knows none, so OpenAI's browser clients,
+ * which offer "realtime, openai-insecure-api-key.KEY", need it. Both share
+ * the callback and the per-connection state; ws.c dispatches on the path
+ * (gate.c), not on the protocol. rx_buffer_size is the most lws hands over
+ * per RECEIVE: larger messages arrive in pieces that ws.c reassembles. */
+#define RX_BUFFER_BYTES 16384
 static const struct lws_protocols protocols[] = {
-	{ "parley", callback, sizeof(struct conn), 16384, 0, NULL, 0 },
+	{ "parley", callback, sizeof(struct conn), RX_BUFFER_BYTES, 0, NULL, 0 },
+	{ "realtime", callback, sizeof(struct conn), RX_BUFFER_BYTES, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -169,7 +178,8 @@ static int register_metrics(struct parley_server *srv)
 	if (!rc)
 		rc = parley_metrics_register_histogram(
 			"parley_session_ready_seconds",
-			"WebSocket connect to status message written", &srv->m_ready_latency);
+			"WebSocket connect to the hello written (status, session.created)",
+			&srv->m_ready_latency);
 	if (!rc)
 		rc = parley_metrics_register_counter(
 			"parley_outqueue_overflows_total",
@@ -191,10 +201,24 @@ static int register_metrics(struct parley_server *srv)
 			"connections refused, by reason (host, origin, token: HTTP 403/401 at the "
 			"upgrade; server_full, too_many_sessions: error and close)",
 			"reason", refused[i], &srv->m_refused[i]);
+	for (int e = 0; !rc && e < PARLEY_ENDPOINT_COUNT; e++) {
+		const struct parley_wire *w = parley_gate_endpoint_wire((enum parley_endpoint)e);
+		rc = parley_metrics_register_gauge("parley_sessions_live_by_wire",
+						   "sessions open now, by wire protocol (native: /ws, "
+						   "realtime: /v1/realtime)",
+						   "wire", w->name, &srv->m_live_by[e]);
+		if (!rc)
+			rc = parley_metrics_register_counter(
+				"parley_sessions_by_wire_total",
+				"sessions opened since start, by wire protocol", "wire", w->name,
+				&srv->m_total_by[e]);
+	}
 	if (!rc)
 		rc = parley_session_limits_register(&srv->limits);
 	if (!rc)
 		rc = parley_native_metrics_register();
+	if (!rc)
+		rc = parley_realtime_metrics_register();
 	if (!rc)
 		rc = parley_stages_register();
 	if (!rc)

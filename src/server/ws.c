@@ -1,9 +1,13 @@
 /*
- * ws.c - the /ws WebSocket connections: session creation and teardown
- * (with the server-wide and per-address caps), message reassembly with
- * size caps, inbound traffic as proof of life for the idle timeout, and
- * the outbound write path (one message per WRITEABLE callback, re-armed
- * while more is queued). Access control happened before (gate.c).
+ * ws.c - the WebSocket connections of every endpoint (/ws, /v1/realtime),
+ * whatever protocol they speak: session creation and teardown (with the
+ * server-wide and per-address caps), message reassembly with size caps,
+ * inbound traffic as proof of life for the idle timeout, and the outbound
+ * write path (one message per WRITEABLE callback, re-armed while more is
+ * queued). Access control happened before (gate.c). What the frames mean
+ * is the wire's (protocol/wire.h), chosen at ESTABLISHED by the path: it
+ * supplies the session's events and state, the hello, the frame caps and
+ * the words of a refusal; this file never looks inside a message.
  *
  * A client that does not read is closed however it behaves otherwise: its
  * queue overflowing (per session or the server-wide budget) closes it at
@@ -18,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol/native.h"
+#include "server/access.h"
 #include "server/internal.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -64,11 +68,12 @@ void parley_ws_close_all(struct parley_server *srv)
 	}
 }
 
-/* Sends error `code`, then closes with 1013 (a later try may succeed). */
+/* Sends error `code` in the wire's words, then closes with 1013 (a later
+ * try may succeed). */
 static int reject(struct lws *wsi, struct conn *c, enum parley_proto_error code, const char *msg,
 		  const char *reason)
 {
-	c->reject = parley_native_error_msg(code, msg);
+	c->reject = c->wire->refusal(code, msg);
 	c->close_reason = reason;
 	c->close_status = PARLEY_CLOSE_TRY_AGAIN_LATER;
 	lws_callback_on_writable(wsi);
@@ -82,10 +87,16 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 
 	char peer[64] = "?";
 	lws_get_peer_simple(wsi, peer, sizeof peer);
+	int e = parley_gate_endpoint(wsi);
+	if (e < 0)
+		return -1; /* FILTER_PROTOCOL_CONNECTION let no other path through */
+	c->endpoint = (enum parley_endpoint)e;
+	c->wire = parley_gate_endpoint_wire(c->endpoint);
+	const char *path = parley_gate_endpoint_path(c->endpoint);
 
 	if (parley_gauge_get(&srv->m_live) >= srv->cfg->max_sessions) {
-		PARLEY_WARN("connection from %s refused: %d sessions already open (--max-sessions)",
-			    peer, srv->cfg->max_sessions);
+		PARLEY_WARN("connection from %s refused: %d sessions already open (--max-sessions) (%s)",
+			    peer, srv->cfg->max_sessions, path);
 		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_FULL], 1);
 		return reject(wsi, c, PARLEY_PE_SERVER_FULL, "the server is full; try again later",
 			      "server full");
@@ -94,8 +105,8 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 	int rc = parley_peers_acquire(srv->peers, c->peer_key, srv->cfg->max_sessions_per_ip);
 	if (rc == PARLEY_E_FULL) {
 		PARLEY_WARN("connection from %s refused: %d sessions already open from %s "
-			    "(--max-sessions-per-ip)",
-			    peer, srv->cfg->max_sessions_per_ip, c->peer_key);
+			    "(--max-sessions-per-ip) (%s)",
+			    peer, srv->cfg->max_sessions_per_ip, c->peer_key, path);
 		parley_counter_add(&srv->m_refused[PARLEY_REFUSED_PER_ADDRESS], 1);
 		return reject(wsi, c, PARLEY_PE_TOO_MANY_SESSIONS,
 			      "too many sessions from your address; close one and try again",
@@ -107,9 +118,19 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 	}
 	c->peer_counted = true;
 
+	/* The request's headers are still readable here (lws drops them when
+	 * ESTABLISHED returns). */
+	struct parley_wire_facts facts;
+	parley_gate_wire_facts(wsi, &facts);
+	int err = 0;
+	void *proto = c->wire->proto_new(&facts, &err);
+	if (err) {
+		PARLEY_ERROR("out of memory creating a session");
+		return -1; /* CLOSED follows and releases the address count */
+	}
 	struct parley_session_params p = {
 		.id = ++srv->next_session_id,
-		.events = &parley_native_events,
+		.events = c->wire->events,
 		.workers = srv->workers,
 		.wake = parley_server_wake,
 		.owner = srv,
@@ -118,21 +139,36 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
 		.limits = &srv->limits,
 		.speculate_ms = srv->cfg->speculate ? srv->cfg->speculate_ms : 0,
+		.assume_playback = c->wire->assume_playback,
+		.proto = proto,
+		.proto_free = c->wire->proto_free,
 	};
 	c->session = parley_session_create(&p);
 	if (!c->session) {
+		if (proto && c->wire->proto_free)
+			c->wire->proto_free(proto);
 		PARLEY_ERROR("out of memory creating a session");
-		return -1; /* CLOSED follows and releases the address count */
+		return -1;
 	}
 	parley_session_set_transport(c->session, c);
 	c->validity_ns = parley_now_ns();
 	c->written_ns = c->validity_ns;
 	parley_gauge_add(&srv->m_live, 1);
 	parley_counter_add(&srv->m_total, 1);
+	parley_gauge_add(&srv->m_live_by[c->endpoint], 1);
+	parley_counter_add(&srv->m_total_by[c->endpoint], 1);
 
-	PARLEY_INFO("client connected from %s (session %llu)", peer,
-		    (unsigned long long)parley_session_id(c->session));
-	parley_session_report_status(c->session);
+	if (c->endpoint == PARLEY_ENDPOINT_REALTIME) {
+		char esc[160];
+		parley_access_escape(facts.model, esc, sizeof esc);
+		PARLEY_INFO("client connected from %s (session %llu, %s, model '%s', %s dialect)",
+			    peer, (unsigned long long)parley_session_id(c->session), path, esc,
+			    facts.beta ? "beta" : "GA");
+	} else {
+		PARLEY_INFO("client connected from %s (session %llu, %s)", peer,
+			    (unsigned long long)parley_session_id(c->session), path);
+	}
+	c->wire->hello(c->session);
 	return 0;
 }
 
@@ -154,8 +190,10 @@ static void on_closed(struct parley_server *srv, struct conn *c)
 	parley_session_set_transport(s, NULL);
 	parley_session_close(s);
 	parley_gauge_add(&srv->m_live, -1);
-	PARLEY_INFO("session %llu closed after %.1f s", (unsigned long long)parley_session_id(s),
-		    (double)(parley_now_ns() - parley_session_created_ns(s)) / 1e9);
+	parley_gauge_add(&srv->m_live_by[c->endpoint], -1);
+	PARLEY_INFO("session %llu closed after %.1f s (%s)", (unsigned long long)parley_session_id(s),
+		    (double)(parley_now_ns() - parley_session_created_ns(s)) / 1e9,
+		    parley_gate_endpoint_path(c->endpoint));
 	parley_session_unref(s);
 }
 
@@ -192,7 +230,7 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 	if (c->rx_len == 0 && !c->rx_discarding)
 		c->rx_binary = lws_frame_is_binary(wsi);
 
-	size_t cap = parley_native_max_frame(c->rx_binary);
+	size_t cap = c->wire->max_frame(c->rx_binary);
 	if (!c->rx_discarding) {
 		if (c->rx_len + len > cap) {
 			c->rx_discarding = true;
@@ -221,11 +259,11 @@ static int on_receive(struct lws *wsi, struct conn *c, const void *in, size_t le
 	static const unsigned char empty[1];
 	const unsigned char *msg = c->rx ? c->rx : empty;
 	if (c->rx_discarding)
-		parley_native_on_oversize(c->session, c->rx_binary, c->rx_len);
+		c->wire->on_oversize(c->session, c->rx_binary, c->rx_len);
 	else if (c->rx_binary)
-		parley_native_on_binary(c->session, msg, c->rx_len);
+		c->wire->on_binary(c->session, msg, c->rx_len);
 	else
-		parley_native_on_text(c->session, (const char *)msg, c->rx_len);
+		c->wire->on_text(c->session, (const char *)msg, c->rx_len);
 	check_end(c); /* this message may have broken a limit */
 
 	c->rx_len = 0;
@@ -307,8 +345,8 @@ static int write_msg(struct parley_server *srv, struct lws *wsi, struct conn *c,
 	if (n < (int)len)
 		return -1;
 	c->written_ns = parley_now_ns();
-	parley_native_count_out(tag);
-	if (tag == PARLEY_OUT_STATUS && c->session && !c->ready_observed) {
+	bool hello = c->wire->count_out(tag);
+	if (hello && c->session && !c->ready_observed) {
 		c->ready_observed = true;
 		parley_histogram_observe(&srv->m_ready_latency,
 					 (double)(parley_now_ns() -
@@ -354,18 +392,27 @@ static int on_writeable(struct parley_server *srv, struct lws *wsi, struct conn 
 	return 0;
 }
 
+/* lws bound the protocol the client offered first ("parley" when it
+ * offered none): /ws takes only "parley", as before "realtime" existed;
+ * /v1/realtime either (a client offering "parley" gets it echoed). */
+static bool protocol_fits(struct lws *wsi, int endpoint)
+{
+	const struct lws_protocols *p = lws_get_protocol(wsi);
+	return endpoint == PARLEY_ENDPOINT_REALTIME || (p && strcmp(p->name, "parley") == 0);
+}
+
 int parley_ws_callback(struct parley_server *srv, struct lws *wsi,
 		       enum lws_callback_reasons reason, struct conn *c, void *in, size_t len)
 {
-	char uri[64] = "";
+	int e;
 
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (srv->stopping)
 			return 1;
-		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
-		    strcmp(uri, "/ws") != 0) {
-			PARLEY_DEBUG("WebSocket upgrade refused for path '%s'", uri);
+		e = parley_gate_endpoint(wsi);
+		if (e < 0 || !protocol_fits(wsi, e)) {
+			PARLEY_DEBUG("WebSocket upgrade refused (path or subprotocol)");
 			return 1;
 		}
 		return 0;

@@ -198,6 +198,32 @@ static void tokens(void **state)
 	assert_null(parley_access_bearer("Bearerx y", &len));
 }
 
+/* /v1/realtime: the OpenAI browser clients' key subprotocol, and whether a
+ * subprotocol (the beta dialect's) is offered. */
+static void realtime_protocols(void **state)
+{
+	(void)state;
+	size_t len = 0;
+	const char *k = "realtime, openai-insecure-api-key.sk-Abc_9, openai-beta.realtime-v1";
+	const char *t = parley_access_protocol_value(k, PARLEY_REALTIME_KEY_SUBPROTOCOL_PREFIX, &len);
+	assert_non_null(t);
+	assert_int_equal(len, 8);
+	assert_memory_equal(t, "sk-Abc_9", 8);
+	assert_null(parley_access_protocol_value("realtime,openai-insecure-api-key.",
+						 PARLEY_REALTIME_KEY_SUBPROTOCOL_PREFIX, &len));
+	assert_null(parley_access_protocol_value(NULL, PARLEY_REALTIME_KEY_SUBPROTOCOL_PREFIX, &len));
+	assert_null(parley_access_token_in_protocols(k, &len));
+
+	assert_true(parley_access_protocol_offered(k, "openai-beta.realtime-v1"));
+	assert_true(parley_access_protocol_offered(k, "realtime"));
+	assert_true(parley_access_protocol_offered("a,realtime", "realtime"));
+	assert_false(parley_access_protocol_offered("realtime", "openai-beta.realtime-v1"));
+	assert_false(parley_access_protocol_offered("openai-beta.realtime-v10", "openai-beta.realtime-v1"));
+	assert_false(parley_access_protocol_offered("xrealtime, realtimex", "realtime"));
+	assert_false(parley_access_protocol_offered(NULL, "realtime"));
+	assert_false(parley_access_protocol_offered("realtime", ""));
+}
+
 static void escape(void **state)
 {
 	char out[32], big[64];
@@ -266,6 +292,7 @@ int main(void)
 		cmocka_unit_test(addr_loopback), cmocka_unit_test(bind_decision),
 		cmocka_unit_test(host_loopback),
 		cmocka_unit_test(origins),       cmocka_unit_test(tokens),
+		cmocka_unit_test(realtime_protocols),
 		cmocka_unit_test(escape),        cmocka_unit_test(peers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
