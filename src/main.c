@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	PARLEY_INFO("listening on %s://%s:%d (WebSocket at /ws%s)", cfg.tls_cert[0] ? "https" : "http",
+	PARLEY_INFO("listening on %s://%s:%d (WebSocket at /ws and /v1/realtime%s)", cfg.tls_cert[0] ? "https" : "http",
 		    cfg.host, parley_server_port(g_server),
 		    cfg.auth_token[0] ? ", token required" : "");
 	parley_server_run(g_server);

@@ -197,7 +197,7 @@ test('a loopback bind spelt as an interface (lo) or a name (localhost, this mach
 
 test('auth token: missing or wrong → 401 in each form; right → 101 and a session in each form; never logged', async () => {
   const srv = await server([], { PARLEY_AUTH_TOKEN: TOKEN });
-  assert.match(srv.stderr(), /listening on http:\/\/127\.0\.0\.1:\d+ \(WebSocket at \/ws, token required\)/);
+  assert.match(srv.stderr(), /listening on http:\/\/127\.0\.0\.1:\d+ \(WebSocket at \/ws and \/v1\/realtime, token required\)/);
   const before = await sessionsTotal(srv.port);
 
   const missing = await upgrade(srv.port);
