@@ -397,6 +397,17 @@ static void respond_counts_as_a_turn(void **state)
 	done(s);
 }
 
+/* Field by field: the structs' padding bytes are unspecified. */
+static void assert_turns_equal(const struct parley_turns *a, const struct parley_turns *b)
+{
+	assert_int_equal(a->mode, b->mode);
+	assert_true(a->threshold == b->threshold);
+	assert_int_equal(a->prefix_ms, b->prefix_ms);
+	assert_int_equal(a->silence_ms, b->silence_ms);
+	assert_int_equal(a->create_response, b->create_response);
+	assert_int_equal(a->interrupt_response, b->interrupt_response);
+}
+
 static void settings_and_their_ranges(void **state)
 {
 	(void)state;
@@ -404,7 +415,7 @@ static void settings_and_their_ranges(void **state)
 	struct parley_turns t, d;
 	parley_turns_defaults(&d);
 	parley_session_get_turns(s, &t);
-	assert_memory_equal(&t, &d, sizeof t);
+	assert_turns_equal(&t, &d);
 	assert_int_equal(t.mode, PARLEY_TURNS_ADAPTIVE);
 	assert_true(t.create_response && t.interrupt_response);
 	struct parley_turns bad = d;
@@ -426,11 +437,11 @@ static void settings_and_their_ranges(void **state)
 	bad.mode = (enum parley_turn_mode)7;
 	assert_int_equal(parley_session_set_turns(s, &bad), PARLEY_E_RANGE);
 	parley_session_get_turns(s, &t);
-	assert_memory_equal(&t, &d, sizeof t); /* unchanged */
+	assert_turns_equal(&t, &d); /* unchanged */
 	struct parley_turns ok = { PARLEY_TURNS_FIXED, 0.8, 0, 700, false, false };
 	assert_int_equal(parley_session_set_turns(s, &ok), 0);
 	parley_session_get_turns(s, &t);
-	assert_memory_equal(&t, &ok, sizeof t);
+	assert_turns_equal(&t, &ok);
 	/* nothing to commit, nothing spoken to cut */
 	assert_int_equal(parley_session_commit_audio(s), PARLEY_E_RANGE);
 	parley_session_clear_audio(s);
