@@ -33,8 +33,9 @@ test: deps-test
 # by `make test` too, builds only the thread tests: the out-queue, the worker
 # strands, the decoder pool, the LLM engine, the HTTP pool, the HTTP STT
 # engine, the embedded TTS runner and the voice allow-list growing while
-# read, and sessions answering through the LLM engine. `make tsan` also runs the server under TSan through integration tests
-# that drive the wake list and the event loop; its reports go to
+# read, and sessions answering through the LLM engine. `make tsan` also
+# runs the server under TSan through integration tests that drive the wake
+# list and the event loop; its reports go to
 # $(TSAN_BUILD)/tsan-logs/ and fail the target.
 TSAN_BUILD ?= build-tsan
 TSAN_UNITS = test_outq test_workers test_pool test_engine test_http test_stt_openai test_tts_engine \
