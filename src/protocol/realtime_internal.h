@@ -40,7 +40,6 @@
 #define RT_ID_MAX 40           /* "event_" + 21 base62, or a client's item id */
 #define RT_CLIENT_ID_MAX 32    /* a client-chosen item id we keep (longer: refused) */
 #define RT_EVENT_ID_MAX 512    /* a client's event_id (the API's limit) */
-#define RT_PENDING_MAX 32      /* committed user items awaiting their transcript */
 #define RT_TEXT_FRAME_MAX (1u << 20) /* largest client event: 1 MiB (~16 s of pcm16 24 kHz;
 					     more than 5 s ahead of real time is dropped anyway) */
 
@@ -104,8 +103,17 @@ struct rt_response {
 	size_t audio_bytes; /* of audio sent (encoded) */
 	char *said;         /* the transcript sent (owned), `sent` bytes */
 	char prev_item[RT_ID_MAX]; /* the item before its item */
+	uint64_t answer;    /* the session's answer (answer_started) */
 	size_t in_chars;    /* conversation text when it began (usage) */
 };
+
+/* An assistant item and the session's answer it carries (truncate). */
+struct rt_said {
+	char item[RT_ID_MAX];
+	uint64_t answer;
+};
+
+#define RT_SAID_MAX 8 /* assistant items truncate can name, newest first */
 
 /* A committed user item awaiting its transcript. */
 struct rt_pending {
@@ -125,6 +133,8 @@ struct rt {
 
 	/* settings only this protocol knows (session.update) */
 	enum rt_codec in_codec, out_codec;
+	enum rt_codec out_next; /* the output codec session.update is switching to: the
+				   codec of audio at its rate while the rates disagree */
 	bool text_only;     /* output modalities ["text"] */
 	bool transcription; /* send input transcription events */
 	char tr_model[64], tr_language[16];
@@ -137,14 +147,17 @@ struct rt {
 
 	/* the conversation's items */
 	char last_item[RT_ID_MAX];      /* previous_item_id of the next item ("" = null) */
-	char last_assistant[RT_ID_MAX]; /* the item truncate may cut */
-	char open_user[RT_ID_MAX];      /* speech_started's item, until speech_stopped */
-	bool open_committed;            /* ...and the client committed it already */
+	struct rt_said said[RT_SAID_MAX]; /* the latest assistant items, newest first */
+	uint64_t *item_ids;             /* a hash of every item's id (a client's may not
+					   repeat one), grown as items come */
+	size_t nitems, items_cap;
+	char open_user[RT_ID_MAX];      /* speech_started's item, until it is committed */
 	int64_t open_ms;                /* its audio_start_ms */
-	unsigned stops;                 /* speech_stopped events so far */
-	size_t appended_samples;        /* since the last commit or clear */
-	struct rt_pending pending[RT_PENDING_MAX]; /* committed, awaiting user_final/failed */
-	int pending_head, pending_n;
+	int64_t cut_ms;                 /* input clock of the last commit (usage seconds) */
+	/* committed items awaiting user_final/failed, in commit order: a ring
+	 * that grows (the session bounds the commits that wait) */
+	struct rt_pending *pending;
+	size_t pending_cap, pending_head, pending_n;
 	size_t conv_chars; /* text in the conversation (usage estimates) */
 
 	struct rt_response resp;
@@ -227,14 +240,21 @@ json_t *rt_message_item(const struct rt *rt, const char *id, const char *status,
 extern const struct parley_session_events rt_events_table; /* realtime_response.c */
 void rt_ev_speech_started(struct parley_session *s, int64_t audio_ms);
 void rt_ev_speech_stopped(struct parley_session *s, int64_t audio_ms);
+void rt_ev_committed(struct parley_session *s, int64_t audio_ms, bool opened);
 void rt_ev_user_partial(struct parley_session *s, const char *text);
 void rt_ev_user_final(struct parley_session *s, const char *text);
 void rt_ev_user_failed(struct parley_session *s, const char *why);
 
 /* --- realtime_items.c --- */
 
+/* conversation.item.create / truncate (on_text's thread, no lock held). */
 void rt_item_create(struct parley_session *s, json_t *ev, const char *event_id);
 void rt_item_truncate(struct parley_session *s, json_t *ev, const char *event_id);
+/* An item with this id joined the conversation (rt->lock held; OOM: it is
+ * not remembered, logged). */
+void rt_item_note(struct rt *rt, const char *id);
+/* Has an item with this id joined it? (rt->lock held) */
+bool rt_item_known(const struct rt *rt, const char *id);
 
 /* --- realtime_response.c --- */
 
