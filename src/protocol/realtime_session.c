@@ -10,6 +10,7 @@
 #include "protocol/realtime_internal.h"
 #include "tts/tts.h"
 #include "util/err.h"
+#include "util/utf8.h"
 #include "util/log.h"
 
 /* OpenAI's voice names: accepted, spoken with the server's default voice
@@ -519,49 +520,70 @@ static int parse_beta(const struct rt *rt, json_t *sess, struct update *u, struc
 	return 0;
 }
 
-/* Applies a checked update; the voice goes first (the allow-list is the
- * session's: the one check the parser cannot make). */
+/* Applies a checked update, all or nothing: everything that can be
+ * refused is checked first (the voice against the allow-list, the
+ * instructions' UTF-8), then the one step that can fail (out of memory:
+ * the instructions' copies) goes before anything changes; the setters
+ * after it cannot fail on values the parser checked. */
 static int apply(struct parley_session *s, struct rt *rt, const struct update *u,
 		 struct perr *e)
 {
-	int rc = 0;
-	/* A parley voice by that name first (the openai TTS backend may have
-	 * "alloy"), else OpenAI's names speak with the default voice. */
+	const char *voice = NULL;
 	if (u->has & UP_VOICE) {
-		rc = parley_session_set_voice(s, u->voice);
-		if (rc == PARLEY_E_NOTFOUND && u->openai_voice)
-			rc = parley_session_set_voice(s, "default");
+		/* A parley voice by that name first (the openai TTS backend may
+		 * have "alloy"), else OpenAI's names speak with the default voice. */
+		struct parley_tts_voice v;
+		voice = parley_tts_voice_lookup(u->voice, &v) == 0 ? u->voice
+			: u->openai_voice				 ? "default"
+									 : NULL;
+		if (!voice)
+			return fail(e, "invalid_value",
+				    rt->beta ? "session.voice" : "session.audio.output.voice",
+				    "unknown voice '%s' (voices: %s, or one of OpenAI's names for the "
+				    "server's default voice)",
+				    u->voice, parley_tts_all_voices());
 	}
-	if (rc)
-		return fail(e, "invalid_value", rt->beta ? "session.voice" : "session.audio.output.voice",
-			    "unknown voice '%s' (voices: %s, or one of OpenAI's names for the "
-			    "server's default voice)",
-			    u->voice, parley_tts_all_voices());
-	if (u->has & UP_INSTRUCTIONS)
-		rc = parley_session_set_instructions(s, u->instructions);
-	if (!rc && (u->has & UP_IN_FORMAT))
-		rc = parley_session_set_input_rate(s, rt_codec_rate(u->in));
-	if (!rc && (u->has & UP_OUT_FORMAT))
-		rc = parley_session_set_output_rate(s, rt_codec_rate(u->out));
-	if (!rc && (u->has & UP_SPEED))
-		rc = parley_session_set_tts_rate(s, fmax(u->speed, PARLEY_TTS_RATE_MIN));
-	if (!rc && (u->has & UP_TURNS)) {
-		rc = parley_session_set_turns(s, &u->turns);
-		if (!rc && u->turns.mode == PARLEY_TURNS_ADAPTIVE)
-			rc = parley_session_set_speed(s, eagerness[u->eagerness].speed);
-	}
-	if (!rc && (u->has & UP_MODALITIES))
-		parley_session_set_spoken(s, !u->text_only);
-	if (rc)
-		return fail(e, rc == PARLEY_E_NOMEM ? "server_error" : "invalid_value", "session",
-			    "session.update: %s", parley_strerror(rc));
-
+	if ((u->has & UP_INSTRUCTIONS) && u->instructions &&
+	    !parley_utf8_valid(u->instructions, strlen(u->instructions)))
+		return fail(e, "invalid_value", "session.instructions",
+			    "session.instructions is not valid UTF-8");
 	char *instructions = NULL;
 	if ((u->has & UP_INSTRUCTIONS) && u->instructions) {
 		instructions = strdup(u->instructions);
 		if (!instructions)
 			return fail(e, "server_error", "session", "out of memory");
 	}
+	int rc = (u->has & UP_INSTRUCTIONS) ? parley_session_set_instructions(s, u->instructions) : 0;
+	if (rc) { /* out of memory: nothing changed */
+		free(instructions);
+		return fail(e, rc == PARLEY_E_NOMEM ? "server_error" : "invalid_value", "session",
+			    "session.update: %s", parley_strerror(rc));
+	}
+	/* From here on nothing fails: the values are in the setters' ranges
+	 * (the parser checked them, the voice was looked up). */
+	if (voice)
+		parley_session_set_voice(s, voice);
+	if (u->has & UP_IN_FORMAT) /* appends come from this thread: none races the switch */
+		parley_session_set_input_rate(s, rt_codec_rate(u->in));
+	if (u->has & UP_OUT_FORMAT) {
+		/* Audio events come from other threads: while the session's rate
+		 * and rt->out_codec disagree, an audio delta is encoded in the
+		 * codec of the rate it is at (out_next), never mislabelled. */
+		pthread_mutex_lock(&rt->lock);
+		rt->out_next = u->out;
+		pthread_mutex_unlock(&rt->lock);
+		parley_session_set_output_rate(s, rt_codec_rate(u->out));
+	}
+	if (u->has & UP_SPEED)
+		parley_session_set_tts_rate(s, fmax(u->speed, PARLEY_TTS_RATE_MIN));
+	if (u->has & UP_TURNS) {
+		parley_session_set_turns(s, &u->turns);
+		if (u->turns.mode == PARLEY_TURNS_ADAPTIVE)
+			parley_session_set_speed(s, eagerness[u->eagerness].speed);
+	}
+	if (u->has & UP_MODALITIES)
+		parley_session_set_spoken(s, !u->text_only);
+
 	pthread_mutex_lock(&rt->lock);
 	if (u->has & UP_INSTRUCTIONS) {
 		free(rt->instructions);
