@@ -371,7 +371,8 @@ test('conversation.item.truncate cuts the answer the LLM sees next to what was h
   const n = fake.chatRequests().length;
   c.rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'what did you say' }] } });
   c.rt.send({ type: 'response.create' });
-  await waitFor(c, (e) => e.type === 'response.done' && e.response.id !== done.response.id, { what: 'second response' });
+  await waitFor(c, (e) => e.type === 'response.done' && e.response.id !== done.response.id &&
+    e.response.id !== createdB.response.id, { what: 'third response' });
   assert.equal(fake.chatRequests().length, n + 1);
   const msgs = fake.chatRequests().at(-1).body.messages;
   const answers = msgs.filter((m) => m.role === 'assistant');
