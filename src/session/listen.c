@@ -890,7 +890,8 @@ void parley_listen_job(void *arg, bool cancelled)
 		return;
 	}
 	parley_vad_set_threshold(&l->vad, turns.threshold);
-	if (parley_manual_draining(&l->manual) && !drain_manual(l, s)) {
+	if (parley_manual_draining(&l->manual) && !parley_session_is_closing(s) &&
+	    !drain_manual(l, s)) {
 		/* a committed MANUAL utterance is fed first, a piece a job */
 		parley_session_schedule_listener(s);
 		parley_workers_yield(s->workers, &s->strand);

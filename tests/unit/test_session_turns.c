@@ -665,6 +665,27 @@ static void commits_are_bounded(void **state)
 	done(s);
 }
 
+/* Review finding 9: audio the session dropped before the listener heard
+ * it (here: one append over the pace limit's burst, dropped whole) still
+ * counts on the input clock: audio_ms follows what the client sent. */
+static void dropped_audio_counts_on_the_input_clock(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(NULL);
+	static const int16_t six_s[16000 * 6];
+	parley_session_audio_in(s, six_s, sizeof six_s / sizeof six_s[0], false, -1);
+	int e = wait_for('E', 1);
+	assert_int_equal(evs[e].how, PARLEY_SESSION_AUDIO_TOO_FAST);
+	say(s, 1500);
+	int on = wait_for('1', 1);
+	print_message("speech_started at %lld ms (6000 dropped, then 500 of silence)\n",
+		      (long long)evs[on].ms);
+	assert_true(evs[on].ms >= 6000 + 500 - PARLEY_TURN_PREFIX_MAX);
+	assert_true(evs[on].ms <= 6000 + 500 + 1000);
+	wait_for('U', 1);
+	done(s);
+}
+
 static void barge_in_on_the_playback_estimate(void **state)
 {
 	(void)state;
@@ -707,6 +728,7 @@ int main(void)
 		cmocka_unit_test(a_commit_names_the_utterance_it_ends),
 		cmocka_unit_test(manual_turns_hold_no_decoder_until_the_commit),
 		cmocka_unit_test(commits_are_bounded),
+		cmocka_unit_test(dropped_audio_counts_on_the_input_clock),
 		cmocka_unit_test(barge_in_on_the_playback_estimate),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
