@@ -396,9 +396,17 @@ static void ev_input_rate_inferred(struct parley_session *s)
 }
 
 /* /ws has no messages for these: the transcripts and final answers say it. */
-static void ev_quiet(struct parley_session *s)
+static void ev_quiet_answer(struct parley_session *s, uint64_t answer)
 {
 	(void)s;
+	(void)answer;
+}
+
+static void ev_quiet_committed(struct parley_session *s, int64_t audio_ms, bool opened)
+{
+	(void)s;
+	(void)audio_ms;
+	(void)opened;
 }
 
 static void ev_quiet_ms(struct parley_session *s, int64_t audio_ms)
@@ -422,12 +430,13 @@ const struct parley_session_events parley_native_events = {
 	.status = ev_status,
 	.error = ev_error,
 	.answer_partial = ev_answer_partial,
-	.answer_started = ev_quiet,
+	.answer_started = ev_quiet_answer,
 	.answer_final = ev_answer_final,
 	.user_partial = ev_user_partial,
 	.user_final = ev_user_final,
 	.speech_started = ev_quiet_ms,
 	.speech_stopped = ev_quiet_ms,
+	.committed = ev_quiet_committed,
 	.user_failed = ev_quiet_why,
 	.audio = ev_audio,
 	.stop_tts = ev_stop_tts,

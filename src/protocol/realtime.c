@@ -71,6 +71,9 @@ static void proto_free(void *p)
 	if (!rt)
 		return;
 	free(rt->instructions);
+	free(rt->pending);
+	free(rt->item_ids);
+	free(rt->resp.said);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 }

@@ -13,16 +13,11 @@
 json_t *rt_message_item(const struct rt *rt, const char *id, const char *status,
 			const char *role)
 {
-	json_t *item = json_pack("{s:s}", "id", id);
-	if (!item)
-		return NULL;
-	if (rt->beta)
-		json_object_set_new(item, "object", json_string("realtime.item"));
-	json_object_set_new(item, "type", json_string("message"));
-	json_object_set_new(item, "status", json_string(status));
-	json_object_set_new(item, "role", json_string(role));
-	json_object_set_new(item, "content", json_array());
-	return item;
+	return rt->beta ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:[]}", "id", id, "object",
+				    "realtime.item", "type", "message", "status", status, "role", role,
+				    "content")
+			: json_pack("{s:s, s:s, s:s, s:s, s:[]}", "id", id, "type", "message",
+				    "status", status, "role", role, "content");
 }
 
 static void item_event(struct parley_session *s, struct rt *rt, enum rt_ev kind, json_t *item,
@@ -45,12 +40,33 @@ void rt_item_appeared(struct parley_session *s, struct rt *rt, json_t *item, con
 		return;
 	}
 	item_event(s, rt, RT_EV_ITEM_ADDED, item, prev);
-	if (strcmp(json_string_value(json_object_get(item, "status")), "in_progress"))
+	const char *status = json_string_value(json_object_get(item, "status"));
+	if (!status || strcmp(status, "in_progress"))
 		item_event(s, rt, RT_EV_ITEM_DONE, item, prev);
 }
 
+/* A place at the tail of the pending ring, grown if full; NULL on OOM.
+ * rt->lock held. */
+static struct rt_pending *push_pending(struct rt *rt)
+{
+	if (rt->pending_n == rt->pending_cap) {
+		size_t cap = rt->pending_cap ? rt->pending_cap * 2 : 8;
+		struct rt_pending *p = malloc(cap * sizeof *p);
+		if (!p)
+			return NULL;
+		for (size_t i = 0; i < rt->pending_n; i++)
+			p[i] = rt->pending[(rt->pending_head + i) % rt->pending_cap];
+		free(rt->pending);
+		rt->pending = p;
+		rt->pending_cap = cap;
+		rt->pending_head = 0;
+	}
+	rt->pending_n++;
+	return &rt->pending[(rt->pending_head + rt->pending_n - 1) % rt->pending_cap];
+}
+
 /* A committed user audio item: input_audio_buffer.committed, then the
- * item. rt->lock held. */
+ * item; its transcript is awaited (pending). rt->lock held. */
 static void committed_locked(struct parley_session *s, struct rt *rt, const char *id,
 			     double seconds)
 {
@@ -66,15 +82,17 @@ static void committed_locked(struct parley_session *s, struct rt *rt, const char
 	rt_item_appeared(s, rt, item, rt->last_item);
 	json_decref(item);
 	snprintf(rt->last_item, sizeof rt->last_item, "%s", id);
-	if (rt->pending_n == RT_PENDING_MAX) { /* a transcript never came: forget the oldest */
-		rt->pending_head = (rt->pending_head + 1) % RT_PENDING_MAX;
-		rt->pending_n--;
+	rt_item_note(rt, id);
+	struct rt_pending *p = push_pending(rt);
+	if (!p) { /* its transcript would name the next item: none is named */
+		PARLEY_ERROR("session %llu: out of memory: transcripts are no longer matched to "
+			     "their items",
+			     (unsigned long long)parley_session_id(s));
+		rt->transcription = false;
+		return;
 	}
-	struct rt_pending *p = &rt->pending[(rt->pending_head + rt->pending_n) % RT_PENDING_MAX];
 	snprintf(p->id, sizeof p->id, "%s", id);
 	p->seconds = seconds;
-	rt->pending_n++;
-	rt->appended_samples = 0;
 }
 
 /* The oldest committed item awaiting its transcript, popped into *out;
@@ -84,7 +102,7 @@ static bool pop_pending(struct rt *rt, struct rt_pending *out)
 	if (!rt->pending_n)
 		return false;
 	*out = rt->pending[rt->pending_head];
-	rt->pending_head = (rt->pending_head + 1) % RT_PENDING_MAX;
+	rt->pending_head = (rt->pending_head + 1) % rt->pending_cap;
 	rt->pending_n--;
 	return true;
 }
@@ -130,21 +148,18 @@ void rt_input_append(struct parley_session *s, json_t *ev, const char *event_id)
 	}
 	rt_codec_decode(c, bytes, n, pcm);
 	parley_session_audio_in(s, pcm, samples, false, -1);
-	pthread_mutex_lock(&rt->lock);
-	rt->appended_samples += samples;
-	pthread_mutex_unlock(&rt->lock);
 out:
 	free(pcm);
 	free(bytes);
 }
 
+/* The commit is the session's: the listener applies it where it falls in
+ * the stream and says so (committed, below), after the speech events of
+ * the audio before it, and that is when input_audio_buffer.committed
+ * names the item. */
 void rt_input_commit(struct parley_session *s, json_t *ev, const char *event_id)
 {
 	(void)ev;
-	struct rt *rt = rt_of(s);
-	pthread_mutex_lock(&rt->lock);
-	unsigned stops = rt->stops;
-	pthread_mutex_unlock(&rt->lock);
 	int rc = parley_session_commit_audio(s);
 	if (rc == PARLEY_E_RANGE) {
 		rt_client_error(s, event_id, "input_audio_buffer_commit_empty", NULL,
@@ -152,25 +167,11 @@ void rt_input_commit(struct parley_session *s, json_t *ev, const char *event_id)
 				"least 100ms of audio.");
 		return;
 	}
-	if (rc) {
+	if (rc)
 		rt_client_error(s, event_id, rc == PARLEY_E_FULL ? "too_many_commits" : "server_error",
 				NULL, "commit failed: %s",
-				rc == PARLEY_E_FULL ? "too many commits wait to be heard" : parley_strerror(rc));
-		return;
-	}
-	pthread_mutex_lock(&rt->lock);
-	if (rt->stops == stops) { /* a VAD turn end (speech_stopped) did not commit it meanwhile */
-		char id[RT_ID_MAX];
-		if (rt->open_user[0] && !rt->open_committed) {
-			snprintf(id, sizeof id, "%s", rt->open_user);
-			rt->open_committed = true;
-		} else {
-			rt_new_id(rt, "item_", id);
-		}
-		committed_locked(s, rt, id,
-				 (double)rt->appended_samples / rt_codec_rate(rt->in_codec));
-	}
-	pthread_mutex_unlock(&rt->lock);
+				rc == PARLEY_E_FULL ? "too many commits wait to be transcribed"
+						    : parley_strerror(rc));
 }
 
 void rt_input_clear(struct parley_session *s, json_t *ev, const char *event_id)
@@ -180,9 +181,6 @@ void rt_input_clear(struct parley_session *s, json_t *ev, const char *event_id)
 	struct rt *rt = rt_of(s);
 	parley_session_clear_audio(s);
 	pthread_mutex_lock(&rt->lock);
-	if (!rt->open_committed)
-		rt->open_user[0] = '\0';
-	rt->appended_samples = 0;
 	rt_push(s, rt_event(rt, RT_EV_CLEARED), RT_EV_CLEARED);
 	pthread_mutex_unlock(&rt->lock);
 }
@@ -194,7 +192,6 @@ void rt_ev_speech_started(struct parley_session *s, int64_t audio_ms)
 	struct rt *rt = rt_of(s);
 	pthread_mutex_lock(&rt->lock);
 	rt_new_id(rt, "item_", rt->open_user);
-	rt->open_committed = false;
 	rt->open_ms = audio_ms;
 	json_t *ev = rt_event(rt, RT_EV_SPEECH_STARTED);
 	if (ev) {
@@ -205,30 +202,44 @@ void rt_ev_speech_started(struct parley_session *s, int64_t audio_ms)
 	pthread_mutex_unlock(&rt->lock);
 }
 
+/* The id of the utterance being committed: speech_started's if it named
+ * it, else a new one. rt->lock held. */
+static void commit_id(struct rt *rt, bool opened, char *id)
+{
+	if (opened && rt->open_user[0])
+		snprintf(id, RT_ID_MAX, "%s", rt->open_user);
+	else
+		rt_new_id(rt, "item_", id);
+	rt->open_user[0] = '\0';
+}
+
 void rt_ev_speech_stopped(struct parley_session *s, int64_t audio_ms)
 {
 	struct rt *rt = rt_of(s);
 	pthread_mutex_lock(&rt->lock);
+	int64_t start = rt->open_user[0] ? rt->open_ms : audio_ms;
 	char id[RT_ID_MAX];
-	if (rt->open_user[0])
-		snprintf(id, sizeof id, "%s", rt->open_user);
-	else
-		rt_new_id(rt, "item_", id);
+	commit_id(rt, true, id);
 	json_t *ev = rt_event(rt, RT_EV_SPEECH_STOPPED);
 	if (ev) {
 		json_object_set_new(ev, "audio_end_ms", json_integer(audio_ms));
 		json_object_set_new(ev, "item_id", json_string(id));
 	}
 	rt_push(s, ev, RT_EV_SPEECH_STOPPED);
-	if (!rt->open_user[0] || !rt->open_committed) {
-		double seconds = rt->open_user[0] && audio_ms > rt->open_ms
-					 ? (double)(audio_ms - rt->open_ms) / 1000.0
-					 : 0;
-		committed_locked(s, rt, id, seconds);
-	}
-	rt->open_user[0] = '\0';
-	rt->open_committed = false;
-	rt->stops++;
+	committed_locked(s, rt, id, audio_ms > start ? (double)(audio_ms - start) / 1000.0 : 0);
+	rt->cut_ms = audio_ms;
+	pthread_mutex_unlock(&rt->lock);
+}
+
+void rt_ev_committed(struct parley_session *s, int64_t audio_ms, bool opened)
+{
+	struct rt *rt = rt_of(s);
+	pthread_mutex_lock(&rt->lock);
+	char id[RT_ID_MAX];
+	commit_id(rt, opened, id);
+	committed_locked(s, rt, id,
+			 audio_ms > rt->cut_ms ? (double)(audio_ms - rt->cut_ms) / 1000.0 : 0);
+	rt->cut_ms = audio_ms;
 	pthread_mutex_unlock(&rt->lock);
 }
 

@@ -9,12 +9,21 @@
  * state of the response in progress. The files split the work:
  *   realtime.c          the wire: parse a client event, dispatch it, errors
  *   realtime_events.c   server events: ids, names by dialect, push
- *   realtime_session.c  session.update, and the session object
+ *   realtime_session.c  session.update (parsed whole, applied all or nothing)
+ *   realtime_session_json.c  the session object of session.created/updated
  *   realtime_audio.c    base64 and the audio codings (pcm16, G.711)
  *   realtime_input.c    the input buffer and the user's items (speech
  *                       events, commit, transcription events)
  *   realtime_items.c    conversation.item.create / truncate
  *   realtime_response.c the response state machine (answer_* -> response.*)
+ *
+ * Threads: the client event handlers (rt_session_update, rt_input_*,
+ * rt_item_create/truncate, rt_response_create/cancel) run on the
+ * transport's thread (wire.h's on_text), one event at a time, with no lock
+ * held. The session events (rt_ev_*, the events table) run on any thread
+ * (the listen strand, the LLM engine, the speech strand), some with the
+ * session's lock held (session.h); each takes rt->lock itself. The
+ * helpers below say which lock their caller holds.
  *
  * Locking: rt->lock guards every field below but the constant ones (beta,
  * model, session_id, conversation_id). Session events may run with the
@@ -40,7 +49,6 @@
 #define RT_ID_MAX 40           /* "event_" + 21 base62, or a client's item id */
 #define RT_CLIENT_ID_MAX 32    /* a client-chosen item id we keep (longer: refused) */
 #define RT_EVENT_ID_MAX 512    /* a client's event_id (the API's limit) */
-#define RT_PENDING_MAX 32      /* committed user items awaiting their transcript */
 #define RT_TEXT_FRAME_MAX (1u << 20) /* largest client event: 1 MiB (~16 s of pcm16 24 kHz;
 					     more than 5 s ahead of real time is dropped anyway) */
 
@@ -104,8 +112,17 @@ struct rt_response {
 	size_t audio_bytes; /* of audio sent (encoded) */
 	char *said;         /* the transcript sent (owned), `sent` bytes */
 	char prev_item[RT_ID_MAX]; /* the item before its item */
+	uint64_t answer;    /* the session's answer (answer_started) */
 	size_t in_chars;    /* conversation text when it began (usage) */
 };
+
+/* An assistant item and the session's answer it carries (truncate). */
+struct rt_said {
+	char item[RT_ID_MAX];
+	uint64_t answer;
+};
+
+#define RT_SAID_MAX 8 /* assistant items truncate can name, newest first */
 
 /* A committed user item awaiting its transcript. */
 struct rt_pending {
@@ -125,6 +142,8 @@ struct rt {
 
 	/* settings only this protocol knows (session.update) */
 	enum rt_codec in_codec, out_codec;
+	enum rt_codec out_next; /* the output codec session.update is switching to: the
+				   codec of audio at its rate while the rates disagree */
 	bool text_only;     /* output modalities ["text"] */
 	bool transcription; /* send input transcription events */
 	char tr_model[64], tr_language[16];
@@ -137,14 +156,17 @@ struct rt {
 
 	/* the conversation's items */
 	char last_item[RT_ID_MAX];      /* previous_item_id of the next item ("" = null) */
-	char last_assistant[RT_ID_MAX]; /* the item truncate may cut */
-	char open_user[RT_ID_MAX];      /* speech_started's item, until speech_stopped */
-	bool open_committed;            /* ...and the client committed it already */
+	struct rt_said said[RT_SAID_MAX]; /* the latest assistant items, newest first */
+	uint64_t *item_ids;             /* a hash of every item's id (a client's may not
+					   repeat one), grown as items come */
+	size_t nitems, items_cap;
+	char open_user[RT_ID_MAX];      /* speech_started's item, until it is committed */
 	int64_t open_ms;                /* its audio_start_ms */
-	unsigned stops;                 /* speech_stopped events so far */
-	size_t appended_samples;        /* since the last commit or clear */
-	struct rt_pending pending[RT_PENDING_MAX]; /* committed, awaiting user_final/failed */
-	int pending_head, pending_n;
+	int64_t cut_ms;                 /* input clock of the last commit (usage seconds) */
+	/* committed items awaiting user_final/failed, in commit order: a ring
+	 * that grows (the session bounds the commits that wait) */
+	struct rt_pending *pending;
+	size_t pending_cap, pending_head, pending_n;
 	size_t conv_chars; /* text in the conversation (usage estimates) */
 
 	struct rt_response resp;
@@ -185,17 +207,28 @@ json_t *rt_error_event(struct rt *rt, const char *type, const char *code, const 
 void rt_client_error(struct parley_session *s, const char *event_id, const char *code,
 		     const char *param, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* --- realtime_session.c --- */
+/* --- realtime_session.c, realtime_session_json.c --- */
 
-/* The session object of session.created/updated (takes rt->lock itself:
- * call without it; reads the session's settings and turns). */
-json_t *rt_session_json(struct parley_session *s, struct rt *rt);
-/* Pushes session.created (the wire's hello; no lock held). */
-void rt_session_hello(struct parley_session *s);
 /* session.update (on_text's thread, no lock held). */
 void rt_session_update(struct parley_session *s, json_t *ev, const char *event_id);
-/* The dialect's name of a codec (beta) or its format object (GA). */
+/* Pushes session.created or .updated with the session in force (no lock
+ * held: reads the session's turns, then takes rt->lock). */
+void rt_session_push(struct parley_session *s, enum rt_ev kind);
+/* Pushes session.created (the wire's hello; the transport's thread, no
+ * lock held). */
+void rt_session_hello(struct parley_session *s);
+/* The dialect's name of a codec (beta) or its format object (GA); rt->lock
+ * held (or rt not yet shared). */
 json_t *rt_format_json(const struct rt *rt, enum rt_codec c);
+/* The formats' names by codec, and semantic_vad's eagerness names with the
+ * turn-taking patience each maps to (0 quick .. 100 patient). Constant. */
+extern const char *const rt_ga_format[3];
+extern const char *const rt_beta_format[3];
+struct rt_eagerness_info {
+	const char *name;
+	double speed;
+};
+extern const struct rt_eagerness_info rt_eagerness[4];
 
 /* --- realtime_audio.c (pure) --- */
 
@@ -215,32 +248,46 @@ int rt_codec_rate(enum rt_codec c);
 
 /* --- realtime_input.c --- */
 
+/* input_audio_buffer.append / commit / clear (on_text's thread, no lock
+ * held). */
 void rt_input_append(struct parley_session *s, json_t *ev, const char *event_id);
 void rt_input_commit(struct parley_session *s, json_t *ev, const char *event_id);
 void rt_input_clear(struct parley_session *s, json_t *ev, const char *event_id);
 /* An item joined the conversation: conversation.item.created (beta) or
- * .added + .done (GA). item is borrowed. rt->lock held. */
+ * .added + .done (GA). item is borrowed (NULL: nothing). rt->lock held. */
 void rt_item_appeared(struct parley_session *s, struct rt *rt, json_t *item, const char *prev);
-/* A message item {id, type, status, role, content: []} in the dialect. */
+/* A message item {id, type, status, role, content: []} in the dialect
+ * (NULL on OOM); rt->lock held. */
 json_t *rt_message_item(const struct rt *rt, const char *id, const char *status,
 			const char *role);
 extern const struct parley_session_events rt_events_table; /* realtime_response.c */
+/* The input side's session events (session.h): any thread, maybe with the
+ * session's lock held; each takes rt->lock itself. */
 void rt_ev_speech_started(struct parley_session *s, int64_t audio_ms);
 void rt_ev_speech_stopped(struct parley_session *s, int64_t audio_ms);
+void rt_ev_committed(struct parley_session *s, int64_t audio_ms, bool opened);
 void rt_ev_user_partial(struct parley_session *s, const char *text);
 void rt_ev_user_final(struct parley_session *s, const char *text);
 void rt_ev_user_failed(struct parley_session *s, const char *why);
 
 /* --- realtime_items.c --- */
 
+/* conversation.item.create / truncate (on_text's thread, no lock held). */
 void rt_item_create(struct parley_session *s, json_t *ev, const char *event_id);
 void rt_item_truncate(struct parley_session *s, json_t *ev, const char *event_id);
+/* An item with this id joined the conversation (rt->lock held; OOM: it is
+ * not remembered, logged). */
+void rt_item_note(struct rt *rt, const char *id);
+/* Has an item with this id joined it? (rt->lock held) */
+bool rt_item_known(const struct rt *rt, const char *id);
 
 /* --- realtime_response.c --- */
 
+/* response.create / cancel (on_text's thread, no lock held). */
 void rt_response_create(struct parley_session *s, json_t *ev, const char *event_id);
 void rt_response_cancel(struct parley_session *s, json_t *ev, const char *event_id);
-/* The error event for a session problem (takes rt->lock itself). */
+/* The error event for a session problem (the session's error event: any
+ * thread, no session lock; takes rt->lock itself). */
 void rt_ev_error(struct parley_session *s, enum parley_session_problem p, const char *message);
 
 #endif

@@ -6,6 +6,40 @@
 
 #include "protocol/realtime_internal.h"
 #include "util/err.h"
+#include "util/log.h"
+
+/* FNV-1a: 64 bits of an id (two ids sharing one is as likely as never). */
+static uint64_t id_hash(const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 0x100000001b3ull;
+	return h;
+}
+
+void rt_item_note(struct rt *rt, const char *id)
+{
+	if (rt->nitems == rt->items_cap) {
+		size_t cap = rt->items_cap ? rt->items_cap * 2 : 32;
+		uint64_t *p = realloc(rt->item_ids, cap * sizeof *p);
+		if (!p) {
+			PARLEY_ERROR("out of memory: a Realtime item id is not remembered");
+			return;
+		}
+		rt->item_ids = p;
+		rt->items_cap = cap;
+	}
+	rt->item_ids[rt->nitems++] = id_hash(id);
+}
+
+bool rt_item_known(const struct rt *rt, const char *id)
+{
+	uint64_t h = id_hash(id);
+	for (size_t i = 0; i < rt->nitems; i++)
+		if (rt->item_ids[i] == h)
+			return true;
+	return false;
+}
 
 /* The text of a user message's input_text parts, joined by newlines, into
  * a new string (caller frees); NULL with *bad set to the param at fault. */
@@ -70,7 +104,13 @@ void rt_item_create(struct parley_session *s, json_t *ev, const char *event_id)
 	}
 	pthread_mutex_lock(&rt->lock);
 	bool appends = !prev || json_is_null(prev) || (prev_id && strcmp(prev_id, rt->last_item) == 0);
+	bool taken = id_given && rt_item_known(rt, id_given);
 	pthread_mutex_unlock(&rt->lock);
+	if (taken) {
+		rt_client_error(s, event_id, "invalid_value", "item.id",
+				"an item with id '%s' already exists in the conversation", id_given);
+		return;
+	}
 	if (!appends) {
 		rt_client_error(s, event_id, "unsupported_value", "previous_item_id",
 				"parley only appends items to the conversation: previous_item_id must "
@@ -110,6 +150,7 @@ void rt_item_create(struct parley_session *s, json_t *ev, const char *event_id)
 	rt_item_appeared(s, rt, out, rt->last_item);
 	json_decref(out);
 	snprintf(rt->last_item, sizeof rt->last_item, "%s", id);
+	rt_item_note(rt, id);
 	rt->conv_chars += len;
 	pthread_mutex_unlock(&rt->lock);
 	free(text);
@@ -137,26 +178,42 @@ void rt_item_truncate(struct parley_session *s, json_t *ev, const char *event_id
 		return;
 	}
 	pthread_mutex_lock(&rt->lock);
-	bool latest = rt->last_assistant[0] && strcmp(item_id, rt->last_assistant) == 0;
+	uint64_t answer = 0;
+	for (int i = 0; i < RT_SAID_MAX && !answer; i++)
+		if (rt->said[i].answer && strcmp(item_id, rt->said[i].item) == 0)
+			answer = rt->said[i].answer;
 	bool live = rt->resp.active && strcmp(item_id, rt->resp.item_id) == 0;
 	pthread_mutex_unlock(&rt->lock);
-	if (!latest || live) {
+	int64_t ms = json_integer_value(end);
+	int rc = live ? PARLEY_E_BUSY
+		 : answer ? parley_session_truncate_answer(s, answer, ms)
+			  : PARLEY_E_INVAL;
+	switch (rc) {
+	case 0:
+		break;
+	case PARLEY_E_BUSY:
 		rt_client_error(s, event_id, "invalid_value", "item_id",
-				live ? "item '%.64s' is still being answered: truncate it after its "
-				       "response.done"
-				     : "only the latest assistant item can be truncated (not '%.64s')",
+				"item '%.64s' is still being answered: truncate it after its "
+				"response.done",
 				item_id);
 		return;
-	}
-	int64_t ms = json_integer_value(end);
-	int rc = parley_session_truncate_answer(s, ms);
-	if (rc) {
-		rt_client_error(s, event_id, "invalid_value",
-				rc == PARLEY_E_RANGE ? "audio_end_ms" : "item_id",
-				rc == PARLEY_E_RANGE
-					? "audio_end_ms %lld is beyond the item's audio"
-					: "item has no spoken audio to truncate (%lld ms)",
-				(long long)ms);
+	case PARLEY_E_INVAL:
+		rt_client_error(s, event_id, "invalid_value", "item_id",
+				"'%.64s' is not one of the last %d assistant items", item_id,
+				RT_SAID_MAX);
+		return;
+	case PARLEY_E_RANGE:
+		rt_client_error(s, event_id, "invalid_value", "audio_end_ms",
+				"audio_end_ms %lld is beyond the item's audio", (long long)ms);
+		return;
+	case PARLEY_E_NOTFOUND:
+		rt_client_error(s, event_id, "invalid_value", "item_id",
+				"item '%.64s' has no spoken audio in the conversation to truncate",
+				item_id);
+		return;
+	default:
+		rt_client_error(s, event_id, "server_error", NULL, "truncate failed: %s",
+				parley_strerror(rc));
 		return;
 	}
 	pthread_mutex_lock(&rt->lock);

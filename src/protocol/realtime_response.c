@@ -136,12 +136,12 @@ static json_t *part_event(struct rt *rt, enum rt_ev kind)
 }
 
 /* Opens a response, its item and its content part. rt->lock held. */
-static void open_locked(struct parley_session *s, struct rt *rt)
+static void open_locked(struct parley_session *s, struct rt *rt, uint64_t answer)
 {
 	struct rt_response *r = &rt->resp;
 	free(r->said);
 	*r = (struct rt_response){ .active = true, .text_only = rt->text_only,
-				   .cancel_asked = rt->cancel_next };
+				   .cancel_asked = rt->cancel_next, .answer = answer };
 	rt->cancel_next = false;
 	rt_new_id(rt, "resp_", r->id);
 	rt_new_id(rt, "item_", r->item_id);
@@ -164,7 +164,10 @@ static void open_locked(struct parley_session *s, struct rt *rt)
 	rt_item_appeared(s, rt, item, r->prev_item);
 	json_decref(item);
 	snprintf(rt->last_item, sizeof rt->last_item, "%s", r->item_id);
-	snprintf(rt->last_assistant, sizeof rt->last_assistant, "%s", r->item_id);
+	rt_item_note(rt, r->item_id);
+	memmove(&rt->said[1], &rt->said[0], (RT_SAID_MAX - 1) * sizeof rt->said[0]);
+	snprintf(rt->said[0].item, sizeof rt->said[0].item, "%s", r->item_id);
+	rt->said[0].answer = answer;
 
 	ev = part_event(rt, RT_EV_CONTENT_PART_ADDED);
 	if (ev)
@@ -251,14 +254,14 @@ static void close_locked(struct parley_session *s, struct rt *rt, const char *te
 
 /* --- session events --- */
 
-static void ev_answer_started(struct parley_session *s)
+static void ev_answer_started(struct parley_session *s, uint64_t answer)
 {
 	struct rt *rt = rt_of(s);
 	pthread_mutex_lock(&rt->lock);
 	if (rt->resp.active) /* superseded: end it as what was said */
 		close_locked(s, rt, rt->resp.said ? rt->resp.said : "", rt->resp.sent,
 			     RT_END_TURN_DETECTED);
-	open_locked(s, rt);
+	open_locked(s, rt, answer);
 	pthread_mutex_unlock(&rt->lock);
 }
 
@@ -316,13 +319,18 @@ static void ev_audio(struct parley_session *s, const int16_t *pcm, size_t n)
 			 "{\"type\":\"%s\",\"event_id\":\"%s\",\"response_id\":\"%s\",\"item_id\":"
 			 "\"%s\",\"output_index\":0,\"content_index\":0,\"delta\":\"",
 			 rt_ev_name(rt->beta, RT_EV_AUDIO_DELTA), event_id, r->id, r->item_id);
-	size_t bytes = rt_codec_bytes(rt->out_codec, n);
+	/* session.update between the session's rate and out_codec: the codec
+	 * of the rate the audio is at */
+	enum rt_codec c = rt->out_codec;
+	if (rt_codec_rate(c) != parley_session_settings_locked(s)->output_sample_rate)
+		c = rt->out_next;
+	size_t bytes = rt_codec_bytes(c, n);
 	uint8_t *raw = malloc(bytes);
 	struct parley_msg *m = raw ? parley_msg_new((size_t)h + parley_base64_len(bytes) + 2,
 						     false, RT_EV_AUDIO_DELTA)
 				   : NULL;
 	if (m) {
-		rt_codec_encode(rt->out_codec, pcm, n, raw);
+		rt_codec_encode(c, pcm, n, raw);
 		char *p = (char *)m->data;
 		memcpy(p, head, (size_t)h);
 		p += h;
@@ -377,6 +385,7 @@ const struct parley_session_events rt_events_table = {
 	.user_final = rt_ev_user_final,
 	.speech_started = rt_ev_speech_started,
 	.speech_stopped = rt_ev_speech_stopped,
+	.committed = rt_ev_committed,
 	.user_failed = rt_ev_user_failed,
 	.audio = ev_audio,
 	.stop_tts = ev_stop_tts,
@@ -408,7 +417,10 @@ void rt_response_create(struct parley_session *s, json_t *ev, const char *event_
 		rt_client_error(s, event_id, "conversation_already_has_active_response", NULL,
 				"Conversation already has an active response in progress.");
 		break;
-	case PARLEY_E_RANGE: /* RATE_LIMITED was reported by the session */
+	case PARLEY_E_RANGE: /* over --turns-per-minute (the session reported nothing) */
+		rt_client_error(s, event_id, "rate_limited", NULL,
+				"too many responses: at most the server's turns a minute; try again "
+				"shortly");
 		break;
 	case PARLEY_E_CLOSED: /* no LLM */
 		rt_client_error(s, event_id, "llm_unavailable", NULL,

@@ -1,6 +1,7 @@
-/* The Realtime session: session.update parsed into the session's setters,
- * and the session object of session.created/updated in either dialect
- * (realtime_internal.h, docs/realtime.md "Session"). */
+/* The Realtime session.update: parsed and checked whole, then applied to
+ * the session's setters and the protocol's settings all or nothing
+ * (realtime_internal.h, docs/realtime.md "Session"). The session object it
+ * answers with is realtime_session_json.c's. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,157 +11,13 @@
 #include "protocol/realtime_internal.h"
 #include "tts/tts.h"
 #include "util/err.h"
+#include "util/utf8.h"
 #include "util/log.h"
 
 /* OpenAI's voice names: accepted, spoken with the server's default voice
  * unless the voice allow-list has one by that name. */
 static const char *const openai_voices[] = { "alloy", "ash",  "ballad", "coral", "echo",
 					     "sage",  "shimmer", "verse", "marin", "cedar" };
-
-/* semantic_vad eagerness -> turn-taking patience (0 quick .. 100 patient). */
-static const struct {
-	const char *name;
-	double speed;
-} eagerness[] = {
-	[RT_EAGER_AUTO] = { "auto", 50 },
-	[RT_EAGER_LOW] = { "low", 80 },
-	[RT_EAGER_MEDIUM] = { "medium", 50 },
-	[RT_EAGER_HIGH] = { "high", 20 },
-};
-
-/* --- the session object --- */
-
-static const char *const ga_format[] = { [RT_PCM16] = "audio/pcm", [RT_ULAW] = "audio/pcmu",
-					 [RT_ALAW] = "audio/pcma" };
-static const char *const beta_format[] = { [RT_PCM16] = "pcm16", [RT_ULAW] = "g711_ulaw",
-					   [RT_ALAW] = "g711_alaw" };
-
-json_t *rt_format_json(const struct rt *rt, enum rt_codec c)
-{
-	if (rt->beta)
-		return json_string(beta_format[c]);
-	if (c == RT_PCM16)
-		return json_pack("{s:s, s:i}", "type", ga_format[c], "rate", 24000);
-	return json_pack("{s:s}", "type", ga_format[c]);
-}
-
-static json_t *turns_json(const struct rt *rt, const struct parley_turns *t)
-{
-	switch (t->mode) {
-	case PARLEY_TURNS_MANUAL:
-		return json_null();
-	case PARLEY_TURNS_FIXED: {
-		json_t *j = json_pack("{s:s, s:f, s:i, s:i}", "type", "server_vad", "threshold",
-				      t->threshold, "prefix_padding_ms", t->prefix_ms,
-				      "silence_duration_ms", t->silence_ms);
-		if (j && !rt->beta)
-			json_object_set_new(j, "idle_timeout_ms", json_null());
-		if (j) {
-			json_object_set_new(j, "create_response", json_boolean(t->create_response));
-			json_object_set_new(j, "interrupt_response",
-					    json_boolean(t->interrupt_response));
-		}
-		return j;
-	}
-	case PARLEY_TURNS_ADAPTIVE:
-		break;
-	}
-	return json_pack("{s:s, s:s, s:b, s:b}", "type", "semantic_vad", "eagerness",
-			 eagerness[rt->eagerness].name, "create_response", t->create_response,
-			 "interrupt_response", t->interrupt_response);
-}
-
-static json_t *transcription_json(const struct rt *rt)
-{
-	if (!rt->transcription)
-		return json_null();
-	json_t *j = json_pack("{s:s}", "model", rt->tr_model[0] ? rt->tr_model : "parley");
-	if (j && rt->tr_language[0])
-		json_object_set_new(j, "language", json_string(rt->tr_language));
-	return j;
-}
-
-static json_t *max_tokens_json(const struct rt *rt)
-{
-	return rt->max_tokens < 0 ? json_string("inf") : json_integer(rt->max_tokens);
-}
-
-static json_t *instructions_json(const struct rt *rt)
-{
-	const char *i = rt->instructions ? rt->instructions : "";
-	return rt_text_json(i, strlen(i));
-}
-
-static json_t *modalities_json(const struct rt *rt)
-{
-	if (rt->beta)
-		return rt->text_only ? json_pack("[s]", "text") : json_pack("[s,s]", "text", "audio");
-	return json_pack("[s]", rt->text_only ? "text" : "audio");
-}
-
-/* rt->lock held; t is the session's turns, read before taking it. */
-static json_t *session_json_locked(const struct rt *rt, const struct parley_turns *t)
-{
-	const char *model = rt->model[0] ? rt->model : "parley";
-	json_t *j;
-	if (rt->beta) {
-		j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:[], s:s, s:f, "
-			      "s:o, s:n, s:i, s:n, s:f, s:n}",
-			      "object", "realtime.session", "id", rt->session_id, "model",
-			      rt_text_json(model, strlen(model)), "modalities", modalities_json(rt),
-			      "instructions", instructions_json(rt), "voice",
-			      rt_text_json(rt->voice, strlen(rt->voice)), "input_audio_format",
-			      rt_format_json(rt, rt->in_codec), "output_audio_format",
-			      rt_format_json(rt, rt->out_codec), "input_audio_transcription",
-			      transcription_json(rt), "turn_detection", turns_json(rt, t), "tools",
-			      "tool_choice", "auto", "temperature", rt->temperature,
-			      "max_response_output_tokens", max_tokens_json(rt), "tracing",
-			      "expires_at", 0, "input_audio_noise_reduction", "speed", rt->speed,
-			      "include");
-		return j;
-	}
-	json_t *input = json_pack("{s:o, s:o, s:n, s:o}", "format", rt_format_json(rt, rt->in_codec),
-				  "transcription", transcription_json(rt), "noise_reduction",
-				  "turn_detection", turns_json(rt, t));
-	json_t *output = json_pack("{s:o, s:o, s:f}", "format", rt_format_json(rt, rt->out_codec),
-				   "voice", rt_text_json(rt->voice, strlen(rt->voice)), "speed",
-				   rt->speed);
-	j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:s, s:o, s:n, s:s, s:n, s:i, "
-		      "s:{s:o, s:o}, s:n}",
-		      "type", "realtime", "object", "realtime.session", "id", rt->session_id,
-		      "model", rt_text_json(model, strlen(model)), "output_modalities",
-		      modalities_json(rt), "instructions", instructions_json(rt), "tools",
-		      "tool_choice", "auto", "max_output_tokens", max_tokens_json(rt), "tracing",
-		      "truncation", "auto", "prompt", "expires_at", 0, "audio", "input", input,
-		      "output", output, "include");
-	return j;
-}
-
-/* Pushes session.created or session.updated with the session in force. */
-static void push_session(struct parley_session *s, enum rt_ev kind)
-{
-	struct rt *rt = rt_of(s);
-	struct parley_turns t;
-	parley_session_get_turns(s, &t);
-	pthread_mutex_lock(&rt->lock);
-	json_t *ev = rt_event(rt, kind);
-	json_t *sess = session_json_locked(rt, &t);
-	if (ev && sess) {
-		json_object_set_new(ev, "session", sess);
-		sess = NULL;
-	} else {
-		json_decref(ev);
-		ev = NULL;
-	}
-	json_decref(sess);
-	rt_push(s, ev, kind);
-	pthread_mutex_unlock(&rt->lock);
-}
-
-void rt_session_hello(struct parley_session *s)
-{
-	push_session(s, RT_EV_SESSION_CREATED);
-}
 
 /* --- session.update --- */
 
@@ -243,7 +100,7 @@ static int parse_format(const struct rt *rt, json_t *j, const char *param, enum 
 	if (rt->beta) {
 		name = json_string_value(j);
 		for (int k = 0; name && k < 3; k++) {
-			if (strcmp(name, beta_format[k]) == 0) {
+			if (strcmp(name, rt_beta_format[k]) == 0) {
 				*c = (enum rt_codec)k;
 				return 0;
 			}
@@ -254,7 +111,7 @@ static int parse_format(const struct rt *rt, json_t *j, const char *param, enum 
 	}
 	name = json_is_object(j) ? json_string_value(json_object_get(j, "type")) : NULL;
 	for (int k = 0; name && k < 3; k++) {
-		if (strcmp(name, ga_format[k]))
+		if (strcmp(name, rt_ga_format[k]))
 			continue;
 		json_t *rate = json_object_get(j, "rate");
 		if (rate && !json_is_null(rate) &&
@@ -351,7 +208,7 @@ static int parse_turns(json_t *j, const char *param, struct update *u, struct pe
 		const char *name = json_string_value(ea);
 		if (ea && !json_is_null(ea)) {
 			int k = 0;
-			while (k < 4 && (!name || strcmp(name, eagerness[k].name)))
+			while (k < 4 && (!name || strcmp(name, rt_eagerness[k].name)))
 				k++;
 			if (k == 4)
 				return fail(e, "invalid_value", param,
@@ -519,49 +376,70 @@ static int parse_beta(const struct rt *rt, json_t *sess, struct update *u, struc
 	return 0;
 }
 
-/* Applies a checked update; the voice goes first (the allow-list is the
- * session's: the one check the parser cannot make). */
+/* Applies a checked update, all or nothing: everything that can be
+ * refused is checked first (the voice against the allow-list, the
+ * instructions' UTF-8), then the one step that can fail (out of memory:
+ * the instructions' copies) goes before anything changes; the setters
+ * after it cannot fail on values the parser checked. */
 static int apply(struct parley_session *s, struct rt *rt, const struct update *u,
 		 struct perr *e)
 {
-	int rc = 0;
-	/* A parley voice by that name first (the openai TTS backend may have
-	 * "alloy"), else OpenAI's names speak with the default voice. */
+	const char *voice = NULL;
 	if (u->has & UP_VOICE) {
-		rc = parley_session_set_voice(s, u->voice);
-		if (rc == PARLEY_E_NOTFOUND && u->openai_voice)
-			rc = parley_session_set_voice(s, "default");
+		/* A parley voice by that name first (the openai TTS backend may
+		 * have "alloy"), else OpenAI's names speak with the default voice. */
+		struct parley_tts_voice v;
+		voice = parley_tts_voice_lookup(u->voice, &v) == 0 ? u->voice
+			: u->openai_voice				 ? "default"
+									 : NULL;
+		if (!voice)
+			return fail(e, "invalid_value",
+				    rt->beta ? "session.voice" : "session.audio.output.voice",
+				    "unknown voice '%s' (voices: %s, or one of OpenAI's names for the "
+				    "server's default voice)",
+				    u->voice, parley_tts_all_voices());
 	}
-	if (rc)
-		return fail(e, "invalid_value", rt->beta ? "session.voice" : "session.audio.output.voice",
-			    "unknown voice '%s' (voices: %s, or one of OpenAI's names for the "
-			    "server's default voice)",
-			    u->voice, parley_tts_all_voices());
-	if (u->has & UP_INSTRUCTIONS)
-		rc = parley_session_set_instructions(s, u->instructions);
-	if (!rc && (u->has & UP_IN_FORMAT))
-		rc = parley_session_set_input_rate(s, rt_codec_rate(u->in));
-	if (!rc && (u->has & UP_OUT_FORMAT))
-		rc = parley_session_set_output_rate(s, rt_codec_rate(u->out));
-	if (!rc && (u->has & UP_SPEED))
-		rc = parley_session_set_tts_rate(s, fmax(u->speed, PARLEY_TTS_RATE_MIN));
-	if (!rc && (u->has & UP_TURNS)) {
-		rc = parley_session_set_turns(s, &u->turns);
-		if (!rc && u->turns.mode == PARLEY_TURNS_ADAPTIVE)
-			rc = parley_session_set_speed(s, eagerness[u->eagerness].speed);
-	}
-	if (!rc && (u->has & UP_MODALITIES))
-		parley_session_set_spoken(s, !u->text_only);
-	if (rc)
-		return fail(e, rc == PARLEY_E_NOMEM ? "server_error" : "invalid_value", "session",
-			    "session.update: %s", parley_strerror(rc));
-
+	if ((u->has & UP_INSTRUCTIONS) && u->instructions &&
+	    !parley_utf8_valid(u->instructions, strlen(u->instructions)))
+		return fail(e, "invalid_value", "session.instructions",
+			    "session.instructions is not valid UTF-8");
 	char *instructions = NULL;
 	if ((u->has & UP_INSTRUCTIONS) && u->instructions) {
 		instructions = strdup(u->instructions);
 		if (!instructions)
 			return fail(e, "server_error", "session", "out of memory");
 	}
+	int rc = (u->has & UP_INSTRUCTIONS) ? parley_session_set_instructions(s, u->instructions) : 0;
+	if (rc) { /* out of memory: nothing changed */
+		free(instructions);
+		return fail(e, rc == PARLEY_E_NOMEM ? "server_error" : "invalid_value", "session",
+			    "session.update: %s", parley_strerror(rc));
+	}
+	/* From here on nothing fails: the values are in the setters' ranges
+	 * (the parser checked them, the voice was looked up). */
+	if (voice)
+		parley_session_set_voice(s, voice);
+	if (u->has & UP_IN_FORMAT) /* appends come from this thread: none races the switch */
+		parley_session_set_input_rate(s, rt_codec_rate(u->in));
+	if (u->has & UP_OUT_FORMAT) {
+		/* Audio events come from other threads: while the session's rate
+		 * and rt->out_codec disagree, an audio delta is encoded in the
+		 * codec of the rate it is at (out_next), never mislabelled. */
+		pthread_mutex_lock(&rt->lock);
+		rt->out_next = u->out;
+		pthread_mutex_unlock(&rt->lock);
+		parley_session_set_output_rate(s, rt_codec_rate(u->out));
+	}
+	if (u->has & UP_SPEED)
+		parley_session_set_tts_rate(s, fmax(u->speed, PARLEY_TTS_RATE_MIN));
+	if (u->has & UP_TURNS) {
+		parley_session_set_turns(s, &u->turns);
+		if (u->turns.mode == PARLEY_TURNS_ADAPTIVE)
+			parley_session_set_speed(s, rt_eagerness[u->eagerness].speed);
+	}
+	if (u->has & UP_MODALITIES)
+		parley_session_set_spoken(s, !u->text_only);
+
 	pthread_mutex_lock(&rt->lock);
 	if (u->has & UP_INSTRUCTIONS) {
 		free(rt->instructions);
@@ -614,5 +492,5 @@ void rt_session_update(struct parley_session *s, json_t *ev, const char *event_i
 	}
 	PARLEY_DEBUG("session %llu: realtime session updated",
 		     (unsigned long long)parley_session_id(s));
-	push_session(s, RT_EV_SESSION_UPDATED);
+	rt_session_push(s, RT_EV_SESSION_UPDATED);
 }

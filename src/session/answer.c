@@ -26,8 +26,9 @@ void parley_answer_started_locked(struct parley_session *s)
 	s->answer_open = true;
 	s->answer_spoken = s->speech && s->speak_answers;
 	s->answer_hist_id = 0;
+	s->answer_id = ++s->answer_seq; /* supersede kept the one before */
 	s->play_until_ns = 0;
-	s->events->answer_started(s);
+	s->events->answer_started(s, s->answer_id);
 }
 
 void parley_answer_final_locked(struct parley_session *s, const char *text, size_t len,

@@ -14,10 +14,17 @@
  * lost to an overflow or a rate change counts as taken, so a mark it
  * passed is simply due.
  *
- * The marks wait in a FIFO of PARLEY_SESSION_MAX_CUTS; a commit finding it
- * full (the listener is far behind) is refused. A clear always fits: it
- * replaces a clear at the tail (both drop the same audio) or takes the
- * last slot, which commits leave free.
+ * The marks wait in a FIFO of PARLEY_SESSION_MAX_CUTS. A commit is
+ * refused when PARLEY_SESSION_MAX_COMMITS commits already wait, for the
+ * listener (marks) or for their transcripts (s->utts_waiting, the
+ * listener's count): one client does not queue dozens of speech jobs
+ * ahead of every other session. A clear always fits: it replaces a clear
+ * at the tail (both drop the same audio) or takes a slot commits leave
+ * free.
+ *
+ * The VAD's end of a turn is a cut too (the utterance is committed): the
+ * audio a commit finds waiting (uncommitted_ms) is then only what came
+ * after it, which is what the listener has not taken yet.
  *
  * Threads: any; everything under s->lock.
  */
@@ -45,7 +52,7 @@ int parley_session_commit_audio(struct parley_session *s)
 	int rc = 0;
 	if (s->uncommitted_ms < MIN_COMMIT_MS)
 		rc = PARLEY_E_RANGE;
-	else if (s->ncuts >= PARLEY_SESSION_MAX_CUTS - 1)
+	else if (s->ncuts + s->utts_waiting >= PARLEY_SESSION_MAX_COMMITS)
 		rc = PARLEY_E_FULL;
 	else {
 		push_cut_locked(s, false);
@@ -64,6 +71,23 @@ void parley_session_clear_audio(struct parley_session *s)
 	s->uncommitted_ms = 0;
 	pthread_mutex_unlock(&s->lock);
 	parley_session_schedule_listener(s);
+}
+
+void parley_session_vad_cut(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	double after = (double)parley_ring_len(&s->audio) * 1000 / s->settings.input_sample_rate;
+	if (after < s->uncommitted_ms) /* else a commit came after it already */
+		s->uncommitted_ms = after;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void parley_session_utts_waiting(struct parley_session *s, int delta)
+{
+	pthread_mutex_lock(&s->lock);
+	if (delta >= 0 || s->utts_waiting >= (unsigned)-delta)
+		s->utts_waiting += delta;
+	pthread_mutex_unlock(&s->lock);
 }
 
 size_t parley_session_audio_take_cut(struct parley_session *s, int16_t *dst, size_t n,

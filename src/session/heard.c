@@ -8,9 +8,12 @@
  * playback estimate of sessions without reports, answer.c) and when the
  * client truncates it (parley_session_truncate_answer: the ms it says).
  *
- * The pieces of the current answer live in the session (s->spoken); when
- * a newer answer supersedes it they move to s->prev, so the answer a
- * client truncates after a barge-in or a cancel is still known.
+ * The pieces of the current answer live in the session (s->spoken), under
+ * its number (s->answer_id, answer_started's); when a newer answer
+ * supersedes it they join s->kept, the last PARLEY_ANSWERS_KEPT answers
+ * that had any, each with its number and history entry. So a client
+ * truncates exactly the answer it names (after a barge-in, a cancel, or a
+ * newer answer that was cut before it said anything), and never another.
  *
  * Threads: every call with s->lock held (parley_spoken_words is pure).
  */
@@ -98,7 +101,7 @@ char *parley_answer_kept_locked(struct parley_session *s, int64_t now_ns)
 	return strndup(s->answer.len ? s->answer.data : "", s->answer.len);
 }
 
-void parley_spoken_set_free(struct parley_spoken_set *set)
+static void set_free(struct parley_spoken_set *set)
 {
 	for (size_t i = 0; i < set->n; i++)
 		free(set->p[i].text);
@@ -106,14 +109,40 @@ void parley_spoken_set_free(struct parley_spoken_set *set)
 	*set = (struct parley_spoken_set){ 0 };
 }
 
+void parley_spoken_kept_free(struct parley_session *s)
+{
+	for (size_t i = 0; i < PARLEY_ANSWERS_KEPT; i++)
+		set_free(&s->kept[i]);
+}
+
 void parley_spoken_keep_locked(struct parley_session *s)
 {
-	if (!s->nspoken && !s->answer_hist_id)
-		return; /* nothing of an answer: the previous one stays */
-	parley_spoken_set_free(&s->prev);
-	s->prev = (struct parley_spoken_set){ s->spoken, s->nspoken, s->audio_sent_ms,
-					      s->answer_hist_id };
-	s->spoken = NULL;
-	s->nspoken = s->spoken_cap = 0;
+	if (s->answer_id && s->nspoken) {
+		set_free(&s->kept[PARLEY_ANSWERS_KEPT - 1]);
+		memmove(&s->kept[1], &s->kept[0], (PARLEY_ANSWERS_KEPT - 1) * sizeof s->kept[0]);
+		s->kept[0] = (struct parley_spoken_set){ s->spoken, s->nspoken, s->audio_sent_ms,
+							 s->answer_hist_id, s->answer_id };
+		s->spoken = NULL;
+		s->nspoken = s->spoken_cap = 0;
+	}
+	/* an answer with nothing spoken: its pieces (none) are forgotten with it */
+	s->answer_id = 0;
 	s->answer_hist_id = 0;
+}
+
+const struct parley_spoken_set *parley_spoken_find_locked(struct parley_session *s,
+							  uint64_t answer,
+							  struct parley_spoken_set *cur)
+{
+	if (!answer)
+		return NULL;
+	if (answer == s->answer_id) {
+		*cur = (struct parley_spoken_set){ s->spoken, s->nspoken, s->audio_sent_ms,
+						   s->answer_hist_id, s->answer_id };
+		return cur;
+	}
+	for (size_t i = 0; i < PARLEY_ANSWERS_KEPT; i++)
+		if (s->kept[i].answer == answer)
+			return &s->kept[i];
+	return NULL;
 }

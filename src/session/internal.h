@@ -58,6 +58,7 @@ struct parley_spoken_set {
 	size_t n;
 	int64_t audio_ms;  /* audio of the answer sent */
 	uint64_t hist_id;  /* its history entry, 0 none */
+	uint64_t answer;   /* its number (answer_started), 0: an empty slot */
 };
 
 /* A client's cut in the audio stream (commit.c): the audio before sample
@@ -147,9 +148,19 @@ struct parley_session {
 						of this answer sent so far ends playing */
 	uint64_t answer_hist_id;             /* guarded by lock: the current answer's history
 						entry, 0 none */
-	struct parley_spoken_set prev;       /* guarded by lock: the previous answer's pieces */
+	uint64_t answer_seq;                 /* guarded by lock: answers started */
+	uint64_t answer_id;                  /* guarded by lock: the current answer's number
+						(its pieces are s->spoken), 0 none */
+	struct parley_spoken_set kept[PARLEY_ANSWERS_KEPT]; /* guarded by lock: the pieces of
+						the answers before it that had any, newest first */
 	uint64_t audio_written;              /* guarded by lock: samples ever written to `audio` */
-	double uncommitted_ms;               /* guarded by lock: audio since the last commit/clear */
+	double uncommitted_ms;               /* guarded by lock: audio since the last cut (a commit,
+						a clear, the VAD's end of a turn) */
+	double audio_lost_ms;                /* guarded by lock: input audio dropped before the
+						listener heard it (pace, overflow, a rate change),
+						not yet added to its clock */
+	unsigned utts_waiting;               /* guarded by lock: committed utterances waiting for
+						their transcript (the listener's count) */
 	struct parley_cut cuts[PARLEY_SESSION_MAX_CUTS]; /* guarded by lock: a FIFO */
 	size_t cut_head, ncuts;              /* guarded by lock */
 	/* Undeclared input rate (inrate.h): */
@@ -173,9 +184,10 @@ void parley_session_end(struct parley_session *s, const char *reason);
 /*
  * turn.c calls this at the start of every user turn, typed or spoken:
  * true if the turn may go to the LLM; false if it is over
- * --turns-per-minute (the client was told RATE_LIMITED). Any thread.
+ * --turns-per-minute (report: the client was told RATE_LIMITED; else the
+ * caller tells it). Any thread.
  */
-bool parley_session_turn_admit(struct parley_session *s);
+bool parley_session_turn_admit(struct parley_session *s, bool report);
 
 /* inrate.c: what the inference concluded, reported after the lock is let go. */
 struct parley_inrate_note {
@@ -388,10 +400,16 @@ char *parley_spoken_words(const struct parley_spoken *p, size_t n, int64_t ms);
 /* What a cut answer keeps (cancel, barge-in): spoken, what the user heard;
  * text only, the text sent. malloc'd, caller frees; NULL on OOM. */
 char *parley_answer_kept_locked(struct parley_session *s, int64_t now_ns);
-/* The current answer's pieces become the previous answer's (supersede). */
+/* The current answer is over (supersede): its pieces, if any, join the
+ * kept answers (the oldest kept goes), and no answer is current. */
 void parley_spoken_keep_locked(struct parley_session *s);
-/* Frees the previous answer's pieces. */
-void parley_spoken_set_free(struct parley_spoken_set *set);
+/* The pieces of answer `answer`: the current one's (cur, filled in) or a
+ * kept one's; NULL if the session has none. */
+const struct parley_spoken_set *parley_spoken_find_locked(struct parley_session *s,
+							  uint64_t answer,
+							  struct parley_spoken_set *cur);
+/* Frees every kept answer's pieces (the last unref). */
+void parley_spoken_kept_free(struct parley_session *s);
 
 /* turn.c, caller holds s->lock. Supersedes the answer in flight (an open
  * one ends CANCELLED, what was sent; keep_partial: the history keeps its
@@ -401,9 +419,10 @@ uint64_t parley_session_supersede_locked(struct parley_session *s, bool keep_par
 
 /* turn.c: starts an answer to the conversation, with the user turn
  * text[0..len) added first unless text is NULL; the turn was admitted.
- * if_idle: PARLEY_E_BUSY when an answer is open. Returns 0 (problems
- * after answer_started end it FAILED and are reported), PARLEY_E_BUSY,
- * PARLEY_E_CLOSED (closing) or PARLEY_E_NOMEM (reported). Without s->lock. */
+ * if_idle (respond()): PARLEY_E_BUSY when an answer is open. Returns 0
+ * (problems after answer_started end it FAILED and are reported),
+ * PARLEY_E_BUSY, PARLEY_E_CLOSED (closing) or PARLEY_E_NOMEM (reported
+ * unless if_idle: respond()'s caller reports it). Without s->lock. */
 int parley_answer_submit(struct parley_session *s, const char *text, size_t len,
 			 int64_t speech_end_ns, bool if_idle);
 
@@ -412,6 +431,13 @@ int parley_answer_submit(struct parley_session *s, const char *text, size_t len,
  * only joins the history. */
 void parley_session_heard_turn(struct parley_session *s, const char *text, size_t len,
 			       int64_t speech_end_ns);
+
+/* commit.c: the VAD ended a turn (the listen strand): it is a cut, so a
+ * commit right after it finds only the audio since (uncommitted_ms). */
+void parley_session_vad_cut(struct parley_session *s);
+/* commit.c: the listener's count of committed utterances waiting for
+ * their transcript changes by delta (PARLEY_SESSION_MAX_COMMITS). */
+void parley_session_utts_waiting(struct parley_session *s, int delta);
 
 /* commit.c: the listen strand's take: moves up to n buffered samples into
  * dst, never past the next cut. *discard: they precede a clear (drop them

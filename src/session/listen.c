@@ -57,6 +57,7 @@
 #include "audio/resample.h"
 #include "audio/vad.h"
 #include "session/internal.h"
+#include "session/manual.h"
 #include "stt/stt.h"
 #include "text/turn_rules.h"
 #include "util/err.h"
@@ -108,6 +109,7 @@ struct result {
 	struct utt *u; /* one reference */
 	enum parley_speech_end end;
 	enum parley_speech_cause cause;
+	bool reported;             /* ERROR: the listener reported it already */
 	char text[];
 };
 
@@ -134,7 +136,7 @@ struct parley_listen {
 	bool overloaded;           /* inside an overload episode */
 	int pieces, fed_ms;        /* fed to the current utterance (debug log) */
 	double clock_ms;           /* input audio heard or skipped since the session began */
-	bool manual_failed;        /* MANUAL: no job could start; not again until the next cut */
+	struct parley_manual manual; /* MANUAL: the audio since the last cut (manual.h) */
 };
 
 struct parley_listen *parley_listen_create(void)
@@ -175,8 +177,10 @@ static void unlist(struct parley_listen *l, struct parley_session *s, struct utt
 		struct utt **p = &l->pending;
 		while (*p && *p != u)
 			p = &(*p)->next;
-		if (*p)
+		if (*p) {
 			*p = u->next;
+			parley_session_utts_waiting(s, -1);
+		}
 	}
 	atomic_store(&u->finished, true);
 	if (u->job) /* none: commit_nothing()'s */
@@ -207,6 +211,7 @@ void parley_listen_destroy(struct parley_listen *l, struct parley_session *s)
 	if (!l)
 		return;
 	abandon(l, s); /* nothing is left by now: each utterance holds the session */
+	parley_manual_free(&l->manual);
 	parley_resampler_destroy(l->rs);
 	free(l->fed);
 	free(l);
@@ -305,6 +310,9 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 	} else if (r->end == PARLEY_SPEECH_CANCELLED) {
 		if (u->committed && !parley_session_is_closing(s))
 			s->events->user_failed(s, "cancelled");
+	} else if (r->end == PARLEY_SPEECH_ERROR && r->reported) {
+		if (u->committed)
+			s->events->user_failed(s, parley_speech_cause_name(r->cause));
 	} else if (r->end == PARLEY_SPEECH_ERROR) {
 		PARLEY_WARN("session %llu: speech recognition failed (%s): %s",
 			    (unsigned long long)s->id, parley_speech_cause_name(r->cause), r->text);
@@ -386,10 +394,13 @@ static void stop_feeding(struct parley_listen *l, struct parley_session *s)
 	l->cur = NULL;
 	u->next = l->pending;
 	l->pending = u;
+	parley_session_utts_waiting(s, 1);
 	atomic_store(&u->finished, true);
 	u->committed = true;
-	if (u->speech_event)
+	if (u->speech_event) { /* the VAD's end of the turn: a cut */
+		parley_session_vad_cut(s);
 		s->events->speech_stopped(s, (int64_t)l->clock_ms);
+	}
 	set_open(s, false);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
@@ -601,19 +612,18 @@ static bool barge_in(struct parley_listen *l, struct parley_session *s, int64_t 
 }
 
 /* MANUAL turns: everything heard between the client's cuts is one
- * utterance (commit_now() ends it), fed whole, pauses included, up to
- * MAX_UTTERANCE_MS; the VAD only counts voicing. */
+ * utterance, kept (manual.h) until the commit leases a decoder for it;
+ * the VAD only counts voicing. An utterance the VAD opened before the
+ * switch to MANUAL goes on being fed until the commit ends it. */
 static void manual_frame(struct parley_listen *l, struct parley_session *s, const int16_t *pcm)
 {
 	if (!l->cur) {
-		if (l->manual_failed)
-			return;
-		l->pre_len = 0;
-		begin(l, s, 0, false);
-		if (!l->cur) {
-			l->manual_failed = true;
-			return;
-		}
+		if (parley_manual_push(&l->manual, pcm, PARLEY_VAD_FRAME) == 1)
+			parley_session_error(s, PARLEY_SESSION_AUDIO_OVERFLOW,
+					     "more than %d s of audio since the last commit: a "
+					     "commit transcribes the last %d s",
+					     PARLEY_MANUAL_MAX_MS / 1000, PARLEY_MANUAL_MAX_MS / 1000);
+		return;
 	}
 	if (l->utt_ms >= MAX_UTTERANCE_MS)
 		return; /* not decoded */
@@ -691,8 +701,10 @@ static void drain_input(struct parley_listen *l, struct parley_session *s,
 }
 
 /* The utterance ends where no utterance is: one that holds nothing, which
- * still ends in user_failed, in its turn (after the utterances before it). */
-static void commit_nothing(struct parley_listen *l, struct parley_session *s)
+ * still ends in user_failed, in its turn (after the utterances before it):
+ * "empty", or (end ERROR) why no decoder could start, reported already. */
+static void commit_nothing(struct parley_listen *l, struct parley_session *s,
+			   enum parley_speech_end end, enum parley_speech_cause cause)
 {
 	struct utt *u = calloc(1, sizeof *u);
 	struct result *r = malloc(sizeof *r + 1);
@@ -711,29 +723,71 @@ static void commit_nothing(struct parley_listen *l, struct parley_session *s)
 	u->listed = u->committed = u->by_commit = true;
 	u->next = l->pending;
 	l->pending = u;
-	*r = (struct result){ .u = u, .end = PARLEY_SPEECH_OK };
+	parley_session_utts_waiting(s, 1);
+	*r = (struct result){ .u = u, .end = end, .cause = cause, .reported = true };
 	r->text[0] = '\0';
 	u->held = r;
 	deliver_held(l, s);
 }
 
+/* MANUAL: the committed audio (manual.h) is fed to its utterance, one
+ * piece per call; the last piece ends it. Returns false while some is
+ * left (the caller yields: see "Fairness" above). */
+static bool drain_manual(struct parley_listen *l, struct parley_session *s)
+{
+	size_t n = parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL);
+	if (l->cur) {
+		l->nfed = n;
+		l->utt_ms += (int)(n * 1000 / PARLEY_VAD_RATE);
+		flush(l, s); /* a job that takes no more ends: the rest is dropped */
+	}
+	if (!l->cur) {
+		while (parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL))
+			;
+		return true;
+	}
+	if (parley_manual_draining(&l->manual))
+		return false;
+	end(l, s, parley_now_ns());
+	return true;
+}
+
 /* The client's commit (commit.c) reached the listener: the audio before it
  * is one utterance, which ends now (no speech_stopped: the VAD did not end
- * it). */
+ * it; committed says so, before anything of the utterance's end). MANUAL
+ * audio kept since the last cut leases its decoder now and is fed from the
+ * next job on. */
 static void commit_now(struct parley_listen *l, struct parley_session *s,
 		       const struct parley_turns *t, double speed)
 {
 	drain_input(l, s, t, speed);
+	bool dropped = false;
 	if (l->cur) {
+		s->events->committed(s, (int64_t)l->clock_ms, l->cur->speech_event);
 		l->cur->speech_event = false;
 		l->cur->by_commit = true;
 		end(l, s, parley_now_ns());
+		parley_manual_clear(&l->manual);
+	} else if (parley_manual_commit(&l->manual, &dropped)) {
+		s->events->committed(s, (int64_t)l->clock_ms, false);
+		l->pre_len = 0;
+		begin(l, s, 0, false);
+		if (l->cur) {
+			l->cur->by_commit = true;
+		} else { /* no decoder: begin() said why */
+			while (parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL))
+				;
+			commit_nothing(l, s, PARLEY_SPEECH_ERROR, PARLEY_SPEECH_CAUSE_BUSY);
+		}
 	} else {
-		commit_nothing(l, s);
+		s->events->committed(s, (int64_t)l->clock_ms, false);
+		commit_nothing(l, s, PARLEY_SPEECH_OK, PARLEY_SPEECH_CAUSE_NONE);
 	}
+	if (dropped)
+		PARLEY_DEBUG("session %llu: the commit keeps the last %d s of its audio",
+			     (unsigned long long)s->id, PARLEY_MANUAL_MAX_MS / 1000);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
-	l->manual_failed = false;
 }
 
 /* The client's clear reached the listener: the utterance in progress goes
@@ -750,10 +804,10 @@ static void clear_now(struct parley_listen *l, struct parley_session *s)
 		if (spec)
 			parley_session_speculation_drop(s);
 	}
+	parley_manual_clear(&l->manual);
 	parley_vad_end(&l->vad);
 	l->pre_len = 0;
 	l->nfed = 0;
-	l->manual_failed = false;
 }
 
 /* n input samples at rate: resampled to 16 kHz and heard frame by frame;
@@ -806,6 +860,8 @@ void parley_listen_job(void *arg, bool cancelled)
 	int rate = s->settings.input_sample_rate;
 	double speed = s->settings.speed;
 	struct parley_turns turns = s->turn_cfg;
+	l->clock_ms += s->audio_lost_ms; /* audio the client sent that was dropped */
+	s->audio_lost_ms = 0;
 	size_t backlog = parley_ring_len(&s->audio);
 	/* Lagging is decoding slower than real time while audio waits: the
 	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
@@ -834,11 +890,15 @@ void parley_listen_job(void *arg, bool cancelled)
 		return;
 	}
 	parley_vad_set_threshold(&l->vad, turns.threshold);
-	if (l->cur && turns.mode != PARLEY_TURNS_MANUAL && !l->cur->speech_event) {
-		/* MANUAL no more: the utterance it opened is the VAD's now */
-		l->cur->speech_event = true;
-		s->events->speech_started(s, l->cur->start_ms);
+	if (parley_manual_draining(&l->manual) && !parley_session_is_closing(s) &&
+	    !drain_manual(l, s)) {
+		/* a committed MANUAL utterance is fed first, a piece a job */
+		parley_session_schedule_listener(s);
+		parley_workers_yield(s->workers, &s->strand);
+		return;
 	}
+	if (turns.mode != PARLEY_TURNS_MANUAL && parley_manual_len(&l->manual))
+		parley_manual_clear(&l->manual); /* MANUAL no more: no commit comes for it */
 
 	int16_t in[TAKE];
 	int16_t out[TAKE * PARLEY_VAD_RATE / 8000 + 64];
@@ -859,6 +919,8 @@ void parley_listen_job(void *arg, bool cancelled)
 			commit_now(l, s, &turns, speed);
 		else if (cut == PARLEY_CUT_CLEAR)
 			clear_now(l, s);
+		if (parley_manual_draining(&l->manual))
+			break; /* the audio after the commit waits for its utterance */
 	}
 	if (parley_session_is_closing(s)) {
 		abandon(l, s); /* do not keep a transcription for a session that is going */
@@ -869,6 +931,11 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * turn and the partial its rule reads are not queued behind other
 	 * sessions' decoding. */
 	atomic_store(&s->listen_urgent, l->cur && l->vad.silence_ms > 0);
+	if (parley_manual_draining(&l->manual)) { /* fed from the next job on */
+		parley_session_schedule_listener(s);
+		parley_workers_yield(s->workers, &s->strand);
+		return;
+	}
 	if (slice == 0) {
 		/* Slice used up: if audio is left, continue behind the others. */
 		pthread_mutex_lock(&s->lock);

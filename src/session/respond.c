@@ -68,10 +68,9 @@ int parley_session_respond(struct parley_session *s)
 	if (busy)
 		return PARLEY_E_BUSY;
 	parley_speculation_discard(s, "response asked for");
-	if (!parley_session_turn_admit(s))
-		return PARLEY_E_RANGE; /* RATE_LIMITED was reported */
-	int rc = parley_answer_submit(s, NULL, 0, 0, true);
-	return rc == PARLEY_E_NOMEM ? 0 : rc; /* NOMEM: reported as an error event */
+	if (!parley_session_turn_admit(s, false))
+		return PARLEY_E_RANGE; /* the caller tells its client */
+	return parley_answer_submit(s, NULL, 0, 0, true);
 }
 
 int parley_session_cancel_response(struct parley_session *s)
@@ -100,19 +99,18 @@ int parley_session_cancel_response(struct parley_session *s)
 	return 0;
 }
 
-int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms)
+int parley_session_truncate_answer(struct parley_session *s, uint64_t answer, int64_t audio_ms)
 {
 	if (audio_ms < 0)
 		return PARLEY_E_RANGE;
 	pthread_mutex_lock(&s->lock);
-	/* The last answer in the history: the current one once it ended, else
-	 * the one before (the answer in flight is not in the history yet). */
-	struct parley_spoken_set cur = { s->spoken, s->nspoken, s->audio_sent_ms, s->answer_hist_id };
-	const struct parley_spoken_set *set =
-		s->answer_hist_id && !s->answer_open ? &cur : &s->prev;
+	struct parley_spoken_set cur;
+	const struct parley_spoken_set *set = parley_spoken_find_locked(s, answer, &cur);
 	int rc = 0;
 	char *text = NULL;
-	if (!set->n || !set->hist_id)
+	if (set == &cur && s->answer_open)
+		rc = PARLEY_E_BUSY; /* not in the history yet */
+	else if (!set || !set->n || !set->hist_id)
 		rc = PARLEY_E_NOTFOUND;
 	else if (audio_ms > set->audio_ms)
 		rc = PARLEY_E_RANGE;
@@ -123,8 +121,9 @@ int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms)
 					audio_ms < set->audio_ms);
 	pthread_mutex_unlock(&s->lock);
 	if (!rc)
-		PARLEY_DEBUG("session %llu: answer truncated at %lld ms: \"%.60s\"",
-			     (unsigned long long)s->id, (long long)audio_ms, text);
+		PARLEY_DEBUG("session %llu: answer %llu truncated at %lld ms: \"%.60s\"",
+			     (unsigned long long)s->id, (unsigned long long)answer,
+			     (long long)audio_ms, text);
 	free(text);
 	return rc;
 }

@@ -137,8 +137,6 @@ void parley_session_unref(struct parley_session *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	if (s->proto_free)
-		s->proto_free(s->proto);
 	parley_outq_destroy(&s->outq);
 	parley_ring_destroy(&s->audio);
 	parley_history_destroy(&s->history);
@@ -147,9 +145,13 @@ void parley_session_unref(struct parley_session *s)
 	parley_listen_destroy(s->listen, s);
 	parley_buf_free(&s->answer);
 	parley_buf_free(&s->said);
-	parley_spoken_set_free(&s->prev);
+	parley_spoken_kept_free(s);
 	free(s->instructions);
 	pthread_mutex_destroy(&s->lock);
+	/* last: nothing above calls an event now, but nothing may find the
+	 * protocol's state gone either */
+	if (s->proto_free)
+		s->proto_free(s->proto);
 	free(s);
 }
 
@@ -254,8 +256,11 @@ int parley_session_set_input_rate(struct parley_session *s, int hz)
 	if (!rate_ok(hz))
 		return PARLEY_E_RANGE;
 	pthread_mutex_lock(&s->lock);
-	if (s->settings.input_sample_rate != hz)
-		parley_ring_clear(&s->audio); /* old samples are at the old rate */
+	if (s->settings.input_sample_rate != hz) { /* old samples are at the old rate */
+		s->audio_lost_ms +=
+			(double)parley_ring_len(&s->audio) * 1000 / s->settings.input_sample_rate;
+		parley_ring_clear(&s->audio);
+	}
 	s->settings.input_sample_rate = hz;
 	bool held = s->rate_pending;
 	s->rate_pending = false; /* a declared rate always wins */
@@ -403,6 +408,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 		parley_pace_admit(&s->pace, (double)n / rate, parley_now_ns());
 	if (verdict != PARLEY_PACE_ACCEPT) {
 		double dropped = s->pace.dropped_s;
+		s->audio_lost_ms += (double)n * 1000 / rate; /* it was sent: the clock counts it */
 		pthread_mutex_unlock(&s->lock);
 		parley_inrate_report(s, &note);
 		if (verdict == PARLEY_PACE_DROP_REPORT) {
@@ -440,6 +446,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	s->audio_written += n; /* commit.c: what is lost counts as taken */
 	s->uncommitted_ms += (double)n * 1000 / rate;
 	dropped += parley_ring_write(&s->audio, pcm, n);
+	s->audio_lost_ms += (double)dropped * 1000 / rate;
 	if (dropped && !s->audio_overflowing) {
 		s->audio_overflowing = true;
 		report = true;
@@ -460,7 +467,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 				     PARLEY_SESSION_AUDIO_SECONDS);
 }
 
-bool parley_session_turn_admit(struct parley_session *s)
+bool parley_session_turn_admit(struct parley_session *s, bool report)
 {
 	pthread_mutex_lock(&s->lock);
 	int64_t now = parley_now_ns();
@@ -470,6 +477,8 @@ bool parley_session_turn_admit(struct parley_session *s)
 	if (!ok) {
 		PARLEY_INFO("session %llu: turn refused: over %.0f turns a minute",
 			    (unsigned long long)s->id, s->limits->turns_per_minute);
+	}
+	if (!ok && report) {
 		parley_session_error(s, PARLEY_SESSION_RATE_LIMITED,
 				     "too many turns: at most %.0f a minute (%.0f at once); this "
 				     "one was not answered, try again in %.1f s",

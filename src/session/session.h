@@ -157,8 +157,10 @@ struct parley_session_events {
 	/* An answer begins: it becomes the session's current answer (a turn was
 	 * submitted, respond() was called, or a speculation adopted). Exactly
 	 * one answer_final follows, before any newer answer_started (a newer
-	 * turn ends the older answer CANCELLED first). */
-	void (*answer_started)(struct parley_session *s);
+	 * turn ends the older answer CANCELLED first). answer: its identity
+	 * (1, 2, ... in the order answers start), which
+	 * parley_session_truncate_answer() takes. */
+	void (*answer_started)(struct parley_session *s, uint64_t answer);
 	/* The answer is over, and how (text: see enum parley_answer_outcome).
 	 * One exception to "one per answer_started": a barge-in on an answer
 	 * that was already final but whose audio is still playing (the client's
@@ -174,20 +176,27 @@ struct parley_session_events {
 	 * audio_ms: milliseconds of input audio since the session began (the
 	 * listener's 20 ms frames, plus audio it skipped or a clear dropped),
 	 * the prefix included. Called when the utterance opens, before its
-	 * user_partial/user_final; a barge-in it causes follows it. (An
-	 * utterance MANUAL turns opened gets it when the mode becomes a VAD
-	 * one.) */
+	 * user_partial/user_final; a barge-in it causes follows it. */
 	void (*speech_started)(struct parley_session *s, int64_t audio_ms);
 	/* The VAD ended the turn at audio_ms (the end-of-turn pause included):
 	 * the utterance's audio is committed for transcription. Sent only
 	 * after its speech_started, and not when parley_session_commit_audio()
-	 * ends the utterance (the commit is the protocol's to report). */
+	 * ends the utterance (committed says so). */
 	void (*speech_stopped)(struct parley_session *s, int64_t audio_ms);
-	/* Every committed utterance (speech_stopped, or a successful
-	 * parley_session_commit_audio()) ends in exactly one user_final or one
-	 * user_failed, in commit order: nothing was recognised (why: "empty"),
-	 * or recognition failed (why: a short reason; an error event says
-	 * more). No turn comes of it. why is static. */
+	/* A client's commit (parley_session_commit_audio()) was applied by the
+	 * listener where it falls in the input stream, at audio_ms: the audio
+	 * since the previous cut is one committed utterance. opened: it is the
+	 * utterance a speech_started opened (and no speech_stopped will close);
+	 * false: no speech event named it. Exactly one per successful
+	 * commit_audio, in order, after every speech event of the audio before
+	 * the cut (so a protocol names the item then, not when the client
+	 * asked). */
+	void (*committed)(struct parley_session *s, int64_t audio_ms, bool opened);
+	/* Every committed utterance (speech_stopped or committed) ends in
+	 * exactly one user_final or one user_failed, in commit order: nothing
+	 * was recognised (why: "empty"), or recognition failed (why: a short
+	 * reason; an error event says more). No turn comes of it. why is
+	 * static. */
 	void (*user_failed)(struct parley_session *s, const char *why);
 	/* Assistant audio: n samples at the session's output rate (borrowed). */
 	void (*audio)(struct parley_session *s, const int16_t *pcm, size_t n);
@@ -298,7 +307,9 @@ int parley_session_set_tts_rate(struct parley_session *s, double rate);
 /* Turn-taking patience, 0 (quick) .. 100 (patient). */
 int parley_session_set_speed(struct parley_session *s, double speed);
 /* How turns end (see struct parley_turns); t is copied. Switching to
- * MANUAL ends no utterance: what was heard stays uncommitted. Any thread. */
+ * MANUAL ends no utterance: what was heard stays uncommitted (a commit
+ * ends it). Switching from MANUAL to a VAD mode drops the audio kept for
+ * a commit that did not come. Any thread. */
 int parley_session_set_turns(struct parley_session *s, const struct parley_turns *t);
 void parley_session_get_turns(struct parley_session *s, struct parley_turns *out);
 /* The session's own system prompt (text copied, at most
@@ -345,33 +356,45 @@ void parley_session_clear_history(struct parley_session *s);
  * PARLEY_E_NOMEM. */
 int parley_session_add_user_text(struct parley_session *s, const char *text, size_t len);
 /* Asks the LLM to answer the conversation as it stands (answer_started
- * ... answer_final follow, or an error). 0; PARLEY_E_BUSY when an answer
- * is in flight (its answer_final has not been sent); PARLEY_E_CLOSED
- * without an LLM; PARLEY_E_RANGE over --turns-per-minute (RATE_LIMITED
- * was reported). */
+ * ... answer_final follow, or an error event for a failure after
+ * answer_started). 0; PARLEY_E_BUSY when an answer is in flight (its
+ * answer_final has not been sent); PARLEY_E_CLOSED without an LLM;
+ * PARLEY_E_RANGE over --turns-per-minute; PARLEY_E_NOMEM. The refusals
+ * are not reported through the events: the caller tells its client (with
+ * the id of the client's request). */
 int parley_session_respond(struct parley_session *s);
 /* Cancels the answer in flight: its request and synthesis stop, and it
  * ends with answer_final(CANCELLED) carrying what was sent (spoken:
  * what the user heard), which the history keeps. PARLEY_E_NOTFOUND when
  * no answer is in flight. */
 int parley_session_cancel_response(struct parley_session *s);
-/* Cuts the last assistant answer in the history to what its first
- * audio_ms of audio said (the user heard no more). While an answer is in
- * flight (not in the history yet) that is the one before it.
- * PARLEY_E_NOTFOUND: no spoken answer to cut (the last was text only, or
- * its entry left the history); PARLEY_E_RANGE: audio_ms < 0 or beyond the
- * answer's audio. */
-int parley_session_truncate_answer(struct parley_session *s, int64_t audio_ms);
+/* Cuts answer `answer` (answer_started's number) in the history to what
+ * its first audio_ms of audio said (the user heard no more); only that
+ * answer's entry changes. The session knows the spoken pieces of the
+ * current answer and of the PARLEY_ANSWERS_KEPT answers before it that
+ * had any. PARLEY_E_BUSY: it is still in flight (answer_final not sent);
+ * PARLEY_E_NOTFOUND: not one of those, nothing of it was spoken, or it has
+ * no entry in the history (nothing heard, or the entry left the history);
+ * PARLEY_E_RANGE: audio_ms < 0 or beyond the answer's audio. */
+#define PARLEY_ANSWERS_KEPT 4
+int parley_session_truncate_answer(struct parley_session *s, uint64_t answer, int64_t audio_ms);
 /* Commits the audio received since the last commit or clear (MANUAL
  * turns; in the VAD modes it ends the utterance in progress there, or
  * commits nothing recognisable: user_failed "empty") as one utterance: it
  * is transcribed, ends in user_final or user_failed, and joins the history
  * as a user turn, answered only if the turns' create_response is set and
  * the mode is not MANUAL. It applies where the client asked, after the
- * audio it had sent, even if the listener has not heard all of it yet.
- * 0, PARLEY_E_RANGE when less than 100 ms of audio waits (nothing is
- * committed), PARLEY_E_FULL when 255 commits already wait for the
- * listener. */
+ * audio it had sent, even if the listener has not heard all of it yet:
+ * the committed event says when it is applied. 0, PARLEY_E_RANGE when
+ * less than 100 ms of audio waits since the last cut (a commit, a clear,
+ * or the VAD's end of a turn; nothing is committed), PARLEY_E_FULL when
+ * PARLEY_SESSION_MAX_COMMITS commits already wait for the listener or for
+ * their transcripts. MANUAL turns hold no speech decoder until the commit:
+ * the audio between cuts is kept (at most PARLEY_MANUAL_MAX_MS, the
+ * latest; older audio is dropped and AUDIO_OVERFLOW reported), and
+ * recognised when the listener reaches the commit. */
+#define PARLEY_SESSION_MAX_COMMITS 16
+#define PARLEY_MANUAL_MAX_MS 30000
 int parley_session_commit_audio(struct parley_session *s);
 /* Drops the audio received and not yet committed, and the utterance in
  * progress (its decoding stops; no transcript, no events). */

@@ -228,7 +228,7 @@ void parley_session_user_turn_timed(struct parley_session *s, const char *text, 
 		return;
 	if (!speech_end_ns) /* typed: not what any speculation heard */
 		parley_speculation_discard(s, "typed turn");
-	if (!parley_session_turn_admit(s)) {
+	if (!parley_session_turn_admit(s, true)) {
 		/* over --turns-per-minute: told rate_limited, nothing sent */
 		parley_speculation_discard(s, "turn refused");
 		return;
@@ -258,7 +258,8 @@ int parley_answer_submit(struct parley_session *s, const char *text, size_t len,
 {
 	struct parley_answer *a = parley_answer_new(s);
 	if (!a) {
-		parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
+		if (!if_idle) /* respond()'s caller tells its client */
+			parley_session_error(s, PARLEY_SESSION_INTERNAL, "out of memory");
 		return PARLEY_E_NOMEM;
 	}
 
@@ -364,11 +365,11 @@ bool parley_session_barge_in(struct parley_session *s, int64_t onset_ns)
 	char *heard = parley_answer_kept_locked(s, parley_now_ns());
 	const char *h = heard ? heard : "";
 	uint64_t req = s->llm_req;
-	if (s->answer_in_history)
-		parley_history_replace_last(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
-	else if (*h)
-		parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h), true);
-	if (s->answer_in_history || *h)
+	/* its own entry (a typed message may have joined the history since) */
+	if (s->answer_hist_id)
+		parley_history_set(&s->history, s->answer_hist_id, h, strlen(h), true);
+	else if (*h && parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, h, strlen(h),
+					  true) == 0)
 		s->answer_hist_id = parley_history_last_id(&s->history);
 	/* Under the lock: no audio of this answer can be queued after stop_tts. */
 	s->events->stop_tts(s);

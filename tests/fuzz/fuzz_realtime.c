@@ -57,9 +57,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w->hello(s);
 	w->on_text(s, (const char *)data + 1, size - 1);
 	/* and once more inside an open response */
-	w->events->answer_started(s);
+	w->events->answer_started(s, 1);
 	w->on_text(s, (const char *)data + 1, size - 1);
 	w->events->answer_final(s, "ok", 2, PARLEY_ANSWER_COMPLETE);
+	/* and after the session's events of the input side */
+	w->events->speech_started(s, 100);
+	w->events->committed(s, 900, true);
+	w->events->user_failed(s, "empty");
+	w->on_text(s, (const char *)data + 1, size - 1);
 	bool more = true;
 	struct parley_msg *m;
 	while (more && (m = parley_session_pop(s, &more))) {

@@ -344,11 +344,26 @@ test('conversation.item.truncate cuts the answer the LLM sees next to what was h
   assert.equal(done.response.status, 'completed');
   const item = done.response.output[0];
   assert.equal(item.content[0].transcript, LONG);
-  // Only the latest assistant item may be truncated.
+  // Only assistant items may be truncated.
   const userItem = c.events.find((e) => e.type === 'conversation.item.created' && e.item.role === 'user').item;
   c.rt.send({ type: 'conversation.item.truncate', event_id: 't0', item_id: userItem.id, content_index: 0, audio_end_ms: 100 });
   const bad = await waitFor(c, (e) => e.type === 'error' && e.error.event_id === 't0', { what: 'truncate error' });
   assert.equal(bad.error.param, 'item_id');
+  // A newer response B, cancelled before any of it was spoken: truncating
+  // B cuts nothing (an error), and A, no longer the latest assistant item,
+  // can still be truncated, and only A is cut.
+  c.rt.send({ type: 'response.create' });
+  const createdB = await waitFor(c, (e) => e.type === 'response.created' && e.response.id !== done.response.id, { what: 'response B' });
+  c.rt.send({ type: 'response.cancel' });
+  const doneB = await waitFor(c, (e) => e.type === 'response.done' && e.response.id === createdB.response.id, { what: 'B cancelled' });
+  assert.equal(doneB.response.status, 'cancelled');
+  const itemB = doneB.response.output[0];
+  assert.equal(responseAudio(c, createdB.response.id).length, 0, 'nothing of B was spoken');
+  c.rt.send({ type: 'conversation.item.truncate', event_id: 'tB', item_id: itemB.id, content_index: 0, audio_end_ms: 0 });
+  const badB = await waitFor(c, (e) => (e.type === 'error' && e.error.event_id === 'tB') ||
+    (e.type === 'conversation.item.truncated' && e.item_id === itemB.id), { what: 'truncate B' });
+  assert.equal(badB.type, 'error', 'B had nothing spoken to cut');
+  assert.equal(badB.error.param, 'item_id');
   c.rt.send({ type: 'conversation.item.truncate', event_id: 't1', item_id: item.id, content_index: 0, audio_end_ms: 2500 });
   const cut = await waitFor(c, ofType('conversation.item.truncated'), { what: 'truncated' });
   assert.deepEqual({ item_id: cut.item_id, content_index: cut.content_index, audio_end_ms: cut.audio_end_ms },
@@ -356,13 +371,68 @@ test('conversation.item.truncate cuts the answer the LLM sees next to what was h
   const n = fake.chatRequests().length;
   c.rt.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'what did you say' }] } });
   c.rt.send({ type: 'response.create' });
-  await waitFor(c, (e) => e.type === 'response.done' && e.response.id !== done.response.id, { what: 'second response' });
+  await waitFor(c, (e) => e.type === 'response.done' && e.response.id !== done.response.id &&
+    e.response.id !== createdB.response.id, { what: 'third response' });
   assert.equal(fake.chatRequests().length, n + 1);
   const msgs = fake.chatRequests().at(-1).body.messages;
-  const assistant = msgs.at(-2);
-  assert.equal(assistant.role, 'assistant');
+  const answers = msgs.filter((m) => m.role === 'assistant');
+  assert.equal(answers.length, 1, 'A (B left no entry)');
+  const assistant = answers[0];
   assert.ok(assistant.content.length < LONG.length / 2, `cut to what 2.5 s said: "${assistant.content}"`);
   assert.ok(LONG.startsWith(assistant.content.replace(/\.\.\.$/, '').trim().slice(0, 10)), 'a prefix of the answer');
+  c.rt.close();
+});
+
+test('a commit that reaches the listener mid-utterance: committed names the utterance speech_started opened, after it', async () => {
+  const c = await open();
+  const vad = { type: 'server_vad', silence_duration_ms: 700, create_response: false };
+  assert.equal((await update(c, { audio: { input: { transcription: { model: 'parley' }, turn_detection: vad } } })).type, 'session.updated');
+  // All at once, and the commit at once: parley hears the onset after the
+  // client asked for the commit.
+  c.rt.send({ type: 'input_audio_buffer.append', audio: Buffer.concat([silence(RATE, 0.3), question24k]).toString('base64') });
+  c.rt.send({ type: 'input_audio_buffer.commit', event_id: 'c-mid' });
+  const committed = await waitFor(c, ofType('input_audio_buffer.committed'), { what: 'committed' });
+  const heard = await waitFor(c, ofType('conversation.item.input_audio_transcription.completed'), { what: 'transcription' });
+  const starts = c.events.filter(ofType('input_audio_buffer.speech_started'));
+  assert.equal(starts.length, 1, c.events.map((e) => e.type).join(', '));
+  assert.ok(c.events.indexOf(starts[0]) < c.events.indexOf(committed), 'speech_started, then committed');
+  assert.equal(committed.item_id, starts[0].item_id);
+  assert.equal(heard.item_id, committed.item_id);
+  assert.equal(c.events.filter(ofType('input_audio_buffer.speech_stopped')).length, 0, 'the commit ended it');
+  // The next commit, with nothing said, is a new item (not a leftover id).
+  await stream(c, silence(RATE, 0.4), RATE * 2, 4);
+  c.rt.send({ type: 'input_audio_buffer.commit', event_id: 'c-next' });
+  const next = await waitFor(c, (e) => e.type === 'input_audio_buffer.committed' && e !== committed, { what: 'second committed' });
+  assert.notEqual(next.item_id, committed.item_id);
+  assert.equal(next.previous_item_id, committed.item_id);
+  const failed = await waitFor(c, ofType('conversation.item.input_audio_transcription.failed'), { what: 'failed' });
+  assert.equal(failed.item_id, next.item_id);
+  assert.deepEqual(c.errors, []);
+  c.rt.close();
+});
+
+test('many commits at once: those beyond the limit are refused (too_many_commits); every transcript names its own item', async () => {
+  const c = await open(BetaRealtimeWS);
+  assert.equal((await update(c, { turn_detection: null, input_audio_transcription: { model: 'parley' } })).type, 'session.updated');
+  const chunk = silence(RATE, 0.1).toString('base64');
+  for (let i = 0; i < 40; i++) {
+    c.rt.send({ type: 'input_audio_buffer.append', audio: chunk });
+    c.rt.send({ type: 'input_audio_buffer.commit', event_id: `many-${i}` });
+  }
+  const refused = () => c.errors.filter((e) => e.code === 'too_many_commits');
+  const t0 = Date.now();
+  for (;;) {
+    const committed = c.events.filter(ofType('input_audio_buffer.committed')).length;
+    const ended = c.events.filter((e) => e.type.startsWith('conversation.item.input_audio_transcription.') && !e.type.endsWith('.delta')).length;
+    if (committed + refused().length === 40 && ended === committed) break;
+    assert.ok(Date.now() - t0 < 30000, `committed ${committed}, transcribed ${ended}, refused ${refused().length}`);
+    await sleep(50);
+  }
+  assert.ok(refused().length > 0, 'some were refused');
+  assert.ok(refused().every((e) => /^many-\d+$/.test(e.event_id)), 'each refusal names its commit');
+  const ids = c.events.filter(ofType('input_audio_buffer.committed')).map((e) => e.item_id);
+  const named = c.events.filter((e) => e.type.startsWith('conversation.item.input_audio_transcription.') && !e.type.endsWith('.delta')).map((e) => e.item_id);
+  assert.deepEqual(named, ids, 'transcripts in commit order, each naming its item');
   c.rt.close();
 });
 

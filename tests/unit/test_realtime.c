@@ -445,6 +445,8 @@ static const struct parley_session_events *ev(void)
 
 static char *b64_to_bytes(const char *b64, size_t *n);
 
+static uint64_t answer_no; /* the session's answer numbers, as answer_started gives them */
+
 static void response_completed(void **state)
 {
 	(void)state;
@@ -452,7 +454,7 @@ static void response_completed(void **state)
 		struct parley_session *s = make(beta);
 		json_decref(drain(s));
 		int16_t pcm[4] = { 0, 1000, -1000, 32767 };
-		ev()->answer_started(s);
+		ev()->answer_started(s, ++answer_no);
 		ev()->answer_partial(s, "Hello", 5);
 		ev()->audio(s, pcm, 4);
 		ev()->answer_partial(s, "Hello there.", 12);
@@ -544,7 +546,7 @@ static void response_interrupted(void **state)
 	struct parley_session *s = make(false);
 	json_decref(drain(s));
 	int16_t pcm[4] = { 0 };
-	ev()->answer_started(s);
+	ev()->answer_started(s, ++answer_no);
 	ev()->answer_partial(s, "One.", 4);
 	ev()->audio(s, pcm, 4);
 	ev()->stop_tts(s);
@@ -571,9 +573,9 @@ static void response_interrupted(void **state)
 	json_decref(evs);
 
 	/* a newer answer supersedes an open one: it is closed first */
-	ev()->answer_started(s);
+	ev()->answer_started(s, ++answer_no);
 	ev()->answer_partial(s, "A", 1);
-	ev()->answer_started(s);
+	ev()->answer_started(s, ++answer_no);
 	ev()->answer_final(s, "B", 1, PARLEY_ANSWER_FAILED);
 	evs = drain(s);
 	int created = 0, done_n = 0;
@@ -606,7 +608,7 @@ static void response_text_only(void **state)
 	send_text(s, "{\"type\":\"session.update\",\"session\":{\"output_modalities\":[\"text\"]}}");
 	json_decref(drain(s));
 	int16_t pcm[2] = { 0 };
-	ev()->answer_started(s);
+	ev()->answer_started(s, ++answer_no);
 	ev()->answer_partial(s, "Hi", 2);
 	ev()->audio(s, pcm, 2);
 	ev()->answer_final(s, "Hi!", 3, PARLEY_ANSWER_COMPLETE);
@@ -693,6 +695,114 @@ static void speech_events(void **state)
 	parley_session_unref(s);
 }
 
+/* Review findings 3 and 4: a commit is named when the session applies it
+ * (committed): the utterance speech_started opened keeps its id, any
+ * other gets a new one (no leftover id leaks into it); and however many
+ * items wait for their transcripts, each transcript names its own. */
+static void commits_name_their_items(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(false);
+	send_text(s, "{\"type\":\"session.update\",\"session\":{\"audio\":{\"input\":"
+		     "{\"transcription\":{\"model\":\"parley\"}}}}}");
+	json_decref(drain(s));
+	/* the client's commit alone says nothing: the session's event does */
+	ev()->speech_started(s, 300);
+	ev()->committed(s, 2000, true);
+	json_t *evs = drain(s);
+	const char *u = str_at(json_array_get(evs, 0), "item_id");
+	assert_string_equal(type_of(json_array_get(evs, 1)), "input_audio_buffer.committed");
+	assert_string_equal(str_at(json_array_get(evs, 1), "item_id"), u);
+	char first[64];
+	snprintf(first, sizeof first, "%s", u);
+	json_decref(evs);
+	ev()->user_final(s, "hello");
+	json_decref(drain(s));
+	/* a speech_started whose utterance a clear dropped: the next commit
+	 * with no utterance open is a new item */
+	ev()->speech_started(s, 2500);
+	json_decref(drain(s));
+	ev()->committed(s, 4000, false);
+	evs = drain(s);
+	const char *id = str_at(json_array_get(evs, 0), "item_id");
+	assert_string_equal(str_at(json_array_get(evs, 0), "previous_item_id"), first);
+	assert_string_not_equal(id, first);
+	json_decref(evs);
+	ev()->user_failed(s, "empty");
+	json_decref(drain(s));
+	/* 100 items waiting at once: transcripts in order, each its own */
+	char ids[100][64];
+	for (int i = 0; i < 100; i++) {
+		ev()->committed(s, 5000 + i * 100, false);
+		evs = drain(s);
+		snprintf(ids[i], sizeof ids[i], "%s", str_at(json_array_get(evs, 0), "item_id"));
+		json_decref(evs);
+	}
+	for (int i = 0; i < 100; i++) {
+		if (i % 3)
+			ev()->user_final(s, "words");
+		else
+			ev()->user_failed(s, "empty");
+		evs = drain(s);
+		json_t *last = json_array_get(evs, json_array_size(evs) - 1);
+		assert_string_equal(str_at(last, "item_id"), ids[i]);
+		json_decref(evs);
+	}
+	parley_session_unref(s);
+}
+
+/* Review finding 10: a client's item id may not repeat an item's. */
+static void duplicate_item_ids_are_refused(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(false);
+	json_decref(drain(s));
+	const char *mine = "{\"type\":\"conversation.item.create\",\"event_id\":\"e1\",\"item\":"
+			   "{\"id\":\"mine\",\"type\":\"message\",\"role\":\"user\","
+			   "\"content\":[{\"type\":\"input_text\",\"text\":\"hi\"}]}}";
+	send_text(s, mine);
+	json_t *evs = drain(s);
+	assert_string_equal(type_of(json_array_get(evs, 0)), "conversation.item.added");
+	json_decref(evs);
+	send_text(s, mine);
+	evs = drain(s);
+	json_t *e = only(evs, "error");
+	assert_string_equal(str_at(e, "error.code"), "invalid_value");
+	assert_string_equal(str_at(e, "error.param"), "item.id");
+	assert_string_equal(str_at(e, "error.event_id"), "e1");
+	json_decref(evs);
+	/* nor a server's: the id of an assistant item */
+	ev()->answer_started(s, ++answer_no);
+	evs = drain(s);
+	char aid[64];
+	snprintf(aid, sizeof aid, "%s", str_at(json_array_get(evs, 1), "item.id"));
+	json_decref(evs);
+	ev()->answer_final(s, "ok", 2, PARLEY_ANSWER_COMPLETE);
+	json_decref(drain(s));
+	char again[512];
+	snprintf(again, sizeof again,
+		 "{\"type\":\"conversation.item.create\",\"item\":{\"id\":\"%s\",\"role\":\"user\","
+		 "\"content\":[{\"type\":\"input_text\",\"text\":\"hi\"}]}}",
+		 aid);
+	send_text(s, again);
+	evs = drain(s);
+	assert_string_equal(str_at(only(evs, "error"), "error.param"), "item.id");
+	json_decref(evs);
+	parley_session_unref(s);
+}
+
+/* Review finding 6: a session that ends with a response open (no final)
+ * frees what the response said (LeakSanitizer). */
+static void an_open_response_is_freed(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(false);
+	ev()->answer_started(s, ++answer_no);
+	ev()->answer_partial(s, "Hello there", 11);
+	json_decref(drain(s));
+	parley_session_unref(s);
+}
+
 /* G.711 out: an audio delta is one mu-law byte a sample. */
 static void g711_output(void **state)
 {
@@ -701,7 +811,7 @@ static void g711_output(void **state)
 	send_text(s, "{\"type\":\"session.update\",\"session\":{\"output_audio_format\":\"g711_ulaw\"}}");
 	json_decref(drain(s));
 	int16_t pcm[3] = { 0, 1000, -1000 };
-	ev()->answer_started(s);
+	ev()->answer_started(s, ++answer_no);
 	ev()->audio(s, pcm, 3);
 	json_t *evs = drain(s);
 	json_t *d = json_array_get(evs, json_array_size(evs) - 1);
@@ -785,6 +895,9 @@ int main(void)
 		cmocka_unit_test(speech_events),
 		cmocka_unit_test(g711_output),
 		cmocka_unit_test(problems),
+		cmocka_unit_test(commits_name_their_items),
+		cmocka_unit_test(duplicate_item_ids_are_refused),
+		cmocka_unit_test(an_open_response_is_freed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,16 +84,27 @@ static void rec_none(struct parley_session *s)
 	(void)s;
 }
 
+static void rec_started(struct parley_session *s, uint64_t answer)
+{
+	(void)s, (void)answer;
+}
+
+static void rec_committed(struct parley_session *s, int64_t ms, bool opened)
+{
+	(void)s, (void)ms, (void)opened;
+}
+
 static const struct parley_session_events recorder = {
 	.status = rec_status,
 	.error = rec_error,
 	.answer_partial = rec_text,
-	.answer_started = rec_none,
+	.answer_started = rec_started,
 	.answer_final = rec_final,
 	.user_partial = rec_user,
 	.user_final = rec_user,
 	.speech_started = rec_ms,
 	.speech_stopped = rec_ms,
+	.committed = rec_committed,
 	.user_failed = rec_why,
 	.audio = rec_audio,
 	.stop_tts = rec_none,

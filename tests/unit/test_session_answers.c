@@ -70,10 +70,20 @@ static void on_partial(struct parley_session *s, const char *t, size_t n)
 	add('P', 0, t, n);
 }
 
-static void on_started(struct parley_session *s)
+static uint64_t last_answer; /* guarded by lock: answer_started's number */
+
+static void on_started(struct parley_session *s, uint64_t answer)
 {
 	(void)s;
+	pthread_mutex_lock(&lock);
+	last_answer = answer;
+	pthread_mutex_unlock(&lock);
 	add('S', 0, NULL, 0);
+}
+
+static void nothing_committed(struct parley_session *s, int64_t ms, bool opened)
+{
+	(void)s, (void)ms, (void)opened;
 }
 
 static void on_final(struct parley_session *s, const char *t, size_t n, enum parley_answer_outcome how)
@@ -112,6 +122,7 @@ static const struct parley_session_events events = {
 	.user_final = nothing_text,
 	.speech_started = nothing_ms,
 	.speech_stopped = nothing_ms,
+	.committed = nothing_committed,
 	.user_failed = nothing_text,
 	.audio = nothing_audio,
 	.stop_tts = nothing,
@@ -391,9 +402,15 @@ static void respond_counts_as_a_turn(void **state)
 	assert_int_equal(parley_session_respond(s), 0);
 	wait_for('F', 1);
 	assert_int_equal(parley_session_respond(s), PARLEY_E_RANGE);
+	/* the caller tells its client (with its request's id): the session
+	 * reports nothing */
+	usleep(200000);
+	assert_int_equal(count('E'), 0);
+	assert_int_equal(count('S'), 1); /* the refused one never started */
+	/* a spoken or typed turn refused is still reported by the session */
+	parley_session_user_turn(s, "again", 5);
 	int e = wait_for('E', 1);
 	assert_int_equal(evs[e].how, PARLEY_SESSION_RATE_LIMITED);
-	assert_int_equal(count('S'), 1); /* the refused one never started */
 	done(s);
 }
 
@@ -445,11 +462,16 @@ static void settings_and_their_ranges(void **state)
 	/* nothing to commit, nothing spoken to cut */
 	assert_int_equal(parley_session_commit_audio(s), PARLEY_E_RANGE);
 	parley_session_clear_audio(s);
-	assert_int_equal(parley_session_truncate_answer(s, -1), PARLEY_E_RANGE);
-	assert_int_equal(parley_session_truncate_answer(s, 0), PARLEY_E_NOTFOUND);
+	assert_int_equal(parley_session_truncate_answer(s, 1, -1), PARLEY_E_RANGE);
+	assert_int_equal(parley_session_truncate_answer(s, 1, 0), PARLEY_E_NOTFOUND);
 	parley_session_user_turn(s, "hi", 2);
 	wait_for('F', 1);
-	assert_int_equal(parley_session_truncate_answer(s, 0), PARLEY_E_NOTFOUND); /* text only */
+	pthread_mutex_lock(&lock);
+	uint64_t a = last_answer;
+	pthread_mutex_unlock(&lock);
+	assert_int_equal(a, 1); /* the session's first answer */
+	assert_int_equal(parley_session_truncate_answer(s, a, 0), PARLEY_E_NOTFOUND); /* text only */
+	assert_int_equal(parley_session_truncate_answer(s, 0, 0), PARLEY_E_NOTFOUND);
 	done(s);
 }
 

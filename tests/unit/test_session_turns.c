@@ -79,10 +79,24 @@ static void on_error(struct parley_session *s, enum parley_session_problem p, co
 	add('E', (int)p, 0, m, strlen(m));
 }
 
-static void on_started(struct parley_session *s)
+static uint64_t answers[64]; /* guarded by lock: answer_started's numbers, in order */
+static int nanswers;
+
+static void on_started(struct parley_session *s, uint64_t answer)
 {
 	(void)s;
+	pthread_mutex_lock(&lock);
+	if (nanswers < 64)
+		answers[nanswers++] = answer;
+	pthread_mutex_unlock(&lock);
 	add('S', 0, 0, NULL, 0);
+}
+
+/* 'C': committed, how = opened */
+static void on_committed(struct parley_session *s, int64_t ms, bool opened)
+{
+	(void)s;
+	add('C', opened, ms, NULL, 0);
 }
 
 static void on_final(struct parley_session *s, const char *t, size_t n, enum parley_answer_outcome how)
@@ -154,6 +168,7 @@ static const struct parley_session_events events = {
 	.user_final = on_user_final,
 	.speech_started = on_speech_started,
 	.speech_stopped = on_speech_stopped,
+	.committed = on_committed,
 	.user_failed = on_user_failed,
 	.audio = on_audio,
 	.stop_tts = on_stop_tts,
@@ -292,6 +307,7 @@ static struct parley_session *make(const struct parley_turns *t)
 	parley_session_limits_init(&limits, &cfg);
 	pthread_mutex_lock(&lock);
 	nev = 0;
+	nanswers = 0;
 	audio_samples = 0;
 	pthread_mutex_unlock(&lock);
 	struct parley_session_params p = {
@@ -437,6 +453,14 @@ static void unanswered_turns_join_the_history(void **state)
 	done(s);
 }
 
+static uint64_t answer_no(int i)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t a = i < nanswers ? answers[i] : 0;
+	pthread_mutex_unlock(&lock);
+	return a;
+}
+
 static void truncate_cuts_the_history_to_the_audio_played(void **state)
 {
 	(void)state;
@@ -444,12 +468,13 @@ static void truncate_cuts_the_history_to_the_audio_played(void **state)
 	parley_session_user_turn(s, "kind:slow", 9);
 	int f = wait_for('F', 1);
 	assert_int_equal(evs[f].how, PARLEY_ANSWER_COMPLETE);
+	uint64_t a = answer_no(0);
 	pthread_mutex_lock(&lock);
 	int64_t total_ms = (int64_t)audio_samples * 1000 / 48000;
 	pthread_mutex_unlock(&lock);
 	assert_true(total_ms > 1000);
-	assert_int_equal(parley_session_truncate_answer(s, total_ms + 200), PARLEY_E_RANGE);
-	assert_int_equal(parley_session_truncate_answer(s, total_ms / 2), 0);
+	assert_int_equal(parley_session_truncate_answer(s, a, total_ms + 200), PARLEY_E_RANGE);
+	assert_int_equal(parley_session_truncate_answer(s, a, total_ms / 2), 0);
 	parley_session_set_spoken(s, false);
 	assert_int_equal(parley_session_add_user_text(s, "kind:history", 12), 0);
 	assert_int_equal(parley_session_respond(s), 0);
@@ -460,8 +485,204 @@ static void truncate_cuts_the_history_to_the_audio_played(void **state)
 	assert_true(strncmp(h, "w0 w1", 5) == 0);
 	assert_null(strstr(h, "w19"));
 	assert_non_null(strstr(h, "...")); /* marked cut */
-	/* the last answer now is that text-only one: nothing spoken to cut */
-	assert_int_equal(parley_session_truncate_answer(s, 500), PARLEY_E_NOTFOUND);
+	/* that text-only answer has nothing spoken to cut; the spoken one is
+	 * still known by its number */
+	assert_int_equal(parley_session_truncate_answer(s, answer_no(1), 500), PARLEY_E_NOTFOUND);
+	assert_int_equal(parley_session_truncate_answer(s, a, 0), 0);
+	done(s);
+}
+
+/* Review finding 1: A spoken and done; B starts and is cancelled before
+ * any of it was spoken. Truncating B cuts nothing (and says so), and
+ * truncating A cuts A, not whatever answer came last. */
+static void truncate_cuts_the_answer_it_names(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(NULL);
+	parley_session_user_turn(s, "kind:slow", 9);
+	wait_for('F', 1);
+	uint64_t a = answer_no(0);
+	pthread_mutex_lock(&lock);
+	int64_t total_ms = (int64_t)audio_samples * 1000 / 48000;
+	pthread_mutex_unlock(&lock);
+	parley_session_user_turn(s, "kind:slow", 9);
+	wait_for('S', 2);
+	uint64_t b = answer_no(1);
+	assert_true(b > a);
+	assert_int_equal(parley_session_truncate_answer(s, b, 0), PARLEY_E_BUSY); /* in flight */
+	assert_int_equal(parley_session_cancel_response(s), 0);
+	int f = wait_for('F', 2);
+	assert_int_equal(evs[f].how, PARLEY_ANSWER_CANCELLED);
+	assert_string_equal(evs[f].text, ""); /* nothing of B was heard */
+	assert_int_equal(parley_session_truncate_answer(s, b, 0), PARLEY_E_NOTFOUND);
+	assert_int_equal(parley_session_truncate_answer(s, a, total_ms / 2), 0);
+	parley_session_set_spoken(s, false);
+	assert_int_equal(parley_session_add_user_text(s, "kind:history", 12), 0);
+	assert_int_equal(parley_session_respond(s), 0);
+	f = wait_for('F', 3);
+	const char *h = evs[f].text;
+	print_message("history after cutting A at %lld of %lld ms: \"%s\"\n",
+		      (long long)(total_ms / 2), (long long)total_ms, h);
+	assert_true(strncmp(h, "w0 w1", 5) == 0); /* A, cut */
+	assert_null(strstr(h, "w19"));
+	assert_null(strchr(h, '|')); /* and B left no entry */
+	done(s);
+}
+
+/* The VAD's end of a turn is a cut (review finding 4): a commit right
+ * after it finds only the audio sent after the end, refused under 100 ms
+ * (before the fix it found the whole utterance). The audio goes at real
+ * time, a frame at a time, and stops at speech_stopped: what was sent
+ * after the end is known from its audio_ms, and decides the answer. */
+static void a_vad_turn_end_is_a_cut(void **state)
+{
+	(void)state;
+	struct parley_turns t;
+	parley_turns_defaults(&t);
+	t.mode = PARLEY_TURNS_FIXED;
+	t.silence_ms = 400;
+	struct parley_session *s = make(&t);
+	send_audio(s, NULL, 8000);
+	send_audio(s, voice, nvoice);
+	size_t sent = 8000 + nvoice;
+	static const int16_t zeros[320];
+	for (int i = 0; i < 500 && count('0') == 0; i++) {
+		parley_session_audio_in(s, zeros, 320, false, -1);
+		sent += 320;
+		usleep(20000);
+	}
+	int off = wait_for('0', 1);
+	int64_t after = (int64_t)sent / 16 - evs[off].ms;
+	int rc = parley_session_commit_audio(s);
+	print_message("%lld ms sent after the turn's end: commit %d\n", (long long)after, rc);
+	if (after < 90)
+		assert_int_equal(rc, PARLEY_E_RANGE);
+	else if (after > 110)
+		assert_int_equal(rc, 0);
+	wait_for('U', 1);
+	done(s);
+}
+
+/* A commit that reaches the listener in the middle of an utterance the
+ * VAD opened ends it there: committed names it (opened), after its
+ * speech_started, with no speech_stopped; the next commit, with no
+ * utterance open, is not it (review finding 4). */
+static void a_commit_names_the_utterance_it_ends(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(NULL);
+	static const int16_t zeros[8000];
+	parley_session_audio_in(s, zeros, 8000, false, -1); /* at once: the listener is behind */
+	parley_session_audio_in(s, voice, nvoice, false, -1);
+	assert_int_equal(parley_session_commit_audio(s), 0);
+	int u = wait_for('U', 1);
+	int c = wait_for('C', 1);
+	int on = index_of('1');
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < nev; i++)
+		print_message("event %c how %d ms %lld \"%s\"\n", evs[i].kind, evs[i].how,
+			      (long long)evs[i].ms, evs[i].text);
+	pthread_mutex_unlock(&lock);
+	assert_true(on >= 0 && on < c && c < u);
+	assert_int_equal(evs[c].how, 1); /* the VAD's utterance */
+	assert_int_equal(count('0'), 0);
+	assert_true(strstr(evs[u].text, "table") != NULL);
+	send_audio(s, NULL, 4000);
+	assert_int_equal(parley_session_commit_audio(s), 0);
+	c = wait_for('C', 2);
+	assert_int_equal(evs[c].how, 0);
+	wait_for('X', 1); /* nothing was said: user_failed */
+	done(s);
+}
+
+/* parley_stt_decoders_leased, from the metrics page. */
+static long decoders_leased(void)
+{
+	size_t n;
+	char *m = parley_metrics_render(&n);
+	const char *k = "\nparley_stt_decoders_leased ";
+	const char *p = m ? strstr(m, k) : NULL;
+	long v = p ? strtol(p + strlen(k), NULL, 10) : -1;
+	free(m);
+	return v;
+}
+
+/* MANUAL turns lease a decoder only at the commit (review finding 2):
+ * a client streaming speech without committing holds none (the cap on
+ * what is kept: test_manual.c). */
+static void manual_turns_hold_no_decoder_until_the_commit(void **state)
+{
+	(void)state;
+	struct parley_turns t;
+	parley_turns_defaults(&t);
+	t.mode = PARLEY_TURNS_MANUAL;
+	struct parley_session *s = make(&t);
+	say(s, 300);
+	usleep(300000);
+	assert_int_equal(decoders_leased(), 0);
+	assert_int_equal(parley_session_commit_audio(s), 0);
+	int c = wait_for('C', 1);
+	int u = wait_for('U', 1);
+	assert_true(c < u);
+	assert_int_equal(evs[c].how, 0);
+	assert_true(strstr(evs[u].text, "table") != NULL);
+	usleep(200000);
+	assert_int_equal(decoders_leased(), 0); /* given back */
+	done(s);
+}
+
+/* A client may not queue more than PARLEY_SESSION_MAX_COMMITS commits
+ * ahead of the listener and the recogniser (review finding 3); every
+ * accepted one ends in user_final or user_failed. */
+static void commits_are_bounded(void **state)
+{
+	(void)state;
+	struct parley_turns t;
+	parley_turns_defaults(&t);
+	t.mode = PARLEY_TURNS_MANUAL;
+	struct parley_session *s = make(&t);
+	static const int16_t zeros[1600]; /* 100 ms */
+	int accepted = 0, refused = 0;
+	parley_session_set_input_rate(s, 16000);
+	for (int i = 0; i < 40; i++) { /* 4 s at once: within the pace limit's burst */
+		parley_session_audio_in(s, zeros, 1600, false, -1);
+		int rc = parley_session_commit_audio(s);
+		if (rc == 0)
+			accepted++;
+		else if (rc == PARLEY_E_FULL)
+			refused++;
+		else
+			fail_msg("commit %d: %d", i, rc);
+	}
+	print_message("%d commits accepted, %d refused\n", accepted, refused);
+	assert_true(refused > 0);
+	assert_true(accepted >= PARLEY_SESSION_MAX_COMMITS);
+	wait_for('C', accepted);
+	for (int i = 0; i < 200 && count('U') + count('X') < accepted; i++)
+		usleep(50000);
+	assert_int_equal(count('U') + count('X'), accepted);
+	assert_int_equal(count('C'), accepted);
+	done(s);
+}
+
+/* Review finding 9: audio the session dropped before the listener heard
+ * it (here: one append over the pace limit's burst, dropped whole) still
+ * counts on the input clock: audio_ms follows what the client sent. */
+static void dropped_audio_counts_on_the_input_clock(void **state)
+{
+	(void)state;
+	struct parley_session *s = make(NULL);
+	static const int16_t six_s[16000 * 6];
+	parley_session_audio_in(s, six_s, sizeof six_s / sizeof six_s[0], false, -1);
+	int e = wait_for('E', 1);
+	assert_int_equal(evs[e].how, PARLEY_SESSION_AUDIO_TOO_FAST);
+	say(s, 1500);
+	int on = wait_for('1', 1);
+	print_message("speech_started at %lld ms (6000 dropped, then 500 of silence)\n",
+		      (long long)evs[on].ms);
+	assert_true(evs[on].ms >= 6000 + 500 - PARLEY_TURN_PREFIX_MAX);
+	assert_true(evs[on].ms <= 6000 + 500 + 1000);
+	wait_for('U', 1);
 	done(s);
 }
 
@@ -502,6 +723,12 @@ int main(void)
 		cmocka_unit_test(manual_turns_wait_for_the_commit),
 		cmocka_unit_test(unanswered_turns_join_the_history),
 		cmocka_unit_test(truncate_cuts_the_history_to_the_audio_played),
+		cmocka_unit_test(truncate_cuts_the_answer_it_names),
+		cmocka_unit_test(a_vad_turn_end_is_a_cut),
+		cmocka_unit_test(a_commit_names_the_utterance_it_ends),
+		cmocka_unit_test(manual_turns_hold_no_decoder_until_the_commit),
+		cmocka_unit_test(commits_are_bounded),
+		cmocka_unit_test(dropped_audio_counts_on_the_input_clock),
 		cmocka_unit_test(barge_in_on_the_playback_estimate),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
