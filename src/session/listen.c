@@ -273,6 +273,7 @@ static void on_end(void *arg, enum parley_speech_end end, enum parley_speech_cau
 		r->u = u; /* takes the engine's reference */
 		r->end = end;
 		r->cause = cause;
+		r->reported = false;
 		memcpy(r->text, text ? text : "", len + 1);
 		/* A closed session submits nothing (at shutdown the workers may
 		 * be gone before a speech service's last callbacks). */
