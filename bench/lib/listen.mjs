@@ -58,7 +58,7 @@ export async function listen(ctx) {
 
   const fake = await startFakeLLM({ answer: '\u{1F642}' });
   // One decoder, loaded before the measurement: with a spare (--stt-max
-  // above 1) the pool would load another (~0.4 CPU-s, once) the moment the
+  // above 1) the pool would load another (0.3-0.4 CPU-s, once) the moment the
   // talker takes the warm one, inside the measured window; the raw decoder's
   // figure does not count loading its model either.
   const srv = await startParley(ctx, 'listen', ['--llm-url', fake.url, '--stt-warm', '1', '--stt-max', '1']);
