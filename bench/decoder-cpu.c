@@ -3,22 +3,30 @@
  * parley's listening path is measured against (bench/, docs/performance.md).
  *
  *   parley-decoder-bench [parley --stt-* options] [--chunk-ms N]
- *                        [--partial-ms N] FILE.wav...
+ *                        [--partial-ms N] [--pace] FILE.wav...
  *
  * Loads one pocketsphinx decoder with exactly the settings parley would use
  * (the same option table: --stt-maxhmmpf, --stt-fwdflat, --stt-bestpath,
  * --stt-hmm/-lm/-dict and their PARLEY_* variables), then decodes each
  * 16 kHz mono 16-bit WAV file as one utterance, fed in chunks of --chunk-ms
  * (default 100) and, with --partial-ms, asking for a partial hypothesis
- * that often (default 0: never). Prints one JSON object on stdout: the
+ * that often (default 0: never). With --pace, each chunk is fed when its
+ * audio would have arrived from a live talker (the decoder sleeps until
+ * then, as parley's does between the pieces it is fed): the same decoder at
+ * real-time pace, which costs more CPU per audio second than decoding a
+ * file in one go (each piece starts from cold caches on a core that was
+ * idle or busy with other work; docs/performance.md).
+ * Prints one JSON object on stdout: the
  * settings, per file the audio seconds and the hypothesis, and in total the
  * audio seconds and the CPU seconds (user + system, getrusage) spent inside
  * the decoder calls only (loading the model is not counted).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "stt/decoder.h"
 #include "util/config.h"
@@ -32,6 +40,20 @@ static double cpu_seconds(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Sleeps until `start` (CLOCK_MONOTONIC) plus `s` seconds. */
+static void sleep_until(const struct timespec *start, double s)
+{
+	struct timespec t = *start;
+	t.tv_sec += (time_t)s;
+	t.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+		;
 }
 
 /* A whole 16 kHz mono 16-bit PCM WAV file (chunks walked, not assumed). */
@@ -96,7 +118,7 @@ static void json_string(const char *s)
 int main(int argc, char **argv)
 {
 	const char *files[MAX_FILES];
-	int nfiles = 0, chunk_ms = 100, partial_ms = 0;
+	int nfiles = 0, chunk_ms = 100, partial_ms = 0, pace = 0;
 	char *opts[256];
 	int nopts = 0;
 	opts[nopts++] = argv[0];
@@ -106,6 +128,8 @@ int main(int argc, char **argv)
 			chunk_ms = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--partial-ms") && i + 1 < argc) {
 			partial_ms = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--pace")) {
+			pace = 1;
 		} else if (len > 4 && !strcmp(argv[i] + len - 4, ".wav")) {
 			if (nfiles < MAX_FILES)
 				files[nfiles++] = argv[i];
@@ -115,7 +139,7 @@ int main(int argc, char **argv)
 	}
 	if (!nfiles || chunk_ms < 10 || partial_ms < 0) {
 		fprintf(stderr, "usage: %s [--stt-* options] [--chunk-ms N>=10] [--partial-ms N] "
-				"FILE.wav...\n",
+				"[--pace] FILE.wav...\n",
 			argv[0]);
 		return 2;
 	}
@@ -140,8 +164,8 @@ int main(int argc, char **argv)
 		return 1;
 
 	printf("{\"settings\":{\"maxhmmpf\":%d,\"fwdflat\":%d,\"bestpath\":%d,\"chunk_ms\":%d,"
-	       "\"partial_ms\":%d},\"files\":[",
-	       st.maxhmmpf, st.fwdflat, st.bestpath, chunk_ms, partial_ms);
+	       "\"partial_ms\":%d,\"pace\":%s},\"files\":[",
+	       st.maxhmmpf, st.fwdflat, st.bestpath, chunk_ms, partial_ms, pace ? "true" : "false");
 	double audio = 0, cpu = 0;
 	int rc = 0;
 	char hyp[HYP_MAX];
@@ -155,10 +179,20 @@ int main(int argc, char **argv)
 		}
 		size_t chunk = (size_t)16000 * chunk_ms / 1000;
 		size_t every = (size_t)16000 * partial_ms / 1000, next = every;
+		struct timespec start;
+		clock_gettime(CLOCK_MONOTONIC, &start);
 		double t0 = cpu_seconds();
 		ops->start(dec);
 		for (size_t off = 0; off < n; off += chunk) {
-			ops->feed(dec, pcm + off, n - off < chunk ? n - off : chunk);
+			size_t k = n - off < chunk ? n - off : chunk;
+			if (pace) {
+				/* the chunk is due once its last sample was spoken;
+				 * the sleep is not the decoder's CPU */
+				cpu += cpu_seconds() - t0;
+				sleep_until(&start, (double)(off + k) / 16000);
+				t0 = cpu_seconds();
+			}
+			ops->feed(dec, pcm + off, k);
 			if (every && off + chunk >= next) {
 				ops->partial(dec, hyp, sizeof hyp);
 				next += every;

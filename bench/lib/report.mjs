@@ -30,6 +30,7 @@ export function check(json, steps) {
   if (s.listen && !s.listen.error) {
     const l = s.listen;
     need(isNum(l.decoder.cpu_s) && l.decoder.cpu_s > 0, 'listen: decoder CPU > 0');
+    need(isNum(l.decoder_paced?.cpu_s) && l.decoder_paced.cpu_s > 0, 'listen: paced decoder CPU > 0');
     need(isNum(l.parley.cpu_s) && l.parley.cpu_s > 0, 'listen: parley CPU > 0');
     need(isNum(l.ratio) && l.ratio > 0, 'listen: ratio');
     need(l.parley.transcripts >= 1, 'listen: parley transcribed the clips');
