@@ -20,8 +20,8 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { OpenAIRealtimeWS } from 'openai/realtime/ws';
 import { OpenAIRealtimeWS as BetaRealtimeWS } from 'openai/beta/realtime/ws';
-import { startServer, waitReady, sleep, sanitizerReports } from './harness.mjs';
-import { silence, soxRaw, wer, writeWav } from './audio.mjs';
+import { startServer, waitReady, sleep, sanitizerReports, connectReady } from './harness.mjs';
+import { silence, soxRaw, wer, writeWav, collectedAudio } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 
 const RATE = 24000;
@@ -160,6 +160,44 @@ function ulawEncode(v) {
   let seg = ends.findIndex((e) => pcm <= e);
   if (seg < 0) return 0x7f ^ mask;
   return ((seg << 4) | ((pcm >> (seg + 1)) & 0xf)) ^ mask;
+}
+
+/** mu-law bytes -> int16 LE (the reference decoder). */
+function ulawDecode(bytes) {
+  const out = Buffer.alloc(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    const u = ~bytes[i] & 0xff;
+    const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
+    out.writeInt16LE(u & 0x80 ? 0x84 - t : t - 0x84, i * 2);
+  }
+  return out;
+}
+
+/** Signal-to-noise ratio (dB) of int16 LE `got` against `ref`, over the
+ *  shorter length. */
+function snrDb(ref, got) {
+  const n = Math.min(ref.length, got.length) / 2;
+  let s = 0, e = 0;
+  for (let i = 0; i < n; i++) {
+    const r = ref.readInt16LE(i * 2), d = got.readInt16LE(i * 2) - r;
+    s += r * r;
+    e += d * d;
+  }
+  return 10 * Math.log10(s / Math.max(e, 1));
+}
+
+/** The answer to a typed turn as parley speaks it on /ws at 8 kHz pcm16
+ *  (voice rms): the same synthesis the Realtime answer is made of. */
+async function answer8k() {
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'session.config', voice: 'rms', output_sample_rate: 8000 });
+  await c.next('session.configured', 5000);
+  c.sendJson({ type: 'text', content: 'And the table?' });
+  await c.next('final_assistant_answer', 30000);
+  await c.waitQuiet('tts_chunk', 500, 5000);
+  const pcm = collectedAudio(c);
+  await c.close();
+  return pcm;
 }
 
 /** 24 kHz int16 LE -> 8 kHz mu-law (resampled by sox, as a phone line would band-limit it). */
@@ -468,7 +506,7 @@ test('manual turns (beta, turn_detection null): no speech events; commit, transc
   c.rt.close();
 });
 
-test('G.711 mu-law in and out at 8 kHz (telephony): a server-VAD turn, and both directions transcribe', async () => {
+test('G.711 mu-law in and out at 8 kHz (telephony): a server-VAD turn; the input transcribes, the answer is the pcm16 answer in mu-law', async () => {
   const c = await open();
   const u = await update(c, { audio: {
     input: { format: { type: 'audio/pcmu' }, transcription: { model: 'parley' },
@@ -495,10 +533,21 @@ test('G.711 mu-law in and out at 8 kHz (telephony): a server-VAD turn, and both 
   c.rt.close();
 
   const inWords = await transcribe(ulaw, { type: 'audio/pcmu' }, 8000);
-  const back = await transcribe(audio, { type: 'audio/pcmu' }, 8000);
-  console.log(`# mu-law in: "${inWords}" WER ${wer(ANSWER, inWords).toFixed(2)}; out: "${back}" WER ${wer(ANSWER, back).toFixed(2)}`);
+  console.log(`# mu-law in: "${inWords}" WER ${wer(ANSWER, inWords).toFixed(2)}`);
   assert.ok(wer(ANSWER, inWords) <= 0.6, `mu-law input heard as "${inWords}"`);
-  assert.ok(wer(ANSWER, back) <= 0.5, `mu-law answer heard as "${back}"`);
+  // The answer's audio: what recognition makes of 8 kHz speech says more
+  // about pocketsphinx than about the coding, so the check is on the
+  // signal: the decoded mu-law against the same answer spoken as pcm16 at
+  // 8 kHz on /ws, sample by sample. Two /ws renditions of it differ by
+  // about 14 dB SNR themselves (the synthesis is not bit-exact between
+  // runs); the right coding measured 13-14 dB, while decoding it as A-law
+  // gave -9 dB, swapped bytes -16 dB and a 5 ms offset -2 dB.
+  const ref = await answer8k();
+  const pcm = ulawDecode(audio);
+  const snr = snrDb(ref, pcm);
+  console.log(`# mu-law answer: ${(audio.length / 8000).toFixed(2)} s against pcm16 ${(ref.length / 16000).toFixed(2)} s: SNR ${snr.toFixed(1)} dB`);
+  assert.ok(Math.abs(audio.length - ref.length / 2) <= 800, 'the same length of audio (within 0.1 s)');
+  assert.ok(snr >= 8, `the mu-law answer matches the pcm16 one (SNR ${snr.toFixed(1)} dB)`);
 });
 
 test('bad events each get an error naming their event_id, and the session goes on', async () => {
