@@ -1,6 +1,6 @@
 /*
  * internal.h - the session's state and the calls between its files
- * (session.c, turn.c, speculate.c, listen.c, speak.c, inrate.c). Nothing
+ * (session.c, turn.c, speculate.c, listen*.c, speak.c, inrate.c). Nothing
  * outside src/session/ includes it: the rest of the server sees the opaque
  * handle and the small calls of session.h.
  *
