@@ -82,18 +82,44 @@ void parley_listen_destroy(struct parley_listen *l, struct parley_session *s)
 	parley_listen_abandon(l, s); /* nothing is left by now: each utterance holds the session */
 	parley_manual_free(&l->manual);
 	parley_resampler_destroy(l->rs);
+	free(l->preroll);
 	free(l->fed);
 	free(l);
 }
 
+/* The pre-roll holds at least `frames` frames (the turns' prefix): it is
+ * allocated when the first audio is heard (an idle session has none) and
+ * grows, the frames it holds kept oldest first, when the session asks for
+ * a longer prefix; it never shrinks (an onset keeps only the prefix's
+ * last frames anyway). Out of memory, it stays as it is, and an onset
+ * keeps what it holds. */
+static void preroll_fit(struct parley_listen *l, size_t frames)
+{
+	if (frames <= l->pre_cap)
+		return;
+	int16_t *ring = malloc(frames * PARLEY_VAD_FRAME * sizeof *ring);
+	if (!ring)
+		return;
+	for (size_t i = 0; i < l->pre_len; i++)
+		memcpy(ring + i * PARLEY_VAD_FRAME,
+		       l->preroll + (l->pre_head + i) % l->pre_cap * PARLEY_VAD_FRAME,
+		       PARLEY_VAD_FRAME * sizeof *ring);
+	free(l->preroll);
+	l->preroll = ring;
+	l->pre_cap = frames;
+	l->pre_head = 0;
+}
+
 static void preroll_push(struct parley_listen *l, const int16_t *frame)
 {
-	size_t at = (l->pre_head + l->pre_len) % PREROLL_FRAMES;
+	if (!l->pre_cap) /* a prefix of 0 ms, or no memory */
+		return;
+	size_t at = (l->pre_head + l->pre_len) % l->pre_cap;
 	memcpy(l->preroll + at * PARLEY_VAD_FRAME, frame, PARLEY_VAD_FRAME * sizeof *frame);
-	if (l->pre_len < PREROLL_FRAMES)
+	if (l->pre_len < l->pre_cap)
 		l->pre_len++;
 	else
-		l->pre_head = (l->pre_head + 1) % PREROLL_FRAMES;
+		l->pre_head = (l->pre_head + 1) % l->pre_cap;
 }
 
 void parley_listen_overloaded(struct parley_listen *l, struct parley_session *s, const char *why)
@@ -228,7 +254,8 @@ void parley_listen_begin(struct parley_listen *l, struct parley_session *s, size
 	if (prefix > l->pre_len)
 		prefix = l->pre_len;
 	/* the pre-roll's oldest frames that are not kept go */
-	l->pre_head = (l->pre_head + l->pre_len - prefix) % PREROLL_FRAMES;
+	if (l->pre_len)
+		l->pre_head = (l->pre_head + l->pre_len - prefix) % l->pre_cap;
 	l->pre_len = prefix;
 	u->start_ms = (int64_t)l->clock_ms - (int64_t)prefix * PARLEY_VAD_FRAME_MS;
 	if (u->start_ms < 0)
@@ -244,7 +271,7 @@ static void feed_preroll(struct parley_listen *l, struct parley_session *s)
 {
 	for (size_t i = 0; i < l->pre_len; i++)
 		memcpy(l->fed + i * PARLEY_VAD_FRAME,
-		       l->preroll + (l->pre_head + i) % PREROLL_FRAMES * PARLEY_VAD_FRAME,
+		       l->preroll + (l->pre_head + i) % l->pre_cap * PARLEY_VAD_FRAME,
 		       PARLEY_VAD_FRAME * sizeof *l->fed);
 	l->nfed = l->pre_len * PARLEY_VAD_FRAME;
 	l->pre_len = 0;
@@ -449,6 +476,8 @@ void parley_listen_job(void *arg, bool cancelled)
 		return;
 	}
 	parley_vad_set_threshold(&l->vad, turns.threshold);
+	if (turns.mode != PARLEY_TURNS_MANUAL) /* MANUAL keeps no pre-roll */
+		preroll_fit(l, (size_t)turns.prefix_ms / PARLEY_VAD_FRAME_MS);
 	if (parley_manual_draining(&l->manual) && !parley_session_is_closing(s) &&
 	    !parley_listen_drain_manual(l, s)) {
 		/* a committed MANUAL utterance is fed first, a piece a job */

@@ -38,8 +38,8 @@
 #include "session/manual.h"
 #include "stt/stt.h"
 
-#define PREROLL_FRAMES (PARLEY_TURN_PREFIX_MAX / PARLEY_VAD_FRAME_MS) /* kept before an onset;
-							   the turns' prefix_ms is fed */
+#define PREROLL_FRAMES (PARLEY_TURN_PREFIX_MAX / PARLEY_VAD_FRAME_MS) /* at most kept before an
+							   onset: the turns' prefix_ms */
 #define PREROLL (PREROLL_FRAMES * PARLEY_VAD_FRAME)
 #define FEED_MS 1000                           /* speech fed to the decoder at once */
 #define FEED_CAP (PREROLL + PARLEY_VAD_RATE * FEED_MS / 1000)
@@ -86,8 +86,8 @@ struct parley_listen {
 	struct parley_vad vad;
 	int16_t carry[PARLEY_VAD_FRAME];
 	size_t ncarry;
-	int16_t preroll[PREROLL];  /* a ring of frames */
-	size_t pre_head, pre_len;  /* in frames */
+	int16_t *preroll;          /* a ring of pre_cap frames (owned), NULL until the first audio */
+	size_t pre_cap, pre_head, pre_len; /* in frames */
 	int16_t *fed;              /* FEED_CAP samples collected for the decoder, or NULL */
 	size_t nfed;
 	struct utt *cur;           /* the utterance being fed, or NULL */
