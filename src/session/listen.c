@@ -185,7 +185,7 @@ static void collect(struct parley_listen *l, struct parley_session *s, const int
 	memcpy(l->fed + l->nfed, pcm, PARLEY_VAD_FRAME * sizeof *pcm);
 	l->nfed += PARLEY_VAD_FRAME;
 	if (silence == PAUSE_FLUSH_MS || silence == TAIL_MS ||
-	    l->nfed + PARLEY_VAD_FRAME > FEED_CAP - PREROLL)
+	    l->nfed + PARLEY_VAD_FRAME > FEED_CAP)
 		parley_listen_flush(l, s);
 }
 

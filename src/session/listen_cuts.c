@@ -39,7 +39,7 @@ void parley_listen_manual_frame(struct parley_listen *l, struct parley_session *
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
 	memcpy(l->fed + l->nfed, pcm, PARLEY_VAD_FRAME * sizeof *pcm);
 	l->nfed += PARLEY_VAD_FRAME;
-	if (l->nfed + PARLEY_VAD_FRAME > FEED_CAP - PREROLL)
+	if (l->nfed + PARLEY_VAD_FRAME > FEED_CAP)
 		parley_listen_flush(l, s);
 }
 
@@ -107,14 +107,14 @@ static void commit_nothing(struct parley_listen *l, struct parley_session *s,
  * left (the caller yields: see "Fairness" in listen.c). */
 bool parley_listen_drain_manual(struct parley_listen *l, struct parley_session *s)
 {
-	size_t n = parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL);
+	size_t n = parley_manual_next(&l->manual, l->fed, FEED_CAP);
 	if (l->cur) {
 		l->nfed = n;
 		l->utt_ms += (int)(n * 1000 / PARLEY_VAD_RATE);
 		parley_listen_flush(l, s); /* a job that takes no more ends: the rest is dropped */
 	}
 	if (!l->cur) {
-		while (parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL))
+		while (parley_manual_next(&l->manual, l->fed, FEED_CAP))
 			;
 		return true;
 	}
@@ -147,7 +147,7 @@ void parley_listen_commit_now(struct parley_listen *l, struct parley_session *s,
 		if (l->cur) {
 			l->cur->by_commit = true;
 		} else { /* no decoder: parley_listen_begin() said why */
-			while (parley_manual_next(&l->manual, l->fed, FEED_CAP - PREROLL))
+			while (parley_manual_next(&l->manual, l->fed, FEED_CAP))
 				;
 			commit_nothing(l, s, PARLEY_SPEECH_ERROR, PARLEY_SPEECH_CAUSE_BUSY);
 		}

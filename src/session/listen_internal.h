@@ -42,7 +42,8 @@
 							   onset: the turns' prefix_ms */
 #define PREROLL (PREROLL_FRAMES * PARLEY_VAD_FRAME)
 #define FEED_MS 1000                           /* speech fed to the decoder at once */
-#define FEED_CAP (PREROLL + PARLEY_VAD_RATE * FEED_MS / 1000)
+#define FEED_CAP (PARLEY_VAD_RATE * FEED_MS / 1000) /* l->fed: a piece, or the pre-roll */
+_Static_assert(PREROLL <= FEED_CAP, "the pre-roll is fed in one piece");
 #define MAX_UTTERANCE_MS 30000
 #define HYP_MAX 1024
 
