@@ -20,25 +20,6 @@
 #define POLL_MAX_MS 50
 #define CAUSE_MAX 120        /* an error's cause as a client sees it */
 
-/* One session's request; engine thread only once admitted. */
-struct req {
-	struct req *next;
-	uint64_t id;
-	json_t *messages;
-	struct parley_llm_callbacks cb;
-	struct parley_llm_engine *e;
-	void *stream;
-	struct parley_llm_call call; /* call.easy is NULL until started, and for local backends */
-	int64_t submitted_ns, started_ns, last_data_ns, next_local_ns;
-	bool got_token;
-	bool parser_done;
-	bool parser_error;
-	bool admitted;          /* counted in e->admitted */
-	bool spec;              /* guarded by e->lock: speculative (preemptable) */
-	struct req *snext;      /* guarded by e->lock: e->spec_running; then the preempted list */
-	char message[512];
-};
-
 /* ---- metrics ---------------------------------------------------------- */
 
 static struct parley_histogram m_ttft;
@@ -109,20 +90,6 @@ static void req_free(struct req *r)
 	free(r);
 }
 
-/* Caller holds e->lock: takes r out of the running speculations. */
-static void unlink_spec_locked(struct parley_llm_engine *e, struct req *r)
-{
-	for (struct req **p = &e->spec_running; *p; p = &(*p)->snext) {
-		if (*p == r) {
-			*p = r->snext;
-			r->snext = NULL;
-			r->spec = false;
-			e->admitted_spec--;
-			return;
-		}
-	}
-}
-
 /* Engine thread (or stop): gives the slot back, reports the end and frees
  * the request. */
 static void req_end(struct req *r, enum parley_llm_end end, enum parley_llm_cause cause,
@@ -133,7 +100,7 @@ static void req_end(struct req *r, enum parley_llm_end end, enum parley_llm_caus
 	if (r->admitted) {
 		pthread_mutex_lock(&r->e->lock);
 		if (r->spec)
-			unlink_spec_locked(r->e, r);
+			parley_llm_unlink_spec_locked(r->e, r);
 		r->e->admitted--;
 		pthread_mutex_unlock(&r->e->lock);
 		r->admitted = false;
@@ -365,118 +332,6 @@ static void cancel_one(struct parley_llm_engine *e, uint64_t id, struct req **wa
 	}
 }
 
-/* ---- the queues (caller holds e->lock) -------------------------------- */
-
-static void fifo_push(struct parley_llm_fifo *q, struct req *r)
-{
-	r->next = NULL;
-	if (q->tail)
-		q->tail->next = r;
-	else
-		q->head = r;
-	q->tail = r;
-	q->n++;
-}
-
-static struct req *fifo_pop(struct parley_llm_fifo *q)
-{
-	struct req *r = q->head;
-	if (!r)
-		return NULL;
-	q->head = r->next;
-	if (!q->head)
-		q->tail = NULL;
-	q->n--;
-	r->next = NULL;
-	return r;
-}
-
-/* Takes request id out of q; NULL when it is not there. */
-static struct req *fifo_take(struct parley_llm_fifo *q, uint64_t id)
-{
-	struct req *prev = NULL;
-	for (struct req *r = q->head; r; prev = r, r = r->next) {
-		if (r->id != id)
-			continue;
-		if (prev)
-			prev->next = r->next;
-		else
-			q->head = r->next;
-		if (q->tail == r)
-			q->tail = prev;
-		q->n--;
-		r->next = NULL;
-		return r;
-	}
-	return NULL;
-}
-
-/* Appends q's requests to the list at *tail (link: next); empties q. */
-static void fifo_drain(struct parley_llm_fifo *q, struct req ***tail)
-{
-	while (q->head) {
-		struct req *r = fifo_pop(q);
-		**tail = r;
-		*tail = &r->next;
-	}
-}
-
-static int ordinary_admitted(const struct parley_llm_engine *e)
-{
-	return e->admitted - e->admitted_spec;
-}
-
-/*
- * Admission (engine.h): ordinary requests into free slots, then into slots
- * taken from running speculations (newest first: the least work lost),
- * which go to *preempted (link: snext) for the caller to end; speculations
- * only into free slots with no ordinary request waiting. The admitted go
- * to *admit_tail (link: next).
- */
-static void admit_locked(struct parley_llm_engine *e, struct req ***admit_tail,
-			 struct req **preempted)
-{
-	int max = e->cfg->llm_max_inflight;
-	while (e->waiting.head) {
-		if (e->admitted >= max) {
-			struct req *v = e->spec_running;
-			if (!v)
-				break;
-			unlink_spec_locked(e, v);
-			v->admitted = false; /* its slot is the waiting request's now */
-			e->admitted--;
-			v->snext = *preempted;
-			*preempted = v;
-		}
-		struct req *r = fifo_pop(&e->waiting);
-		e->admitted++;
-		r->admitted = true;
-		**admit_tail = r;
-		*admit_tail = &r->next;
-	}
-	while (!e->waiting.head && e->swaiting.head && e->admitted < max) {
-		struct req *r = fifo_pop(&e->swaiting);
-		e->admitted++;
-		e->admitted_spec++;
-		r->admitted = true;
-		r->snext = e->spec_running;
-		e->spec_running = r;
-		**admit_tail = r;
-		*admit_tail = &r->next;
-	}
-}
-
-/* Caller holds e->lock: would admit_locked() admit anything now? */
-static bool admissible_locked(const struct parley_llm_engine *e)
-{
-	if (e->info.state != PARLEY_LLM_READY)
-		return false;
-	int max = e->cfg->llm_max_inflight;
-	if (e->waiting.head)
-		return e->admitted < max || e->spec_running;
-	return e->swaiting.head && e->admitted < max;
-}
-
 static void *engine_main(void *arg)
 {
 	struct parley_llm_engine *e = arg;
@@ -498,9 +353,9 @@ static void *engine_main(void *arg)
 		 * turn never holds a place (or a slot later). */
 		struct req *dropped = NULL;
 		for (size_t i = 0; i < ncancels; i++) {
-			struct req *r = fifo_take(&e->waiting, cancels[i]);
+			struct req *r = parley_llm_fifo_take(&e->waiting, cancels[i]);
 			if (!r)
-				r = fifo_take(&e->swaiting, cancels[i]);
+				r = parley_llm_fifo_take(&e->swaiting, cancels[i]);
 			if (!r)
 				continue;
 			r->next = dropped;
@@ -509,11 +364,11 @@ static void *engine_main(void *arg)
 		}
 		enum parley_llm_state state = e->info.state;
 		if (state == PARLEY_LLM_UNAVAILABLE || stopping) { /* nobody waits on a dead backend */
-			fifo_drain(&e->waiting, &fail_tail);
-			fifo_drain(&e->swaiting, &fail_tail);
+			parley_llm_fifo_drain(&e->waiting, &fail_tail);
+			parley_llm_fifo_drain(&e->swaiting, &fail_tail);
 			snprintf(why, sizeof why, "%s", e->info.reason);
 		} else if (state == PARLEY_LLM_READY) {
-			admit_locked(e, &admit_tail, &preempted);
+			parley_llm_admit_locked(e, &admit_tail, &preempted);
 		}
 		parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
 		pthread_mutex_unlock(&e->lock);
@@ -579,7 +434,7 @@ static void *engine_main(void *arg)
 		if (ctimeout >= 0 && ctimeout < wait)
 			wait = ctimeout;
 		pthread_mutex_lock(&e->lock);
-		bool can_admit = admissible_locked(e);
+		bool can_admit = parley_llm_admissible_locked(e);
 		pthread_mutex_unlock(&e->lock);
 		if (can_admit)
 			wait = 0; /* a slot freed during this pass: admit at once */
@@ -686,7 +541,6 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	bool spec = flags & PARLEY_LLM_SPECULATIVE;
 
 	int rc = 0;
-	const struct parley_config *cfg = e->cfg;
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		rc = PARLEY_E_CLOSED;
@@ -694,21 +548,8 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 	} else if (e->info.state == PARLEY_LLM_UNAVAILABLE) {
 		rc = PARLEY_E_CLOSED;
 		snprintf(why, whylen, "%s", e->info.reason);
-	} else if (spec && e->swaiting.n >= (size_t)(cfg->llm_max_queue ? cfg->llm_max_queue : 1)) {
-		/* --llm-max-queue 0 still lets one speculation wait for a free slot */
-		rc = PARLEY_E_FULL;
-		snprintf(why, whylen, "%zu speculative answers are waiting", e->swaiting.n);
-	} else if (!spec && e->waiting.n + (size_t)ordinary_admitted(e) >=
-				    (size_t)cfg->llm_max_inflight + (size_t)cfg->llm_max_queue) {
-		/* speculations are not counted: they give way */
-		rc = PARLEY_E_FULL;
-		snprintf(why, whylen, "%d answers are being generated and %zu are waiting",
-			 ordinary_admitted(e), e->waiting.n);
-	} else {
-		r->id = ++e->next_id;
-		r->spec = spec;
+	} else if ((rc = parley_llm_queue_locked(e, r, spec, why, whylen)) == 0) {
 		*id = r->id;
-		fifo_push(spec ? &e->swaiting : &e->waiting, r);
 		parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
 		r = NULL;
 	}
@@ -725,32 +566,10 @@ int parley_llm_submit(struct parley_llm_engine *e, json_t *messages,
 
 int parley_llm_promote(struct parley_llm_engine *e, uint64_t id)
 {
-	int rc = PARLEY_E_NOTFOUND;
-	const struct parley_config *cfg = e->cfg;
 	pthread_mutex_lock(&e->lock);
-	for (struct req *r = e->spec_running; r; r = r->snext) {
-		if (r->id == id) {
-			unlink_spec_locked(e, r);
-			rc = 0;
-			break;
-		}
-	}
-	if (rc != 0) {
-		bool room = e->waiting.n + (size_t)ordinary_admitted(e) <
-			    (size_t)cfg->llm_max_inflight + (size_t)cfg->llm_max_queue;
-		struct req *r = room ? fifo_take(&e->swaiting, id) : NULL;
-		if (r) {
-			r->spec = false;
-			fifo_push(&e->waiting, r);
-			parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
-			rc = 0;
-		} else if (!room) {
-			for (r = e->swaiting.head; r && r->id != id; r = r->next)
-				;
-			if (r)
-				rc = PARLEY_E_FULL;
-		}
-	}
+	int rc = parley_llm_promote_locked(e, id);
+	if (rc == 0)
+		parley_gauge_set(&m_queue, (int64_t)e->waiting.n);
 	pthread_mutex_unlock(&e->lock);
 	if (rc == 0)
 		curl_multi_wakeup(e->multi); /* a waiting one may be admitted now */

@@ -1,7 +1,8 @@
 /*
  * internal.h - private to src/llm/: the engine object shared by the
- * engine thread (engine.c) and the warm-up thread (warmup.c), and the one
- * request builder both use (request.c).
+ * engine thread (engine.c), its admission bookkeeping (admission.c) and the
+ * warm-up thread (warmup.c), and the one request builder both threads use
+ * (request.c).
  *
  * Every HTTP answer stream, the warm-up's and the sessions', is built by
  * parley_llm_call_build(): the backend's chat_request (URL, headers, body;
@@ -29,7 +30,7 @@
 #define PARLEY_LLM_ERRBODY_MAX 65536 /* head of a non-2xx body kept for its message */
 #define PARLEY_LLM_BODY_LOG_MAX 2000 /* an error body's head, for the log */
 
-struct req; /* one session's request (engine.c) */
+struct req; /* one session's request (below) */
 
 /* Requests waiting for a slot, oldest first (engine.c; guarded by e->lock). */
 struct parley_llm_fifo {
@@ -112,6 +113,55 @@ bool parley_llm_call_error_chunk(struct parley_llm_call *c, const char *data, si
 void parley_llm_call_error_text(struct parley_llm_call *c, const struct parley_llm_backend *b,
 				const struct parley_llm_target *t, const char *what, char *out,
 				size_t outlen);
+
+/* One session's request (engine.c); fields without a lock note belong to
+ * the engine thread once it is admitted. */
+struct req {
+	struct req *next;
+	uint64_t id;
+	json_t *messages;
+	struct parley_llm_callbacks cb;
+	struct parley_llm_engine *e;
+	void *stream;
+	struct parley_llm_call call; /* call.easy is NULL until started, and for local backends */
+	int64_t submitted_ns, started_ns, last_data_ns, next_local_ns;
+	bool got_token;
+	bool parser_done;
+	bool parser_error;
+	bool admitted;          /* counted in e->admitted */
+	bool spec;              /* guarded by e->lock: speculative (preemptable) */
+	struct req *snext;      /* guarded by e->lock: e->spec_running; then the preempted list */
+	char message[512];
+};
+
+/* ---- admission.c: who runs next (caller holds e->lock; no I/O) ------------- */
+
+/* Takes r out of the running speculations (nothing if it is not there). */
+void parley_llm_unlink_spec_locked(struct parley_llm_engine *e, struct req *r);
+
+/* Takes request id out of q; NULL when it is not there. */
+struct req *parley_llm_fifo_take(struct parley_llm_fifo *q, uint64_t id);
+
+/* Appends q's requests to the list at *tail (link: next); empties q. */
+void parley_llm_fifo_drain(struct parley_llm_fifo *q, struct req ***tail);
+
+/* Queues r (not yet queued; the caller keeps it on failure), numbering it:
+ * 0, or PARLEY_E_FULL with a sentence in why when its queue is full. */
+int parley_llm_queue_locked(struct parley_llm_engine *e, struct req *r, bool spec, char *why,
+			    size_t whylen);
+
+/* The admission pass (engine thread): the admitted go to *admit_tail
+ * (link: next), the speculations they preempt to *preempted (link: snext)
+ * for the caller to end. */
+void parley_llm_admit_locked(struct parley_llm_engine *e, struct req ***admit_tail,
+			     struct req **preempted);
+
+/* Would parley_llm_admit_locked() admit anything now? */
+bool parley_llm_admissible_locked(const struct parley_llm_engine *e);
+
+/* parley_llm_promote() (engine.h) of request id: 0, PARLEY_E_FULL or
+ * PARLEY_E_NOTFOUND. */
+int parley_llm_promote_locked(struct parley_llm_engine *e, uint64_t id);
 
 /* ---- warmup.c -------------------------------------------------------------- */
 

@@ -10,7 +10,7 @@
  * samples already taken plus (at - taken). The listener's take
  * (parley_session_audio_take_cut) never reads past the next mark, and
  * reports the cut when it reaches it: a commit ends the utterance there
- * (listen.c), a clear drops it and the audio before it undecoded. Audio
+ * (listen_cuts.c), a clear drops it and the audio before it undecoded. Audio
  * lost to an overflow or a rate change counts as taken, so a mark it
  * passed is simply due.
  *

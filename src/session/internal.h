@@ -1,6 +1,6 @@
 /*
  * internal.h - the session's state and the calls between its files
- * (session.c, turn.c, speculate.c, listen.c, speak.c, inrate.c). Nothing
+ * (session.c, turn.c, speculate.c, listen*.c, speak.c, inrate.c). Nothing
  * outside src/session/ includes it: the rest of the server sees the opaque
  * handle and the small calls of session.h.
  *
@@ -69,7 +69,13 @@ struct parley_cut {
 	bool clear;
 };
 
-#define PARLEY_SESSION_MAX_CUTS 256
+/* Cuts waiting: a commit is refused while PARLEY_SESSION_MAX_COMMITS cuts
+ * (or transcripts) wait, and a clear appends only after a commit (a clear
+ * at the tail is replaced), so at most MAX_COMMITS + 1 ever wait
+ * (commit.c). */
+#define PARLEY_SESSION_MAX_CUTS (2 * PARLEY_SESSION_MAX_COMMITS)
+_Static_assert(PARLEY_SESSION_MAX_CUTS > PARLEY_SESSION_MAX_COMMITS,
+	       "a clear must always fit behind the commits");
 
 /* Stage timestamps of the current turn (CLOCK_MONOTONIC ns, 0 = not yet). */
 struct parley_turn_times {

@@ -18,8 +18,8 @@
  * ring grows as audio comes (an idle MANUAL session costs nothing) and is
  * given back at every cut.
  *
- * Threads: the listen strand only (listen.c owns one, like the rest of
- * its state); no locking.
+ * Threads: the listen strand only (the listener owns one, like the rest
+ * of its state: listen_internal.h); no locking.
  */
 #ifndef PARLEY_SESSION_MANUAL_H
 #define PARLEY_SESSION_MANUAL_H

@@ -13,7 +13,8 @@
  * create_response false: the turn joins the history unanswered; text-only
  * answers send no audio; truncate_answer cuts the history to the audio the
  * client says it played; barge-in on the playback estimate, and none with
- * interrupt_response false. No timing is asserted beyond generous waits.
+ * interrupt_response false; the prefix before the onset, grown when a
+ * session asks for a longer one. No timing is asserted beyond generous waits.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -686,6 +687,43 @@ static void dropped_audio_counts_on_the_input_clock(void **state)
 	done(s);
 }
 
+/* The prefix: speech_started's audio_ms is the onset less the prefix kept
+ * before it. The pre-roll is sized for the prefix set when audio comes
+ * (400 ms by default) and grows when a session asks for more mid-stream:
+ * 1000 ms asked for after a second of audio was heard starts the same
+ * speech a full second before the onset (the onset found with prefix 0). */
+static int64_t started_ms(int prefix_before, int prefix_after)
+{
+	struct parley_turns t;
+	parley_turns_defaults(&t);
+	t.create_response = false;
+	t.prefix_ms = prefix_before;
+	struct parley_session *s = make(&t);
+	send_audio(s, NULL, 16000);
+	usleep(300000); /* heard, with the pre-roll of prefix_before */
+	t.prefix_ms = prefix_after;
+	assert_int_equal(parley_session_set_turns(s, &t), 0);
+	say(s, 1500);
+	int on = wait_for('1', 1);
+	int64_t ms = evs[on].ms;
+	wait_for('U', 1);
+	done(s);
+	return ms;
+}
+
+static void the_prefix_grows_when_asked(void **state)
+{
+	(void)state;
+	int64_t onset = started_ms(0, 0);
+	int64_t kept = started_ms(400, 400);
+	int64_t grown = started_ms(400, PARLEY_TURN_PREFIX_MAX);
+	print_message("speech_started at %lld ms (prefix 0), %lld (400), %lld (400 -> %d)\n",
+		      (long long)onset, (long long)kept, (long long)grown, PARLEY_TURN_PREFIX_MAX);
+	assert_true(onset > 1500);
+	assert_int_equal(onset - kept, 400);
+	assert_int_equal(onset - grown, PARLEY_TURN_PREFIX_MAX);
+}
+
 static void barge_in_on_the_playback_estimate(void **state)
 {
 	(void)state;
@@ -730,6 +768,7 @@ int main(void)
 		cmocka_unit_test(commits_are_bounded),
 		cmocka_unit_test(dropped_audio_counts_on_the_input_clock),
 		cmocka_unit_test(barge_in_on_the_playback_estimate),
+		cmocka_unit_test(the_prefix_grows_when_asked),
 	};
 	return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
