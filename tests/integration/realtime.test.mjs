@@ -449,7 +449,10 @@ test('a commit that reaches the listener mid-utterance: committed names the utte
   c.rt.close();
 });
 
-test('many commits at once: those beyond the limit are refused (too_many_commits); every transcript names its own item', async () => {
+// Whether any of the 40 is refused depends on how fast the listener drains
+// them (often none is): the bound itself is test_session_turns'
+// commits_are_bounded. Here: each is accounted for, and the items stay right.
+test('many commits at once: each is committed or refused (too_many_commits, naming its event); every transcript names its own item', async () => {
   const c = await open(BetaRealtimeWS);
   assert.equal((await update(c, { turn_detection: null, input_audio_transcription: { model: 'parley' } })).type, 'session.updated');
   const chunk = silence(RATE, 0.1).toString('base64');
@@ -466,7 +469,6 @@ test('many commits at once: those beyond the limit are refused (too_many_commits
     assert.ok(Date.now() - t0 < 30000, `committed ${committed}, transcribed ${ended}, refused ${refused().length}`);
     await sleep(50);
   }
-  assert.ok(refused().length > 0, 'some were refused');
   assert.ok(refused().every((e) => /^many-\d+$/.test(e.event_id)), 'each refusal names its commit');
   const ids = c.events.filter(ofType('input_audio_buffer.committed')).map((e) => e.item_id);
   const named = c.events.filter((e) => e.type.startsWith('conversation.item.input_audio_transcription.') && !e.type.endsWith('.delta')).map((e) => e.item_id);
