@@ -146,9 +146,13 @@ void parley_listen_commit_now(struct parley_listen *l, struct parley_session *s,
 		parley_listen_begin(l, s, 0, false);
 		if (l->cur) {
 			l->cur->by_commit = true;
-		} else { /* no decoder: parley_listen_begin() said why */
-			while (parley_manual_next(&l->manual, l->fed, FEED_CAP))
-				;
+		} else { /* no decoder, or no memory: parley_listen_begin() said why */
+			if (l->fed)
+				while (parley_manual_next(&l->manual, l->fed, FEED_CAP))
+					;
+			else /* no feed buffer to drain through; nothing after
+			      * this cut is kept yet, so drop it all */
+				parley_manual_free(&l->manual);
 			commit_nothing(l, s, PARLEY_SPEECH_ERROR, PARLEY_SPEECH_CAUSE_BUSY);
 		}
 	} else {
