@@ -9,6 +9,7 @@
 #include "audio/frame.h"
 #include "llm/engine.h"
 #include "protocol/control.h"
+#include "protocol/jsontext.h"
 #include "protocol/wire.h"
 #include "tts/tts.h"
 #include "util/base64.h"
@@ -71,24 +72,9 @@ void parley_native_count_out(int tag)
 		parley_counter_add(&m_out[tag], 1);
 }
 
-/* A JSON string of s[0..len) that jansson always accepts: invalid UTF-8
- * (a library's message, an LLM's bytes, a client's value echoed back)
- * becomes U+FFFD instead of making the whole message fail to encode.
- * NULL only on OOM. */
-static json_t *text_json(const char *s, size_t len)
-{
-	if (parley_utf8_valid(s, len))
-		return json_stringn(s, len);
-	size_t n = 0;
-	char *clean = parley_utf8_sanitize(s, len, &n);
-	json_t *j = clean ? json_stringn(clean, n) : NULL;
-	free(clean);
-	return j;
-}
-
 static json_t *cstr_json(const char *s)
 {
-	return text_json(s, strlen(s));
+	return parley_json_text(s, strlen(s));
 }
 
 /* Serialises root (stolen) into a message. NULL on OOM. */
@@ -236,7 +222,7 @@ static void ev_status(struct parley_session *s)
 
 static void ev_answer_partial(struct parley_session *s, const char *text, size_t len)
 {
-	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, text_json(text, len)));
+	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, parley_json_text(text, len)));
 }
 
 static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
@@ -246,7 +232,7 @@ static void ev_answer_final(struct parley_session *s, const char *text, size_t l
 		return; /* /ws: no final for an answer cut before it said anything, or cancelled */
 	bool interrupted = how != PARLEY_ANSWER_COMPLETE;
 	json_t *root = json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
-				 "content", text_json(text, len), "interrupted", interrupted);
+				 "content", parley_json_text(text, len), "interrupted", interrupted);
 	push(s, encode_root(PARLEY_OUT_FINAL_ASSISTANT, root));
 }
 
@@ -256,7 +242,7 @@ struct parley_msg *parley_native_error_msg(enum parley_proto_error code, const c
 	 * incomplete last character, replace whatever else is invalid. */
 	size_t len = strlen(message);
 	json_t *c = json_pack("{s:s, s:o}", "code", parley_proto_error_code(code), "message",
-			      text_json(message, parley_utf8_cut(message, len, len)));
+			      parley_json_text(message, parley_utf8_cut(message, len, len)));
 	return c ? encode(PARLEY_OUT_ERROR, c) : NULL;
 }
 

@@ -194,7 +194,7 @@ static struct parley_msg *refusal(enum parley_proto_error code, const char *mess
 	json_t *ev = json_pack("{s:s, s:s, s:{s:s, s:s, s:o, s:n, s:n}}", "type", "error",
 			       "event_id", id, "error", "type", "server_error", "code",
 			       parley_proto_error_code(code), "message",
-			       rt_text_json(message, strlen(message)), "param", "event_id");
+			       parley_json_text(message, strlen(message)), "param", "event_id");
 	char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 	json_decref(ev);
 	struct parley_msg *m = NULL;

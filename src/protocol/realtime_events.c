@@ -135,25 +135,14 @@ void rt_push(struct parley_session *s, json_t *ev, enum rt_ev tag)
 	rt_push_msg(s, m);
 }
 
-json_t *rt_text_json(const char *s, size_t len)
-{
-	if (parley_utf8_valid(s, len))
-		return json_stringn(s, len);
-	size_t n = 0;
-	char *clean = parley_utf8_sanitize(s, len, &n);
-	json_t *j = clean ? json_stringn(clean, n) : NULL;
-	free(clean);
-	return j;
-}
-
 json_t *rt_id_json(const char *id)
 {
-	return id && id[0] ? rt_text_json(id, strlen(id)) : json_null();
+	return id && id[0] ? parley_json_text(id, strlen(id)) : json_null();
 }
 
 static json_t *opt_str(const char *s)
 {
-	return s ? rt_text_json(s, parley_utf8_cut(s, strlen(s), strlen(s))) : json_null();
+	return s ? parley_json_text(s, parley_utf8_cut(s, strlen(s), strlen(s))) : json_null();
 }
 
 json_t *rt_error_event(struct rt *rt, const char *type, const char *code, const char *message,

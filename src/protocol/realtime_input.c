@@ -265,13 +265,13 @@ void rt_ev_user_final(struct parley_session *s, const char *text)
 	if (ev)
 		json_object_update_new(ev, json_pack("{s:s, s:i, s:o}", "item_id", p.id,
 						     "content_index", 0, "delta",
-						     rt_text_json(text, len)));
+						     parley_json_text(text, len)));
 	rt_push(s, ev, RT_EV_TRANSCRIPTION_DELTA);
 	ev = rt_event(rt, RT_EV_TRANSCRIPTION_COMPLETED);
 	if (ev)
 		json_object_update_new(ev, json_pack("{s:s, s:i, s:o, s:{s:s, s:f}}", "item_id",
 						     p.id, "content_index", 0, "transcript",
-						     rt_text_json(text, len), "usage", "type",
+						     parley_json_text(text, len), "usage", "type",
 						     "duration", "seconds", p.seconds));
 	rt_push(s, ev, RT_EV_TRANSCRIPTION_COMPLETED);
 out:

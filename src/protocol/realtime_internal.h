@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol/jsontext.h"
 #include "session/session.h"
 #include "session/settings.h"
 
@@ -195,8 +196,6 @@ json_t *rt_event(struct rt *rt, enum rt_ev ev);
 void rt_push(struct parley_session *s, json_t *ev, enum rt_ev tag);
 /* Pushes a message already encoded (stolen, may be NULL: OOM is logged). */
 void rt_push_msg(struct parley_session *s, struct parley_msg *m);
-/* A JSON string of any bytes (invalid UTF-8 becomes U+FFFD). */
-json_t *rt_text_json(const char *s, size_t len);
 /* An id as JSON: a string, or null when empty. */
 json_t *rt_id_json(const char *id);
 /* An `error` event. type: "invalid_request_error" or "server_error";

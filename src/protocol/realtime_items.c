@@ -146,7 +146,7 @@ void rt_item_create(struct parley_session *s, json_t *ev, const char *event_id)
 	json_t *out = rt_message_item(rt, id, "completed", "user");
 	json_array_append_new(json_object_get(out, "content"),
 			      json_pack("{s:s, s:o}", "type", "input_text", "text",
-					rt_text_json(text, len)));
+					parley_json_text(text, len)));
 	rt_item_appeared(s, rt, out, rt->last_item);
 	json_decref(out);
 	snprintf(rt->last_item, sizeof rt->last_item, "%s", id);

@@ -55,16 +55,16 @@ static json_t *assistant_item(const struct rt *rt, const char *status, const cha
 	json_array_append_new(json_object_get(item, "content"),
 			      json_pack("{s:s, s:o}", "type", type,
 					r->text_only ? "text" : "transcript",
-					rt_text_json(text, len)));
+					parley_json_text(text, len)));
 	return item;
 }
 
 /* The content part {type audio|text, transcript|text}. */
 static json_t *part_json(const struct rt_response *r, const char *text, size_t len)
 {
-	return r->text_only ? json_pack("{s:s, s:o}", "type", "text", "text", rt_text_json(text, len))
+	return r->text_only ? json_pack("{s:s, s:o}", "type", "text", "text", parley_json_text(text, len))
 			    : json_pack("{s:s, s:o}", "type", "audio", "transcript",
-					rt_text_json(text, len));
+					parley_json_text(text, len));
 }
 
 static json_t *status_details(enum rt_end end)
@@ -189,7 +189,7 @@ static void delta_locked(struct parley_session *s, struct rt *rt, const char *te
 	enum rt_ev kind = r->text_only ? RT_EV_TEXT_DELTA : RT_EV_AUDIO_TRANSCRIPT_DELTA;
 	json_t *ev = part_event(rt, kind);
 	if (ev)
-		json_object_set_new(ev, "delta", rt_text_json(text + r->sent, len - r->sent));
+		json_object_set_new(ev, "delta", parley_json_text(text + r->sent, len - r->sent));
 	rt_push(s, ev, kind);
 	r->sent = len;
 }
@@ -205,13 +205,13 @@ static void close_locked(struct parley_session *s, struct rt *rt, const char *te
 	if (r->text_only) {
 		ev = part_event(rt, RT_EV_TEXT_DONE);
 		if (ev)
-			json_object_set_new(ev, "text", rt_text_json(text, len));
+			json_object_set_new(ev, "text", parley_json_text(text, len));
 		rt_push(s, ev, RT_EV_TEXT_DONE);
 	} else {
 		rt_push(s, part_event(rt, RT_EV_AUDIO_DONE), RT_EV_AUDIO_DONE);
 		ev = part_event(rt, RT_EV_AUDIO_TRANSCRIPT_DONE);
 		if (ev)
-			json_object_set_new(ev, "transcript", rt_text_json(text, len));
+			json_object_set_new(ev, "transcript", parley_json_text(text, len));
 		rt_push(s, ev, RT_EV_AUDIO_TRANSCRIPT_DONE);
 	}
 	ev = part_event(rt, RT_EV_CONTENT_PART_DONE);

@@ -74,7 +74,7 @@ static json_t *max_tokens_json(const struct rt *rt)
 static json_t *instructions_json(const struct rt *rt)
 {
 	const char *i = rt->instructions ? rt->instructions : "";
-	return rt_text_json(i, strlen(i));
+	return parley_json_text(i, strlen(i));
 }
 
 static json_t *modalities_json(const struct rt *rt)
@@ -93,9 +93,9 @@ static json_t *session_json_locked(const struct rt *rt, const struct parley_turn
 		j = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:[], s:s, s:f, "
 			      "s:o, s:n, s:i, s:n, s:f, s:n}",
 			      "object", "realtime.session", "id", rt->session_id, "model",
-			      rt_text_json(model, strlen(model)), "modalities", modalities_json(rt),
+			      parley_json_text(model, strlen(model)), "modalities", modalities_json(rt),
 			      "instructions", instructions_json(rt), "voice",
-			      rt_text_json(rt->voice, strlen(rt->voice)), "input_audio_format",
+			      parley_json_text(rt->voice, strlen(rt->voice)), "input_audio_format",
 			      rt_format_json(rt, rt->in_codec), "output_audio_format",
 			      rt_format_json(rt, rt->out_codec), "input_audio_transcription",
 			      transcription_json(rt), "turn_detection", turns_json(rt, t), "tools",
@@ -109,12 +109,12 @@ static json_t *session_json_locked(const struct rt *rt, const struct parley_turn
 				  "transcription", transcription_json(rt), "noise_reduction",
 				  "turn_detection", turns_json(rt, t));
 	json_t *output = json_pack("{s:o, s:o, s:f}", "format", rt_format_json(rt, rt->out_codec),
-				   "voice", rt_text_json(rt->voice, strlen(rt->voice)), "speed",
+				   "voice", parley_json_text(rt->voice, strlen(rt->voice)), "speed",
 				   rt->speed);
 	j = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:s, s:o, s:n, s:s, s:n, s:i, "
 		      "s:{s:o, s:o}, s:n}",
 		      "type", "realtime", "object", "realtime.session", "id", rt->session_id,
-		      "model", rt_text_json(model, strlen(model)), "output_modalities",
+		      "model", parley_json_text(model, strlen(model)), "output_modalities",
 		      modalities_json(rt), "instructions", instructions_json(rt), "tools",
 		      "tool_choice", "auto", "max_output_tokens", max_tokens_json(rt), "tracing",
 		      "truncation", "auto", "prompt", "expires_at", 0, "audio", "input", input,
