@@ -5,12 +5,12 @@
  * that moment, its share of the words (time spread evenly over them).
  * Used when a barge-in or cancel_response cuts the answer (how much was
  * played: the client's report, else the time since playback began, or the
- * playback estimate of sessions without reports, answer.c) and when the
+ * playback estimate of sessions without reports, playback.c) and when the
  * client truncates it (parley_session_truncate_answer: the ms it says).
  *
- * The pieces of the current answer live in the session (s->spoken), under
- * its number (s->answer_id, answer_started's); when a newer answer
- * supersedes it they join s->kept, the last PARLEY_ANSWERS_KEPT answers
+ * The pieces of the current answer live in the speaker (s->spk.spoken),
+ * under its number (the answerer's, answer_started's); when a newer answer
+ * supersedes it they join s->spk.kept, the last PARLEY_ANSWERS_KEPT answers
  * that had any, each with its number and history entry. So a client
  * truncates exactly the answer it names (after a barge-in, a cancel, or a
  * newer answer that was cut before it said anything), and never another.
@@ -77,28 +77,21 @@ char *parley_spoken_words(const struct parley_spoken *p, size_t n, int64_t ms)
 	return out;
 }
 
-char *parley_speak_heard_locked(struct parley_session *s, int64_t now_ns)
+char *parley_speaker_heard_locked(struct parley_session *s, int64_t now_ns)
 {
 	int64_t heard_ms;
-	if (s->played_ms >= 0)
-		heard_ms = s->played_ms;
+	if (s->spk.played_ms >= 0)
+		heard_ms = s->spk.played_ms;
 	else if (s->assume_playback)
-		heard_ms = s->audio_sent_ms -
-			   (s->play_until_ns > now_ns ? (s->play_until_ns - now_ns) / 1000000 : 0);
-	else if (s->playback_start_ns)
-		heard_ms = (now_ns - s->playback_start_ns) / 1000000;
+		heard_ms = s->spk.audio_sent_ms -
+			   (s->spk.play_until_ns > now_ns ? (s->spk.play_until_ns - now_ns) / 1000000 : 0);
+	else if (s->spk.playback_start_ns)
+		heard_ms = (now_ns - s->spk.playback_start_ns) / 1000000;
 	else
 		heard_ms = 0;
-	if (heard_ms > s->audio_sent_ms)
-		heard_ms = s->audio_sent_ms;
-	return parley_spoken_words(s->spoken, s->nspoken, heard_ms);
-}
-
-char *parley_answer_kept_locked(struct parley_session *s, int64_t now_ns)
-{
-	if (s->answer_spoken)
-		return parley_speak_heard_locked(s, now_ns);
-	return strndup(s->answer.len ? s->answer.data : "", s->answer.len);
+	if (heard_ms > s->spk.audio_sent_ms)
+		heard_ms = s->spk.audio_sent_ms;
+	return parley_spoken_words(s->spk.spoken, s->spk.nspoken, heard_ms);
 }
 
 static void set_free(struct parley_spoken_set *set)
@@ -112,37 +105,36 @@ static void set_free(struct parley_spoken_set *set)
 void parley_spoken_kept_free(struct parley_session *s)
 {
 	for (size_t i = 0; i < PARLEY_ANSWERS_KEPT; i++)
-		set_free(&s->kept[i]);
+		set_free(&s->spk.kept[i]);
 }
 
-void parley_spoken_keep_locked(struct parley_session *s)
+void parley_spoken_keep_locked(struct parley_session *s, uint64_t answer, uint64_t hist_id)
 {
-	if (s->answer_id && s->nspoken) {
-		set_free(&s->kept[PARLEY_ANSWERS_KEPT - 1]);
-		memmove(&s->kept[1], &s->kept[0], (PARLEY_ANSWERS_KEPT - 1) * sizeof s->kept[0]);
-		s->kept[0] = (struct parley_spoken_set){ s->spoken, s->nspoken, s->audio_sent_ms,
-							 s->answer_hist_id, s->answer_id };
-		s->spoken = NULL;
-		s->nspoken = s->spoken_cap = 0;
+	if (answer && s->spk.nspoken) {
+		set_free(&s->spk.kept[PARLEY_ANSWERS_KEPT - 1]);
+		memmove(&s->spk.kept[1], &s->spk.kept[0], (PARLEY_ANSWERS_KEPT - 1) * sizeof s->spk.kept[0]);
+		s->spk.kept[0] = (struct parley_spoken_set){ s->spk.spoken, s->spk.nspoken, s->spk.audio_sent_ms,
+							 hist_id, answer };
+		s->spk.spoken = NULL;
+		s->spk.nspoken = s->spk.spoken_cap = 0;
 	}
 	/* an answer with nothing spoken: its pieces (none) are forgotten with it */
-	s->answer_id = 0;
-	s->answer_hist_id = 0;
 }
 
 const struct parley_spoken_set *parley_spoken_find_locked(struct parley_session *s,
-							  uint64_t answer,
+							  uint64_t answer, uint64_t cur_answer,
+							  uint64_t cur_hist,
 							  struct parley_spoken_set *cur)
 {
 	if (!answer)
 		return NULL;
-	if (answer == s->answer_id) {
-		*cur = (struct parley_spoken_set){ s->spoken, s->nspoken, s->audio_sent_ms,
-						   s->answer_hist_id, s->answer_id };
+	if (answer == cur_answer) {
+		*cur = (struct parley_spoken_set){ s->spk.spoken, s->spk.nspoken, s->spk.audio_sent_ms,
+						   cur_hist, cur_answer };
 		return cur;
 	}
 	for (size_t i = 0; i < PARLEY_ANSWERS_KEPT; i++)
-		if (s->kept[i].answer == answer)
-			return &s->kept[i];
+		if (s->spk.kept[i].answer == answer)
+			return &s->spk.kept[i];
 	return NULL;
 }

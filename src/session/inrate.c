@@ -33,11 +33,11 @@ int parley_inrate_register(void)
 
 static void conclude_locked(struct parley_session *s, struct parley_inrate_note *note)
 {
-	s->rate_pending = false;
+	s->in.rate_pending = false;
 	/* The held audio starts its wait now, not when it arrived. */
-	if (parley_ring_len(&s->audio)) {
-		s->audio_waiting_since_ns = parley_now_ns();
-		s->audio_taken_waiting = 0;
+	if (parley_ring_len(&s->in.ring)) {
+		s->in.waiting_since_ns = parley_now_ns();
+		s->in.taken_waiting = 0;
 	}
 	note->concluded = true;
 }
@@ -45,20 +45,20 @@ static void conclude_locked(struct parley_session *s, struct parley_inrate_note 
 void parley_inrate_feed_locked(struct parley_session *s, int64_t client_ms, size_t n,
 			       int64_t now, struct parley_inrate_note *note)
 {
-	if (!s->rate_pending)
+	if (!s->in.rate_pending)
 		return;
 	if (client_ms < 0) {
 		note->why = "the frames carry no timestamps";
 		conclude_locked(s, note);
 		return;
 	}
-	if (!s->rate_first_ns)
-		s->rate_first_ns = now;
+	if (!s->in.rate_first_ns)
+		s->in.rate_first_ns = now;
 	struct parley_rate_result res;
 	enum parley_rate_verdict v =
-		parley_rate_infer_add(&s->rate_infer, (uint32_t)client_ms, n, &res);
+		parley_rate_infer_add(&s->in.rate_infer, (uint32_t)client_ms, n, &res);
 	if (v == PARLEY_RATE_PENDING) {
-		if (now - s->rate_first_ns < GIVE_UP_NS)
+		if (now - s->in.rate_first_ns < GIVE_UP_NS)
 			return;
 		res.why = "the frame timestamps did not span a second in time";
 		res.estimate = 0;
@@ -66,8 +66,8 @@ void parley_inrate_feed_locked(struct parley_session *s, int64_t client_ms, size
 	note->estimate = res.estimate;
 	if (v == PARLEY_RATE_DECIDED) {
 		note->rate = res.rate;
-		note->old_rate = s->settings.input_sample_rate;
-		s->settings.input_sample_rate = res.rate; /* the held audio is at this rate */
+		note->old_rate = s->in.rate;
+		s->in.rate = res.rate; /* the held audio is at this rate */
 	} else {
 		note->why = res.why;
 	}
@@ -77,7 +77,7 @@ void parley_inrate_feed_locked(struct parley_session *s, int64_t client_ms, size
 void parley_inrate_quiet_locked(struct parley_session *s, int64_t now,
 				struct parley_inrate_note *note)
 {
-	if (s->rate_pending && s->rate_first_ns && now - s->last_audio_ns >= QUIET_NS) {
+	if (s->in.rate_pending && s->in.rate_first_ns && now - s->in.last_ns >= QUIET_NS) {
 		note->why = "the audio stopped before a second of it had arrived";
 		conclude_locked(s, note);
 	}
@@ -95,7 +95,7 @@ void parley_inrate_report(struct parley_session *s, const struct parley_inrate_n
 		if (note->estimate > 0)
 			PARLEY_DEBUG("session %llu: measured %.0f samples/s", id, note->estimate);
 		parley_counter_add(&m_inferred[NLABELS - 1], 1);
-		parley_session_schedule_listener(s);
+		parley_inbox_schedule(s);
 		return;
 	}
 	char label[16];
@@ -112,5 +112,5 @@ void parley_inrate_report(struct parley_session *s, const struct parley_inrate_n
 		PARLEY_DEBUG("session %llu: input rate confirmed by frame timestamps: %d Hz "
 			     "(measured %.0f)", id, note->rate, note->estimate);
 	}
-	parley_session_schedule_listener(s);
+	parley_inbox_schedule(s);
 }

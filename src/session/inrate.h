@@ -10,7 +10,7 @@
  * client (events->input_rate_inferred), logged, and counted in
  * parley_input_rate_inferred_total{rate}; a rejected inference keeps 48 kHz
  * and logs why. A declared rate always wins: declaring ends the inference.
- * The calls between session.c, listen.c and inrate.c are in internal.h.
+ * The calls between inbox.c, listen.c and inrate.c are in listener.h.
  */
 #ifndef PARLEY_SESSION_INRATE_H
 #define PARLEY_SESSION_INRATE_H

@@ -70,9 +70,9 @@ struct parley_listen *parley_listen_create(void)
 
 void parley_listen_set_open(struct parley_session *s, bool open)
 {
-	pthread_mutex_lock(&s->lock);
-	s->utterance_open = open;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->in.lock);
+	s->in.utterance_open = open;
+	pthread_mutex_unlock(&s->in.lock);
 }
 
 void parley_listen_destroy(struct parley_listen *l, struct parley_session *s)
@@ -138,11 +138,11 @@ static void stop_feeding(struct parley_listen *l, struct parley_session *s)
 	l->cur = NULL;
 	u->next = l->pending;
 	l->pending = u;
-	parley_session_utts_waiting(s, 1);
+	parley_inbox_utts_waiting(s, 1);
 	atomic_store(&u->finished, true);
 	u->committed = true;
 	if (u->speech_event) { /* the VAD's end of the turn: a cut */
-		parley_session_vad_cut(s);
+		parley_inbox_vad_cut(s);
 		s->events->speech_stopped(s, (int64_t)l->clock_ms);
 	}
 	parley_listen_set_open(s, false);
@@ -225,9 +225,7 @@ void parley_listen_begin(struct parley_listen *l, struct parley_session *s, size
 				    (unsigned long long)s->id, parley_strerror(err));
 			parley_session_error(
 				s,
-				err == PARLEY_E_FULL ? PARLEY_SESSION_STT_BUSY
-				: err == PARLEY_E_CLOSED ? PARLEY_SESSION_STT_UNAVAILABLE
-							 : PARLEY_SESSION_STT_ERROR,
+				parley_problem_of_submit(PARLEY_ENGINE_STT, err),
 				"%s",
 				err == PARLEY_E_FULL ? "the speech recogniser is busy; this utterance "
 						       "was not transcribed"
@@ -329,14 +327,14 @@ static void speculate(struct parley_listen *l, struct parley_session *s, int pau
 	int silence = l->vad.silence_ms;
 	if (l->speculated && silence == 0) {
 		l->speculated = false;
-		parley_session_speculation_drop(s);
+		parley_speculation_cancel(s, "the user went on");
 	} else if (s->speculate_ms && l->partial[0] && silence >= s->speculate_ms &&
 		   silence < pause_ms &&
 		   (!l->speculated || l->partial_at_ms > l->speculated_at_ms)) {
 		l->speculated = true;
 		l->speculated_at_ms = l->utt_ms;
 		l->cur->speculated = true;
-		parley_session_speculate(s, l->partial,
+		parley_speculation_start(s, l->partial,
 					 parley_now_ns() - (int64_t)silence * 1000000);
 	}
 }
@@ -350,9 +348,9 @@ static void speculate(struct parley_listen *l, struct parley_session *s, int pau
 static bool barge_in(struct parley_listen *l, struct parley_session *s, int64_t onset_ns)
 {
 	if (!l->barged && (l->vad.voiced_frames >= BARGE_IN_VOICED_FRAMES || l->partial[0]) &&
-	    parley_session_assistant_playing(s)) {
+	    parley_turntaker_assistant_playing(s)) {
 		l->barged = true;
-		parley_session_barge_in(s, onset_ns);
+		parley_turntaker_barge_in(s, onset_ns);
 	}
 	return l->barged;
 }
@@ -434,20 +432,23 @@ void parley_listen_job(void *arg, bool cancelled)
 	struct parley_session *s = arg;
 	struct parley_listen *l = s->listen;
 
-	pthread_mutex_lock(&s->lock);
-	s->audio_job_queued = false;
-	if (s->rate_pending && !cancelled) {
+	/* The turn settings and the patience first (s->lock), then the inbox. */
+	struct parley_turns turns;
+	parley_session_get_turns(s, &turns);
+	double speed = parley_session_speed(s);
+
+	pthread_mutex_lock(&s->in.lock);
+	s->in.job_queued = false;
+	if (s->in.rate_pending && !cancelled) {
 		/* Inferring the undeclared rate (inrate.h): the audio waits in
 		 * the ring until it is known; the conclusion reschedules us. */
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->in.lock);
 		return;
 	}
-	int rate = s->settings.input_sample_rate;
-	double speed = s->settings.speed;
-	struct parley_turns turns = s->turn_cfg;
-	l->clock_ms += s->audio_lost_ms; /* audio the client sent that was dropped */
-	s->audio_lost_ms = 0;
-	size_t backlog = parley_ring_len(&s->audio);
+	int rate = s->in.rate;
+	l->clock_ms += s->in.lost_ms; /* audio the client sent that was dropped */
+	s->in.lost_ms = 0;
+	size_t backlog = parley_ring_len(&s->in.ring);
 	/* Lagging is decoding slower than real time while audio waits: the
 	 * ring has not been empty for OVERLOAD_LAG_MS, and in that time the
 	 * listener took less audio than the time that passed. A burst (a
@@ -455,21 +456,21 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * than real time does not count, however long it takes. Audio is
 	 * skipped only as the last resort, when lagging has let
 	 * OVERLOAD_BACKLOG_MS pile up: short of that it is decoded late. */
-	int64_t since = s->audio_waiting_since_ns;
+	int64_t since = s->in.waiting_since_ns;
 	int64_t waited = since ? parley_now_ns() - since : 0;
 	if (waited > (int64_t)OVERLOAD_LAG_MS * 1000000 &&
 	    backlog > (size_t)rate * OVERLOAD_BACKLOG_MS / 1000 &&
-	    (double)s->audio_taken_waiting / rate < (double)waited / 1e9) {
+	    (double)s->in.taken_waiting / rate < (double)waited / 1e9) {
 		/* We are behind: keep the newest second, tell the user once. */
-		parley_ring_drop(&s->audio, backlog - (size_t)rate);
+		parley_ring_drop(&s->in.ring, backlog - (size_t)rate);
 		l->clock_ms += (double)(backlog - (size_t)rate) * 1000 / rate;
-		s->audio_waiting_since_ns = parley_now_ns();
-		s->audio_taken_waiting = 0;
-		pthread_mutex_unlock(&s->lock);
+		s->in.waiting_since_ns = parley_now_ns();
+		s->in.taken_waiting = 0;
+		pthread_mutex_unlock(&s->in.lock);
 		parley_listen_overloaded(l, s, "the server cannot keep up with your audio; some "
 					       "was skipped");
 	} else {
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&s->in.lock);
 	}
 	if (cancelled) {
 		parley_listen_abandon(l, s); /* the session is closing */
@@ -481,7 +482,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	if (parley_manual_draining(&l->manual) && !parley_session_is_closing(s) &&
 	    !parley_listen_drain_manual(l, s)) {
 		/* a committed MANUAL utterance is fed first, a piece a job */
-		parley_session_schedule_listener(s);
+		parley_inbox_schedule(s);
 		parley_workers_yield(s->workers, &s->strand);
 		return;
 	}
@@ -495,7 +496,7 @@ void parley_listen_job(void *arg, bool cancelled)
 	while (slice > 0 && !parley_session_is_closing(s)) {
 		bool discard;
 		enum parley_cut_kind cut;
-		n = parley_session_audio_take_cut(s, in, slice < TAKE ? slice : TAKE, &discard, &cut);
+		n = parley_inbox_take(s, in, slice < TAKE ? slice : TAKE, &discard, &cut);
 		if (!n && cut == PARLEY_CUT_NONE)
 			break;
 		slice -= n;
@@ -519,19 +520,19 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * listener's next jobs are urgent (util/workers.h), so the end of the
 	 * turn and the partial its rule reads are not queued behind other
 	 * sessions' decoding. */
-	atomic_store(&s->listen_urgent, l->cur && l->vad.silence_ms > 0);
+	atomic_store(&s->in.urgent, l->cur && l->vad.silence_ms > 0);
 	if (parley_manual_draining(&l->manual)) { /* fed from the next job on */
-		parley_session_schedule_listener(s);
+		parley_inbox_schedule(s);
 		parley_workers_yield(s->workers, &s->strand);
 		return;
 	}
 	if (slice == 0) {
 		/* Slice used up: if audio is left, continue behind the others. */
-		pthread_mutex_lock(&s->lock);
-		bool left = parley_ring_len(&s->audio) > 0 || s->ncuts > 0;
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->in.lock);
+		bool left = parley_ring_len(&s->in.ring) > 0 || s->in.ncuts > 0;
+		pthread_mutex_unlock(&s->in.lock);
 		if (left) {
-			parley_session_schedule_listener(s);
+			parley_inbox_schedule(s);
 			parley_workers_yield(s->workers, &s->strand);
 			return;
 		}
@@ -541,9 +542,9 @@ void parley_listen_job(void *arg, bool cancelled)
 	 * ends and the transcription is finished. Not in MANUAL turns: only
 	 * the client's commit ends one. */
 	if (l->cur && turns.mode != PARLEY_TURNS_MANUAL) {
-		pthread_mutex_lock(&s->lock);
-		int64_t last = s->last_audio_ns;
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->in.lock);
+		int64_t last = s->in.last_ns;
+		pthread_mutex_unlock(&s->in.lock);
 		int pause = turns.mode == PARLEY_TURNS_FIXED ? turns.silence_ms
 							     : turn_pause_ms(l, speed);
 		if (parley_now_ns() - last >= (int64_t)pause * 1000000)

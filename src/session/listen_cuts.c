@@ -4,7 +4,7 @@
  * in the resampler heard first), a clear drops the utterance in progress;
  * in MANUAL turns the audio between cuts is kept (manual.h) and fed to a
  * decoder leased at the commit, a piece per listen job. The cuts reach
- * the listener through commit.c's marks.
+ * the listener through inbox_cuts.c's marks.
  *
  * Threads: the listen strand (listen_internal.h).
  */
@@ -95,7 +95,7 @@ static void commit_nothing(struct parley_listen *l, struct parley_session *s,
 	u->listed = u->committed = u->by_commit = true;
 	u->next = l->pending;
 	l->pending = u;
-	parley_session_utts_waiting(s, 1);
+	parley_inbox_utts_waiting(s, 1);
 	*r = (struct result){ .u = u, .end = end, .cause = cause, .reported = true };
 	r->text[0] = '\0';
 	u->held = r;
@@ -124,7 +124,7 @@ bool parley_listen_drain_manual(struct parley_listen *l, struct parley_session *
 	return true;
 }
 
-/* The client's commit (commit.c) reached the listener: the audio before it
+/* The client's commit (inbox_cuts.c) reached the listener: the audio before it
  * is one utterance, which ends now (no speech_stopped: the VAD did not end
  * it; committed says so, before anything of the utterance's end). MANUAL
  * audio kept since the last cut leases its decoder now and is fed from the
@@ -178,7 +178,7 @@ void parley_listen_clear_now(struct parley_listen *l, struct parley_session *s)
 		parley_listen_unlist(l, s, l->cur);
 		parley_listen_set_open(s, false);
 		if (spec)
-			parley_session_speculation_drop(s);
+			parley_speculation_cancel(s, "the user went on");
 	}
 	parley_manual_clear(&l->manual);
 	parley_vad_end(&l->vad);

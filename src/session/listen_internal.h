@@ -110,7 +110,7 @@ struct parley_listen {
 
 /* --- listen.c: hearing (the listen strand) --- */
 
-/* Whether an utterance is open (s->utterance_open, under s->lock). */
+/* Whether an utterance is open (the inbox's utterance_open, under in.lock). */
 void parley_listen_set_open(struct parley_session *s, bool open);
 
 /* Reports an overload once per episode (l->overloaded); why: borrowed. */

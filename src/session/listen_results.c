@@ -55,7 +55,7 @@ void parley_listen_unlist(struct parley_listen *l, struct parley_session *s, str
 			p = &(*p)->next;
 		if (*p) {
 			*p = u->next;
-			parley_session_utts_waiting(s, -1);
+			parley_inbox_utts_waiting(s, -1);
 		}
 	}
 	atomic_store(&u->finished, true);
@@ -80,16 +80,6 @@ void parley_listen_abandon(struct parley_listen *l, struct parley_session *s)
 		parley_listen_unlist(l, s, l->pending);
 	if (open)
 		parley_listen_set_open(s, false);
-}
-
-static enum parley_session_problem stt_code(enum parley_speech_cause cause)
-{
-	switch (cause) {
-	case PARLEY_SPEECH_CAUSE_BUSY: return PARLEY_SESSION_STT_BUSY;
-	case PARLEY_SPEECH_CAUSE_UNAVAILABLE: return PARLEY_SESSION_STT_UNAVAILABLE;
-	case PARLEY_SPEECH_CAUSE_TIMEOUT: return PARLEY_SESSION_STT_TIMEOUT;
-	default: return PARLEY_SESSION_STT_ERROR;
-	}
 }
 
 /* Sink (any thread): a hypothesis of the utterance so far. */
@@ -156,7 +146,7 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
 			s->events->user_final(s, r->text);
-			parley_session_heard_turn(s, r->text, strlen(r->text), u->speech_end);
+			parley_turntaker_heard(s, r->text, strlen(r->text), u->speech_end);
 			return; /* the turn keeps or discards its speculation */
 		}
 	} else if (r->end == PARLEY_SPEECH_CANCELLED) {
@@ -173,7 +163,7 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 			parley_listen_overloaded(l, s, "every speech decoder stayed busy; this "
 						       "utterance was not transcribed");
 		else
-			parley_session_error(s, stt_code(r->cause), "%s",
+			parley_session_error(s, parley_problem_of_speech(PARLEY_ENGINE_STT, r->cause), "%s",
 					     r->text[0] ? r->text : "speech recognition failed");
 		if (u->committed)
 			s->events->user_failed(s, parley_speech_cause_name(r->cause));
@@ -181,7 +171,7 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 	/* No turn came of it: a speculation on its words goes too (not one
 	 * the utterance being spoken now started since). */
 	if (u->speculated && !(l->cur && l->cur->speculated))
-		parley_session_speculation_drop(s);
+		parley_speculation_cancel(s, "the user went on");
 }
 
 /* The utterance still waiting for its result that began first, or NULL. */

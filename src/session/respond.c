@@ -6,12 +6,13 @@
  * text-only answers.
  *
  * Answers asked for here go through the same submission as a user turn
- * (turn.c, parley_answer_submit) and are counted against
+ * (request.c, parley_request_submit) and are counted against
  * --turns-per-minute like one. The answer in flight is the open one
  * (answer.c: answer_started sent, answer_final not yet).
  *
  * Threads: any, without s->lock; each call takes it, and calls the LLM
- * engine only after letting it go (internal.h's lock order).
+ * engine only after letting it go (internal.h's lock order). Part of the
+ * answerer (answerer.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +33,11 @@ int parley_session_set_instructions(struct parley_session *s, const char *text)
 			return PARLEY_E_NOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
-	char *old = s->instructions;
-	s->instructions = copy;
+	char *old = s->ans.instructions;
+	s->ans.instructions = copy;
 	pthread_mutex_unlock(&s->lock);
 	free(old);
 	return 0;
-}
-
-void parley_session_set_spoken(struct parley_session *s, bool spoken)
-{
-	pthread_mutex_lock(&s->lock);
-	s->speak_answers = spoken; /* from the next answer on (answer.c) */
-	pthread_mutex_unlock(&s->lock);
 }
 
 int parley_session_add_user_text(struct parley_session *s, const char *text, size_t len)
@@ -51,11 +45,8 @@ int parley_session_add_user_text(struct parley_session *s, const char *text, siz
 	if (!len || len > s->limits->answer_max_bytes)
 		return PARLEY_E_RANGE;
 	/* the conversation changes under any speculation */
-	parley_speculation_discard(s, "typed message");
-	pthread_mutex_lock(&s->lock);
-	int rc = parley_history_add(&s->history, PARLEY_ROLE_USER, text, len, false);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	parley_speculation_cancel(s, "typed message");
+	return parley_answer_add_user(s, text, len);
 }
 
 int parley_session_respond(struct parley_session *s)
@@ -63,34 +54,30 @@ int parley_session_respond(struct parley_session *s)
 	if (!s->llm || parley_session_is_closing(s))
 		return PARLEY_E_CLOSED;
 	pthread_mutex_lock(&s->lock);
-	bool busy = s->answer_open;
+	bool busy = s->ans.open;
 	pthread_mutex_unlock(&s->lock);
 	if (busy)
 		return PARLEY_E_BUSY;
-	parley_speculation_discard(s, "response asked for");
-	if (!parley_session_turn_admit(s, false))
+	parley_speculation_cancel(s, "response asked for");
+	if (!parley_turntaker_admit(s, false))
 		return PARLEY_E_RANGE; /* the caller tells its client */
-	return parley_answer_submit(s, NULL, 0, 0, true);
+	return parley_request_submit(s, NULL, 0, 0, true);
 }
 
 int parley_session_cancel_response(struct parley_session *s)
 {
 	pthread_mutex_lock(&s->lock);
-	if (!s->answer_open) {
+	if (!s->ans.open) {
 		pthread_mutex_unlock(&s->lock);
 		return PARLEY_E_NOTFOUND;
 	}
 	char *kept = parley_answer_kept_locked(s, parley_now_ns());
 	const char *k = kept ? kept : "";
 	size_t len = strlen(k);
-	uint64_t req = s->llm_req;
-	/* the history keeps what was sent (heard), cut */
-	if (s->answer_hist_id)
-		parley_history_set(&s->history, s->answer_hist_id, k, len, true);
-	else if (len && parley_history_add(&s->history, PARLEY_ROLE_ASSISTANT, k, len, true) == 0)
-		s->answer_hist_id = parley_history_last_id(&s->history);
+	uint64_t req = s->ans.llm_req;
+	parley_answer_cut_history_locked(s, k); /* what was sent (heard), cut */
 	parley_answer_final_locked(s, k, len, PARLEY_ANSWER_CANCELLED);
-	parley_session_supersede_locked(s, false);
+	parley_answer_supersede_locked(s, false);
 	pthread_mutex_unlock(&s->lock);
 	if (req && s->llm)
 		parley_llm_cancel(s->llm, req);
@@ -105,10 +92,10 @@ int parley_session_truncate_answer(struct parley_session *s, uint64_t answer, in
 		return PARLEY_E_RANGE;
 	pthread_mutex_lock(&s->lock);
 	struct parley_spoken_set cur;
-	const struct parley_spoken_set *set = parley_spoken_find_locked(s, answer, &cur);
+	const struct parley_spoken_set *set = parley_spoken_find_locked(s, answer, s->ans.id, s->ans.hist_id, &cur);
 	int rc = 0;
 	char *text = NULL;
-	if (set == &cur && s->answer_open)
+	if (set == &cur && s->ans.open)
 		rc = PARLEY_E_BUSY; /* not in the history yet */
 	else if (!set || !set->n || !set->hist_id)
 		rc = PARLEY_E_NOTFOUND;
@@ -117,7 +104,7 @@ int parley_session_truncate_answer(struct parley_session *s, uint64_t answer, in
 	else if (!(text = parley_spoken_words(set->p, set->n, audio_ms)))
 		rc = PARLEY_E_NOMEM;
 	else
-		rc = parley_history_set(&s->history, set->hist_id, text, strlen(text),
+		rc = parley_history_set(&s->ans.history, set->hist_id, text, strlen(text),
 					audio_ms < set->audio_ms);
 	pthread_mutex_unlock(&s->lock);
 	if (!rc)

@@ -30,7 +30,7 @@
  * kicked when an item is queued, when the answer is superseded and when a
  * synthesis ends. Engine calls are never made with the session lock held.
  *
- * Cancellation: each job carries the answer's generation (`turn_gen`);
+ * Cancellation: each job carries the answer's generation (the answerer's `gen`);
  * audio is queued under the session lock after a generation check, so
  * nothing of an interrupted answer can follow stop_tts, even from a job
  * whose cancellation has not reached its engine yet. A synthesis that
@@ -65,9 +65,34 @@ struct item {
 
 static void pump(void *arg, bool cancelled);
 
-struct parley_speaker *parley_speak_create(void)
+bool parley_speaker_init(struct parley_speaker *spk, bool speech, size_t max_bytes)
 {
-	return calloc(1, sizeof(struct parley_speaker));
+	spk->speak_answers = true;
+	spk->played_ms = -1;
+	atomic_init(&spk->frame_playing, false);
+	parley_buf_init(&spk->said, max_bytes);
+	parley_sentences_init(&spk->splitter);
+	if (speech && !(spk->q = calloc(1, sizeof *spk->q)))
+		return false;
+	return true;
+}
+
+void parley_speaker_begin_locked(struct parley_session *s)
+{
+	s->spk.answer_spoken = s->speech && s->spk.speak_answers;
+	s->spk.play_until_ns = 0;
+}
+
+void parley_session_set_spoken(struct parley_session *s, bool spoken)
+{
+	pthread_mutex_lock(&s->lock);
+	s->spk.speak_answers = spoken; /* from the next answer on (parley_speaker_begin_locked) */
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool parley_speaker_spoken_locked(const struct parley_session *s)
+{
+	return s->spk.answer_spoken;
 }
 
 /* Caller holds s->lock. The class of the speaker's next job: urgent until
@@ -75,7 +100,7 @@ struct parley_speaker *parley_speak_create(void)
  * pump, inherits the class: tts/embedded.c), normal after. */
 enum parley_job_class parley_speak_class_locked(const struct parley_session *s)
 {
-	return s->nspoken == 0 ? PARLEY_JOB_URGENT : PARLEY_JOB_NORMAL;
+	return s->spk.nspoken == 0 ? PARLEY_JOB_URGENT : PARLEY_JOB_NORMAL;
 }
 
 /* Caller holds s->lock. A closed session's pump is kicked only by
@@ -83,7 +108,7 @@ enum parley_job_class parley_speak_class_locked(const struct parley_session *s)
  * service's last callbacks). */
 void parley_speak_kick_locked(struct parley_session *s, bool even_closing)
 {
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	if (sp->pump_queued || (!even_closing && parley_session_is_closing(s)))
 		return;
 	sp->pump_queued = true;
@@ -95,15 +120,15 @@ void parley_speak_kick_locked(struct parley_session *s, bool even_closing)
 /* Caller holds s->lock and has checked the generation. */
 static void said_locked(struct parley_session *s, const char *text)
 {
-	if (s->said.len)
-		parley_buf_append(&s->said, " ", 1);
-	parley_buf_append(&s->said, text, strlen(text));
-	s->events->answer_partial(s, parley_buf_str(&s->said), s->said.len);
+	if (s->spk.said.len)
+		parley_buf_append(&s->spk.said, " ", 1);
+	parley_buf_append(&s->spk.said, text, strlen(text));
+	s->events->answer_partial(s, parley_buf_str(&s->spk.said), s->spk.said.len);
 }
 
 /* Caller holds s->lock: synthesis failed in answer gen; true if the
  * client should be told (once per answer). */
-bool parley_speak_note_failure_locked(struct parley_speaker *sp, uint64_t gen)
+bool parley_speak_note_failure_locked(struct parley_speak_queue *sp, uint64_t gen)
 {
 	bool first = !(sp->failed && sp->failed_gen == gen);
 	sp->failed = true;
@@ -116,9 +141,9 @@ bool parley_speak_note_failure_locked(struct parley_speaker *sp, uint64_t gen)
  * when nothing of the piece is left to synthesise. */
 static bool start_next_locked(struct parley_session *s, struct item *it)
 {
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	for (;;) {
-		if (it->gen != s->turn_gen || (sp->failed && sp->failed_gen == it->gen))
+		if (it->gen != parley_answer_gen_locked(s) || (sp->failed && sp->failed_gen == it->gen))
 			return false;
 		if (!it->norm && !(it->norm = parley_speakable(it->text, strlen(it->text), &it->len)))
 			return false; /* out of memory: text only */
@@ -175,9 +200,7 @@ static bool start_next_locked(struct parley_session *s, struct item *it)
 			if (report)
 				parley_session_error(
 					s,
-					err == PARLEY_E_FULL ? PARLEY_SESSION_TTS_BUSY
-					: err == PARLEY_E_CLOSED ? PARLEY_SESSION_TTS_UNAVAILABLE
-								 : PARLEY_SESSION_TTS_ERROR,
+					parley_problem_of_submit(PARLEY_ENGINE_TTS, err),
 					"%s",
 					err == PARLEY_E_FULL
 						? "the speech synthesiser is busy; this answer is text only"
@@ -208,7 +231,7 @@ static void item_free(struct item *it)
 	}
 }
 
-static struct item *pop_locked(struct parley_speaker *sp)
+static struct item *pop_locked(struct parley_speak_queue *sp)
 {
 	struct item *it = sp->head;
 	sp->head = it->next;
@@ -220,21 +243,21 @@ static struct item *pop_locked(struct parley_speaker *sp)
 /* Caller holds s->lock, it is the head piece and its synthesis is over. */
 static void piece_done_locked(struct parley_session *s, struct item *it)
 {
-	struct parley_speaker *sp = s->speaker;
-	if (it->gen == s->turn_gen && !parley_session_is_closing(s)) {
+	struct parley_speak_queue *sp = s->spk.q;
+	if (it->gen == parley_answer_gen_locked(s) && !parley_session_is_closing(s)) {
 		/* the text counts as said even without audio */
 		said_locked(s, it->text);
-		if (s->nspoken == s->spoken_cap) {
-			size_t cap = s->spoken_cap ? s->spoken_cap * 2 : 16;
-			struct parley_spoken *p = realloc(s->spoken, cap * sizeof *p);
+		if (s->spk.nspoken == s->spk.spoken_cap) {
+			size_t cap = s->spk.spoken_cap ? s->spk.spoken_cap * 2 : 16;
+			struct parley_spoken *p = realloc(s->spk.spoken, cap * sizeof *p);
 			if (p) {
-				s->spoken = p;
-				s->spoken_cap = cap;
+				s->spk.spoken = p;
+				s->spk.spoken_cap = cap;
 			}
 		}
-		char *copy = s->nspoken < s->spoken_cap ? strdup(it->text) : NULL;
+		char *copy = s->spk.nspoken < s->spk.spoken_cap ? strdup(it->text) : NULL;
 		if (copy) /* kept for barge-in accounting */
-			s->spoken[s->nspoken++] = (struct parley_spoken){ copy, sp->piece_ms };
+			s->spk.spoken[s->spk.nspoken++] = (struct parley_spoken){ copy, sp->piece_ms };
 	}
 	sp->piece_ms = 0;
 }
@@ -244,12 +267,12 @@ static void pump(void *arg, bool cancelled)
 {
 	struct parley_session *s = arg;
 	pthread_mutex_lock(&s->lock);
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	sp->pump_queued = false;
 	for (;;) {
 		bool stop = cancelled || parley_session_is_closing(s);
 		struct say *y = sp->running;
-		if (y && (stop || y->gen != s->turn_gen)) {
+		if (y && (stop || y->gen != parley_answer_gen_locked(s))) {
 			/* a superseded answer: cancel its synthesis */
 			sp->running = NULL;
 			y->uses++;
@@ -274,7 +297,7 @@ static void pump(void *arg, bool cancelled)
 		struct item *it = sp->head;
 		if (sp->running || !it)
 			break;
-		if (it->kind != ITEM_ERROR && it->gen != s->turn_gen) {
+		if (it->kind != ITEM_ERROR && it->gen != parley_answer_gen_locked(s)) {
 			item_free(pop_locked(sp));
 			sp->piece_ms = 0;
 			continue;
@@ -309,9 +332,9 @@ static bool add_locked(struct parley_session *s, enum item_kind kind, const char
 	if (!it)
 		return false;
 	it->kind = kind;
-	it->gen = s->turn_gen;
+	it->gen = parley_answer_gen_locked(s);
 	memcpy(it->text, text, len);
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	if (sp->tail)
 		sp->tail->next = it;
 	else
@@ -329,20 +352,20 @@ static void add_piece_locked(struct parley_session *s, char *piece)
 
 void parley_speak_feed_locked(struct parley_session *s, const char *text, size_t len)
 {
-	if (!s->answer_spoken)
+	if (!s->spk.answer_spoken)
 		return;
-	if (parley_sentences_feed(&s->splitter, text, len) != 0)
+	if (parley_sentences_feed(&s->spk.splitter, text, len) != 0)
 		return;
 	char *piece;
-	while ((piece = parley_sentences_next(&s->splitter)))
+	while ((piece = parley_sentences_next(&s->spk.splitter)))
 		add_piece_locked(s, piece);
 }
 
 void parley_speak_flush_locked(struct parley_session *s)
 {
-	if (!s->answer_spoken)
+	if (!s->spk.answer_spoken)
 		return;
-	char *piece = parley_sentences_flush(&s->splitter);
+	char *piece = parley_sentences_flush(&s->spk.splitter);
 	if (piece)
 		add_piece_locked(s, piece);
 }
@@ -350,12 +373,12 @@ void parley_speak_flush_locked(struct parley_session *s)
 void parley_speak_final_locked(struct parley_session *s, const char *text, size_t len,
 			       enum parley_answer_outcome how)
 {
-	if (!s->answer_spoken) {
+	if (!s->spk.answer_spoken) {
 		parley_answer_final_locked(s, text, len, how);
 		return;
 	}
 	if (add_locked(s, ITEM_FINAL, text, len))
-		s->speaker->tail->how = how;
+		s->spk.q->tail->how = how;
 	else /* out of memory: the answer still ends */
 		parley_answer_final_locked(s, text, len, how);
 }
@@ -363,35 +386,39 @@ void parley_speak_final_locked(struct parley_session *s, const char *text, size_
 bool parley_speak_error_locked(struct parley_session *s, enum parley_session_problem code,
 			       const char *message)
 {
-	if (!s->answer_spoken || parley_session_is_closing(s))
+	if (!s->spk.answer_spoken || parley_session_is_closing(s))
 		return false;
 	if (!add_locked(s, ITEM_ERROR, message, strlen(message)))
 		return false;
-	s->speaker->tail->code = code;
-	return s->speaker->pump_queued; /* else the strand refused: report it directly */
+	s->spk.q->tail->code = code;
+	return s->spk.q->pump_queued; /* else the strand refused: report it directly */
 }
 
 static void forget_spoken_locked(struct parley_session *s)
 {
-	parley_sentences_reset(&s->splitter);
-	for (size_t i = 0; i < s->nspoken; i++)
-		free(s->spoken[i].text);
-	s->nspoken = 0;
-	s->audio_sent_ms = 0;
-	parley_buf_reset(&s->said);
+	parley_sentences_reset(&s->spk.splitter);
+	for (size_t i = 0; i < s->spk.nspoken; i++)
+		free(s->spk.spoken[i].text);
+	s->spk.nspoken = 0;
+	s->spk.audio_sent_ms = 0;
+	parley_buf_reset(&s->spk.said);
 }
 
 void parley_speak_reset_locked(struct parley_session *s)
 {
 	forget_spoken_locked(s);
-	struct parley_speaker *sp = s->speaker;
+	s->spk.played_ms = -1;
+	s->spk.playback_start_ns = 0;
+	s->spk.play_until_ns = 0;
+	s->spk.tts_playing = false;
+	struct parley_speak_queue *sp = s->spk.q;
 	if (sp && (sp->running || sp->head))
 		parley_speak_kick_locked(s, false); /* cancel the synthesis, drop the old pieces */
 }
 
 void parley_speak_stop(struct parley_session *s)
 {
-	if (!s->speaker)
+	if (!s->spk.q)
 		return;
 	pthread_mutex_lock(&s->lock);
 	/* runs cancelled: cancels the synthesis, drops the rest */
@@ -399,12 +426,15 @@ void parley_speak_stop(struct parley_session *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void parley_speak_destroy(struct parley_session *s)
+void parley_speaker_destroy(struct parley_session *s)
 {
 	forget_spoken_locked(s);
-	free(s->spoken);
-	s->spoken = NULL;
-	struct parley_speaker *sp = s->speaker;
+	free(s->spk.spoken);
+	s->spk.spoken = NULL;
+	parley_spoken_kept_free(s);
+	parley_sentences_destroy(&s->spk.splitter);
+	parley_buf_free(&s->spk.said);
+	struct parley_speak_queue *sp = s->spk.q;
 	if (!sp)
 		return;
 	while (sp->head)
@@ -417,5 +447,5 @@ void parley_speak_destroy(struct parley_session *s)
 			free(nt);
 	}
 	free(sp);
-	s->speaker = NULL;
+	s->spk.q = NULL;
 }

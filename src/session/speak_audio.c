@@ -22,7 +22,6 @@
 #include "audio/resample.h"
 #include "session/internal.h"
 #include "session/speak_internal.h"
-#include "session/stages.h"
 #include "tts/tts.h"
 #include "util/log.h"
 
@@ -32,38 +31,11 @@
  * read slowly fits even if the service sends it all before the strand runs. */
 #define INBOX_MAX ((size_t)2 * 1024 * 1024)
 
-static void log_first_audio(struct parley_session *s)
-{
-	const struct parley_turn_times *t = &s->times;
-	int64_t start = t->speech_end ? t->speech_end : t->final;
-	/* A kept speculation's first token came before the final transcript:
-	 * the histograms count it as there at the final (0 ms to wait), and
-	 * synthesis from then; the log line shows the real (negative) time. */
-	int64_t token = t->first_token && t->first_token < t->final ? t->final : t->first_token;
-	parley_stage_observe(PARLEY_STAGE_TRANSCRIPT, t->speech_end, t->final);
-	parley_stage_observe(PARLEY_STAGE_FIRST_TOKEN, t->final, token);
-	parley_stage_observe(PARLEY_STAGE_FIRST_AUDIO, token, t->first_audio);
-	parley_stage_observe(PARLEY_STAGE_TOTAL, start, t->first_audio);
-	if (t->speech_end)
-		PARLEY_INFO("session %llu turn: speech end -> transcript %.0f ms, transcript -> "
-			    "first token %.0f ms, first token -> first audio %.0f ms, total %.0f ms",
-			    (unsigned long long)s->id, (double)(t->final - t->speech_end) / 1e6,
-			    (double)(t->first_token - t->final) / 1e6,
-			    (double)(t->first_audio - t->first_token) / 1e6,
-			    (double)(t->first_audio - start) / 1e6);
-	else
-		PARLEY_INFO("session %llu typed turn: first token %.0f ms, first token -> first "
-			    "audio %.0f ms, total %.0f ms",
-			    (unsigned long long)s->id, (double)(t->first_token - t->final) / 1e6,
-			    (double)(t->first_audio - t->first_token) / 1e6,
-			    (double)(t->first_audio - start) / 1e6);
-}
-
 /* Caller holds s->lock: queues n output-rate samples of y's answer as
  * chunks if the answer is still current; false when it was superseded. */
 static bool queue_locked(struct parley_session *s, struct say *y, const int16_t *pcm, size_t n)
 {
-	if (y->gen != s->turn_gen || parley_session_is_closing(s))
+	if (y->gen != parley_answer_gen_locked(s) || parley_session_is_closing(s))
 		return false;
 	if (!n)
 		return true;
@@ -71,15 +43,12 @@ static bool queue_locked(struct parley_session *s, struct say *y, const int16_t 
 	for (size_t off = 0; off < n; off += chunk)
 		s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
 	int64_t ms = (int64_t)n * 1000 / y->out_rate;
-	s->audio_sent_ms += ms;
-	parley_answer_audio_sent_locked(s, ms);
-	s->speaker->piece_ms += ms;
-	if (!s->playback_start_ns)
-		s->playback_start_ns = parley_now_ns();
-	if (!s->times.first_audio) {
-		s->times.first_audio = parley_now_ns();
-		log_first_audio(s);
-	}
+	s->spk.audio_sent_ms += ms;
+	parley_speaker_audio_sent_locked(s, ms);
+	s->spk.q->piece_ms += ms;
+	if (!s->spk.playback_start_ns)
+		s->spk.playback_start_ns = parley_now_ns();
+	parley_answer_first_audio_locked(s);
 	return true;
 }
 
@@ -175,16 +144,6 @@ void parley_speak_say_free(struct say *y)
 	free(y);
 }
 
-static enum parley_session_problem tts_code(enum parley_speech_cause cause)
-{
-	switch (cause) {
-	case PARLEY_SPEECH_CAUSE_BUSY: return PARLEY_SESSION_TTS_BUSY;
-	case PARLEY_SPEECH_CAUSE_UNAVAILABLE: return PARLEY_SESSION_TTS_UNAVAILABLE;
-	case PARLEY_SPEECH_CAUSE_TIMEOUT: return PARLEY_SESSION_TTS_TIMEOUT;
-	default: return PARLEY_SESSION_TTS_ERROR;
-	}
-}
-
 /* The job is over (the embedded engine's worker, or the TTS strand
  * draining the inbox). */
 static void take_end(struct say *y, enum parley_speech_end end, enum parley_speech_cause cause,
@@ -199,9 +158,9 @@ static void take_end(struct say *y, enum parley_speech_end end, enum parley_spee
 		send(y, true);
 	}
 	pthread_mutex_lock(&s->lock);
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	y->ended = true;
-	bool current = y->gen == s->turn_gen && !parley_session_is_closing(s);
+	bool current = y->gen == parley_answer_gen_locked(s) && !parley_session_is_closing(s);
 	bool report = end == PARLEY_SPEECH_ERROR && current &&
 		      cause != PARLEY_SPEECH_CAUSE_REFUSED &&
 		      parley_speak_note_failure_locked(sp, y->gen);
@@ -220,7 +179,7 @@ static void take_end(struct say *y, enum parley_speech_end end, enum parley_spee
 			    (unsigned long long)s->id, parley_speech_cause_name(cause), voice,
 			    message ? msg : "");
 	if (report)
-		parley_session_error(s, tts_code(cause), "%s",
+		parley_session_error(s, parley_problem_of_speech(PARLEY_ENGINE_TTS, cause), "%s",
 				     message ? msg : "speech synthesis failed");
 	if (rel)
 		parley_speak_say_free(y);
@@ -234,7 +193,7 @@ static void drain(void *arg, bool cancelled)
 {
 	struct parley_session *s = arg;
 	pthread_mutex_lock(&s->lock);
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	for (;;) {
 		struct note *nt = sp->in_head;
 		if (!nt) {
@@ -263,7 +222,7 @@ static void drain(void *arg, bool cancelled)
  * strand refused the job. */
 static bool post_locked(struct parley_session *s, struct note *nt)
 {
-	struct parley_speaker *sp = s->speaker;
+	struct parley_speak_queue *sp = s->spk.q;
 	nt->next = NULL;
 	if (sp->in_tail)
 		sp->in_tail->next = nt;
@@ -314,8 +273,8 @@ static void on_audio(void *arg, const int16_t *pcm, size_t n, int rate)
 	bool here = false, overrun = false;
 	size_t backlog = 0;
 	pthread_mutex_lock(&s->lock);
-	struct parley_speaker *sp = s->speaker;
-	if (!nt || y->overrun || y->gen != s->turn_gen || parley_session_is_closing(s)) {
+	struct parley_speak_queue *sp = s->spk.q;
+	if (!nt || y->overrun || y->gen != parley_answer_gen_locked(s) || parley_session_is_closing(s)) {
 		/* nothing to do with it: superseded, or already dropping */
 	} else if (sp->in_bytes + bytes > INBOX_MAX) {
 		y->overrun = overrun = true;

@@ -1,5 +1,5 @@
 /*
- * speak_internal.h - the speaker's state and the calls between its two
+ * speak_internal.h - the speaker's queue and pump and the calls between its two
  * files; included by speak.c and speak_audio.c only.
  *
  * speak.c is the speaker's queue and pump: answer text cut into pieces,
@@ -10,7 +10,7 @@
  * the HTTP pool's thread), the streaming resampler and the 100 ms chunks
  * queued under the generation check, and the synthesis's end.
  *
- * Threads and locks: struct parley_speaker is guarded by s->lock; struct
+ * Threads and locks: struct parley_speak_queue is guarded by s->lock; struct
  * say's fields say which are guarded by s->lock and which belong to the
  * one thread that takes its audio. Engine calls are never made with
  * s->lock held.
@@ -68,8 +68,8 @@ struct say {
 	bool stale;                 /* the answer was superseded: drop the rest */
 };
 
-/* A session's speaking state; every field guarded by s->lock. */
-struct parley_speaker {
+/* The speaker's queue and pump (s->spk.q); every field guarded by s->lock. */
+struct parley_speak_queue {
 	struct item *head, *tail;
 	struct say *running;  /* the current answer's synthesis, or NULL */
 	bool pump_queued;
@@ -93,7 +93,7 @@ void parley_speak_kick_locked(struct parley_session *s, bool even_closing);
 
 /* Caller holds s->lock: synthesis failed in answer gen; true if the
  * client should be told (once per answer). */
-bool parley_speak_note_failure_locked(struct parley_speaker *sp, uint64_t gen);
+bool parley_speak_note_failure_locked(struct parley_speak_queue *sp, uint64_t gen);
 
 /* --- speak_audio.c: a synthesis's audio and end --- */
 

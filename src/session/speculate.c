@@ -1,21 +1,21 @@
 /*
- * speculate.c - speculative answers (internal.h; docs/architecture.md,
+ * speculate.c - speculative answers, the turn-taker's (turntaker.h; docs/architecture.md,
  * "Speculation").
  *
  * In the user's trailing silence the listener hands over the transcript so
  * far; the session starts the LLM request at once (speculative in the
  * engine: preemptable, never ahead of another session's confirmed turn)
  * with the history plus that text as the user turn, which does not join
- * the history yet. The answer (struct parley_answer, turn.c) is HELD:
+ * the history yet. The request (struct parley_request, request.h) is HELD:
  * tokens and its end are kept in it, nothing reaches the client, the
  * speaker or the history. When the turn ends, parley_speculation_confirm()
  * compares the final transcript with the speculation's text, both reduced
  * to their words (text/textnorm.h): if they match and the engine promotes
  * the request to an ordinary one (or it already finished), the answer is
- * adopted as the turn's (turn.c replays what it held, then it streams on as
+ * adopted as the turn's (request.c replays what it held, then it streams on as
  * usual); otherwise it is cancelled and the turn is submitted as always.
  *
- * One speculation per session at a time (s->spec). It is cancelled
+ * One speculation per session at a time (s->tt.spec). It is cancelled
  * silently when the user goes on speaking, when a newer one replaces it,
  * on a typed or refused turn, clear_history, barge-in and close; a
  * preempted or failed one is discarded when its turn comes. No speculation
@@ -23,9 +23,9 @@
  * or when the turn would be refused (--turns-per-minute); speculations do
  * not take from that budget, only the turn that keeps one does.
  *
- * Threads: speculate, drop and confirm run on the listen strand (so a
+ * Threads: start and confirm run on the listen strand (so a
  * speculation's submit always returned before its turn is confirmed);
- * discard may come from any thread. All without s->lock; the engine is
+ * cancel may come from any thread. All without s->lock; the engine is
  * called unlocked (internal.h's lock order).
  *
  * Counted in parley_speculations_total{outcome}: started (the request was
@@ -58,24 +58,24 @@ int parley_speculation_register_metrics(void)
 	return rc;
 }
 
-/* What to do, after unlocking, with a speculation taken out of s->spec. */
+/* What to do, after unlocking, with a speculation taken out of s->tt.spec. */
 struct after {
 	uint64_t cancel;           /* request to cancel, 0 none */
-	struct parley_answer *del; /* an ended one to free */
+	struct parley_request *del; /* an ended one to free */
 	bool counted;              /* it was started: count it discarded */
 };
 
-/* Caller holds s->lock; a is no longer s->spec. An ended answer is freed by
+/* Caller holds s->lock; a is no longer s->tt.spec. An ended answer is freed by
  * the caller; a running one is cancelled and freed by its end callback; one
  * whose submit has not returned yet (id 0) is cancelled by its submitter,
  * which sees it is not live. */
-static void discard_locked(struct parley_answer *a, struct after *out)
+static void discard_locked(struct parley_request *a, struct after *out)
 {
 	out->counted = a->id != 0;
 	if (a->ended) {
 		out->del = a;
 	} else {
-		a->state = PARLEY_ANSWER_DISCARDED;
+		a->state = PARLEY_REQUEST_DISCARDED;
 		out->cancel = a->id;
 	}
 }
@@ -84,7 +84,7 @@ static void after_unlock(struct parley_session *s, const struct after *af, const
 {
 	if (af->cancel)
 		parley_llm_cancel(s->llm, af->cancel);
-	parley_answer_free(af->del);
+	parley_request_free(af->del);
 	if (af->counted) {
 		parley_counter_add(&m_outcome[DISCARDED], 1);
 		PARLEY_DEBUG("session %llu: speculative answer discarded (%s)",
@@ -92,15 +92,15 @@ static void after_unlock(struct parley_session *s, const struct after *af, const
 	}
 }
 
-void parley_speculation_discard(struct parley_session *s, const char *why)
+void parley_speculation_cancel(struct parley_session *s, const char *why)
 {
 	if (!s->llm)
 		return;
 	struct after af = { 0 };
 	pthread_mutex_lock(&s->lock);
-	struct parley_answer *a = s->spec;
+	struct parley_request *a = s->tt.spec;
 	if (a) {
-		s->spec = NULL;
+		s->tt.spec = NULL;
 		discard_locked(a, &af);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -108,59 +108,41 @@ void parley_speculation_discard(struct parley_session *s, const char *why)
 		after_unlock(s, &af, why);
 }
 
-void parley_session_speculation_drop(struct parley_session *s)
-{
-	if (s->speculate_ms)
-		parley_speculation_discard(s, "the user went on");
-}
-
-/* The history plus text as the user's turn; NULL on OOM (caller holds s->lock). */
-static json_t *messages_locked(struct parley_session *s, const char *text)
-{
-	json_t *m = parley_history_messages(&s->history, parley_session_prompt_locked(s));
-	json_t *turn = json_pack("{s:s, s:s}", "role", "user", "content", text);
-	if (!m || !turn || json_array_append_new(m, turn) != 0) {
-		json_decref(m);
-		return NULL;
-	}
-	return m;
-}
-
-void parley_session_speculate(struct parley_session *s, const char *text, int64_t speech_end_ns)
+void parley_speculation_start(struct parley_session *s, const char *text, int64_t speech_end_ns)
 {
 	if (!s->speculate_ms || !s->llm || parley_session_is_closing(s))
 		return;
 	char *norm = parley_textnorm(text, strlen(text));
-	struct parley_answer *a = norm && norm[0] ? parley_answer_new(s) : NULL;
+	struct parley_request *a = norm && norm[0] ? parley_request_new(s) : NULL;
 	if (!a) {
 		free(norm);
 		return;
 	}
-	a->state = PARLEY_ANSWER_HELD;
+	a->state = PARLEY_REQUEST_HELD;
 	a->norm = norm;
 	a->speech_end_ns = speech_end_ns;
 
 	const char *skip = NULL;
 	json_t *messages = NULL;
 	struct after old = { 0 };
-	struct parley_answer *replaced = NULL;
+	struct parley_request *replaced = NULL;
 	pthread_mutex_lock(&s->lock);
 	if (parley_session_is_closing(s))
 		skip = "closing";
-	else if (s->llm_req || s->submitting)
+	else if (parley_answer_generating_locked(s))
 		skip = "an answer is being generated";
-	else if (!s->turn_cfg.create_response || s->turn_cfg.mode == PARLEY_TURNS_MANUAL)
+	else if (!parley_turntaker_answers_locked(s))
 		skip = "the turn will not be answered";
-	else if (parley_bucket_level(&s->turns, parley_now_ns()) < 1)
+	else if (!parley_turntaker_would_admit_locked(s, parley_now_ns()))
 		skip = "the turn would be refused";
-	else if (!(messages = messages_locked(s, text)))
+	else if (!(messages = parley_answer_messages_locked(s, text)))
 		skip = "out of memory";
 	if (!skip) {
-		replaced = s->spec;
+		replaced = s->tt.spec;
 		if (replaced)
 			discard_locked(replaced, &old);
-		a->seq = ++s->spec_seq;
-		s->spec = a;
+		a->seq = ++s->tt.spec_seq;
+		s->tt.spec = a;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (replaced)
@@ -168,22 +150,22 @@ void parley_session_speculate(struct parley_session *s, const char *text, int64_
 	if (skip) {
 		PARLEY_DEBUG("session %llu: no speculative answer: %s", (unsigned long long)s->id,
 			     skip);
-		parley_answer_free(a);
+		parley_request_free(a);
 		return;
 	}
 
 	uint64_t seq = a->seq, id = 0;
 	a->submitted_ns = parley_now_ns();
-	struct parley_llm_callbacks cb = { parley_answer_token, parley_answer_end, a };
+	struct parley_llm_callbacks cb = { parley_request_token, parley_request_end, a };
 	char why[512] = "";
 	int rc = parley_llm_submit(s->llm, messages, &cb, PARLEY_LLM_SPECULATIVE, &id, why,
 				   sizeof why);
 	pthread_mutex_lock(&s->lock);
-	bool live = s->spec == a && s->spec_seq == seq;
+	bool live = s->tt.spec == a && s->tt.spec_seq == seq;
 	if (rc != 0) {
 		/* no callback will come: ours to free, live or discarded meanwhile */
 		if (live)
-			s->spec = NULL;
+			s->tt.spec = NULL;
 	} else if (live) {
 		a->id = id;
 	}
@@ -192,7 +174,7 @@ void parley_session_speculate(struct parley_session *s, const char *text, int64_
 	if (rc != 0) {
 		PARLEY_DEBUG("session %llu: no speculative answer: %s", (unsigned long long)s->id,
 			     why);
-		parley_answer_free(a);
+		parley_request_free(a);
 		return;
 	}
 	parley_counter_add(&m_outcome[STARTED], 1);
@@ -213,13 +195,13 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	char *norm = parley_textnorm(text, len);
 	struct after af = { 0 };
 	pthread_mutex_lock(&s->lock);
-	struct parley_answer *a = s->spec;
+	struct parley_request *a = s->tt.spec;
 	if (!a) {
 		pthread_mutex_unlock(&s->lock);
 		free(norm);
 		return false;
 	}
-	s->spec = NULL;
+	s->tt.spec = NULL;
 	const char *why = NULL;
 	if (!a->id)
 		why = "not submitted"; /* cannot happen on the strand; be safe */
@@ -236,11 +218,11 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	}
 	free(norm);
 	/* Promote it in the engine, unlocked; it stays held meanwhile. */
-	a->state = PARLEY_ANSWER_CONFIRMING;
+	a->state = PARLEY_REQUEST_CONFIRMING;
 	bool ended = a->ended;
 	uint64_t id = a->id;
 	int64_t started = a->submitted_ns;
-	uint64_t gen = s->turn_gen;
+	uint64_t gen = parley_answer_gen_locked(s);
 	pthread_mutex_unlock(&s->lock);
 	int rc = ended ? 0 : parley_llm_promote(s->llm, id);
 
@@ -249,16 +231,16 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	bool keep = ended ? a->end == PARLEY_LLM_END_OK : rc == 0;
 	/* clear_history, a typed turn or a barge-in came meanwhile: the answer
 	 * was made for a conversation that is not there any more. */
-	bool superseded = s->turn_gen != gen;
+	bool superseded = parley_answer_gen_locked(s) != gen;
 	if (superseded)
 		keep = false;
 	/* A session that closed meanwhile did not see it (it was neither
-	 * s->spec nor s->llm_req): the close is honoured here. */
+	 * the speculation slot nor the answer in flight): the close is honoured here. */
 	if (parley_session_is_closing(s))
 		keep = false;
 	uint64_t old = 0;
 	if (keep)
-		old = parley_answer_adopt_locked(s, a, text, len, speech_end_ns);
+		old = parley_request_adopt_locked(s, a, text, len, speech_end_ns);
 	else
 		discard_locked(a, &af);
 	pthread_mutex_unlock(&s->lock);
@@ -273,7 +255,7 @@ bool parley_speculation_confirm(struct parley_session *s, const char *text, size
 	if (old)
 		parley_llm_cancel(s->llm, old);
 	if (ended)
-		parley_answer_free(a);
+		parley_request_free(a);
 	parley_counter_add(&m_outcome[KEPT], 1);
 	PARLEY_INFO("session %llu: speculative answer kept (started %.0f ms before the final "
 		    "transcript%s)",
