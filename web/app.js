@@ -4,6 +4,8 @@
 // Test hook without test-only behaviour: window.parley.stats exposes the
 // counters this page keeps anyway (frames sent, samples played, state, ...).
 
+import { openLoopback } from './playback-path.js';
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   connDot: $('conn-dot'), connText: $('conn-text'), badge: $('state-badge'), level: $('level'),
@@ -12,28 +14,67 @@ const ui = {
   patience: $('patience'), voice: $('voice'), echoBanner: $('echo-banner'),
   echoText: $('echo-text'), insecure: $('insecure-banner'), ns: $('ns'),
   tokenBanner: $('token-banner'), tokenForm: $('token-form'), tokenInput: $('token-input'),
-  tokenWhy: $('token-why'),
+  tokenWhy: $('token-why'), playbackInfo: $('playback-info'), player: $('player'),
 };
 
 const stats = {
   connected: false, sessionId: null, reconnects: 0, framesSent: 0, samplesPlayed: 0,
   sampleRate: 0, state: 'idle', playing: false, userFinals: 0, assistantFinals: 0,
   interruptions: 0, errors: 0, lastError: null, tokenAsked: 0,
+  // how the answer reaches the loudspeaker: 'pending', 'webrtc' (the local
+  // peer-connection pair, which the echo canceller hears) or 'direct' (with
+  // playbackWhy); the delay the reports allow for: the loopback's (measured
+  // at onsets: the median of the last five, and the last 20 seen) and the
+  // sound card's
+  playbackPath: 'pending', playbackWhy: null, playbackDelayMs: 0, loopbackMs: null, loopbackMsSeen: [],
+  playbackOutputMs: 0,
 };
-window.parley = { stats };
+const heardReplies = [];
+window.parley = {
+  stats,
+  /** The loopback receiver's statistics (playback-path.js), or null on the direct path. */
+  playbackStats: () => (route && route.loop ? route.loop.stats() : Promise.resolve(null)),
+  /** What 'parley-heard' has heard of the received track ({samples, loud, energy}), or null. */
+  heardStats: () => new Promise((resolve) => {
+    if (!route || !route.loop) { resolve(null); return; }
+    heardReplies.push(resolve);
+    route.loop.heard.port.postMessage({ type: 'heard' });
+  }),
+};
 
 // ---------------------------------------------------------------- audio --
+//
+// The answer plays from a small jitter buffer in an AudioWorklet
+// ('parley-playback') and reaches the loudspeaker through a local
+// RTCPeerConnection pair and an <audio> element (playback-path.js), so the
+// browser's echo canceller hears it and keeps it out of the microphone.
+// Where that is impossible the worklet plays into the context's destination,
+// and the page says so. Either way the listener hears a sample some time
+// after the worklet plays it: the loopback's delay (measured from onsets:
+// `delay.loopS`) plus the sound card's own buffer (`delay.deviceS`). The
+// playback reports (tts_start, tts_stop, playback.played_ms) wait for it, so
+// they tell the server what the listener has heard.
+
+const LOOPBACK_TIMEOUT_MS = 2000;
+// The loopback's delay before its first onset is measured (Chromium 156:
+// 58-73 ms with 10 ms Opus frames; docs/performance.md).
+const LOOPBACK_GUESS_S = 0.065;
 
 let ctx = null;          // one AudioContext for capture and playback (same rate)
-let playback = null;     // AudioWorkletNode
+let playback = null;     // the jitter buffer's AudioWorkletNode
+let route = null;        // how the answer reaches the loudspeaker: {path, loop}
+let waitingPcm = [];     // answer audio that came before the route was chosen
 let capture = null;      // {stream, source, node}
-let audioReady = null;   // Promise for the worklets
-let playedAtStart = 0;   // samples played counter when this answer's audio began
+let audioReady = null;   // Promise for the worklets and the route
+const delay = { loopS: 0, deviceS: 0 };
+let lastPlayout = null;  // the receiver's statistics when measureDevice last ran
+let unmuteTimer = null;
 
 function ensureAudio(rate) {
   if (audioReady && (!rate || rate === ctx.sampleRate)) return audioReady;
   if (ctx) { // a different rate is needed: start over (see startMic)
     flushPlayback();
+    closeRoute();
     ctx.close();
   }
   ctx = new AudioContext(rate ? { latencyHint: 'interactive', sampleRate: rate } : { latencyHint: 'interactive' });
@@ -46,50 +87,230 @@ function ensureAudio(rate) {
       processorOptions: { prebufferSamples: Math.round(ctx.sampleRate * 0.06), maxWaitFrames: 40 },
     });
     playback.port.onmessage = onPlaybackEvent;
-    playback.connect(ctx.destination);
     sendConfig();
+    await openRoute(playback);
   })();
   return audioReady;
 }
 
+/** Resume audio after a user gesture (browsers start both paused). */
+async function resumeAudio() {
+  await ctx.resume();
+  if (route && route.loop) ui.player.play().catch(() => {});
+}
+
+async function openRoute(node) {
+  setRoute('pending');
+  let loop;
+  try {
+    loop = await openLoopback(ctx, node, ui.player, { timeoutMs: LOOPBACK_TIMEOUT_MS });
+  } catch (err) {
+    if (node === playback) useDirect(err.message || String(err));
+    return;
+  }
+  if (node !== playback) { loop.close(); return; } // the context was rebuilt meanwhile
+  route = { path: 'webrtc', loop };
+  loop.heard.port.onmessage = onHeardEvent;
+  loop.onfail = (why) => { if (route && route.loop === loop) useDirect(why); };
+  delay.loopS = LOOPBACK_GUESS_S;
+  delay.deviceS = ctx.outputLatency || 0;
+  lastPlayout = null;
+  stats.loopbackMs = null;
+  stats.loopbackMsSeen = [];
+  setRoute('webrtc');
+}
+
+function useDirect(why) {
+  closeRoute();
+  playback.connect(ctx.destination);
+  route = { path: 'direct', loop: null };
+  delay.loopS = 0;
+  delay.deviceS = (ctx.baseLatency || 0) + (ctx.outputLatency || 0);
+  console.warn(`parley: the answer plays straight to the loudspeaker, not through a peer connection (${why}): `
+    + "the browser's echo canceller cannot hear it, so the assistant may hear itself; use headphones");
+  setRoute('direct', why);
+}
+
+function closeRoute() {
+  if (route && route.loop) route.loop.close();
+  route = null;
+}
+
+function setRoute(path, why = null) {
+  stats.playbackPath = path;
+  stats.playbackWhy = why;
+  stats.playbackDelayMs = Math.round((delay.loopS + delay.deviceS) * 1000);
+  stats.playbackOutputMs = Math.round(delay.deviceS * 1000);
+  ui.playbackInfo.dataset.path = path;
+  if (path === 'webrtc') {
+    ui.playbackInfo.textContent = `Playback: through WebRTC, so echo cancellation hears it (+${Math.round(delay.loopS * 1000)} ms)`;
+  } else if (path === 'direct') {
+    ui.playbackInfo.textContent = `Playback: direct; echo cancellation cannot hear it (${why}). Use headphones.`;
+  } else {
+    ui.playbackInfo.textContent = 'Playback: starting…';
+  }
+  if (path !== 'pending' && waitingPcm.length) {
+    for (const b of waitingPcm) playback.port.postMessage({ type: 'audio', pcm: b }, [b]);
+    waitingPcm = [];
+  }
+}
+
+// The worklet's events, and when the listener hears them. `events` holds
+// the recent 'started', 'progress' and 'drained' events (to tell how much the
+// worklet had played at a given frame); `due` the ones of the current epoch
+// (flushes so far) that the listener has not heard yet, in order.
+let epoch = 0;
+let events = [];
+const due = [];
+let dueTimer = null;
 let progressTimer = null;
+let newAnswer = true;    // the next playback starts a new answer
+let playedAtStart = 0;   // samples the worklet had played when this answer's audio began
+let reportedMs = 0;      // the last played_ms sent for this answer
+let onsets = [];         // frames of the worklet's onsets not yet heard back
+
 function onPlaybackEvent(e) {
   const m = e.data;
-  stats.samplesPlayed = m.played;
+  if (m.type === 'onset') {
+    if (route && route.loop) onsets = [...onsets.slice(-15), m.frame];
+    return;
+  }
+  events.push(m);
+  const keep = m.frame - 5 * ctx.sampleRate;
+  while (events.length > 2 && events[1].frame < keep) events.shift();
+  if (m.epoch !== epoch || m.flushed) return; // flushPlayback accounts for a flush
+  if (m.type === 'progress') return;
+  due.push(m);
+  hearDue();
+}
+
+function lagFrames() { return (delay.loopS + delay.deviceS) * ctx.sampleRate; }
+function nowFrame() { return ctx.currentTime * ctx.sampleRate; }
+
+/** Samples the worklet had played by `frame`. */
+function playedAt(frame) {
+  let ev = null;
+  let next = null;
+  for (const h of events) {
+    if (h.frame <= frame) ev = h;
+    else { next = h; break; }
+  }
+  if (!ev) return next ? next.played : 0;
+  let p = ev.played + (ev.type === 'drained' ? 0 : Math.floor(frame - ev.frame));
+  if (next) p = Math.min(p, next.played);
+  return p;
+}
+
+/** Act on the due events the listener has heard by now; wake up for the next one. */
+function hearDue() {
+  clearTimeout(dueTimer);
+  dueTimer = null;
+  if (!ctx) return;
+  const lag = lagFrames();
+  while (due.length && due[0].frame + lag <= nowFrame()) heard(due.shift());
+  if (due.length) {
+    const ms = ((due[0].frame + lag - nowFrame()) / ctx.sampleRate) * 1000;
+    dueTimer = setTimeout(hearDue, Math.max(2, ms));
+  }
+}
+
+function heard(m) {
   if (m.type === 'started') {
+    if (stats.playing) return;
     stats.playing = true;
-    playedAtStart = m.played;
+    if (newAnswer) { playedAtStart = m.played; reportedMs = 0; newAnswer = false; }
     send({ type: 'tts_start' });
     setState('speaking');
     clearInterval(progressTimer);
     progressTimer = setInterval(reportPlayback, 250);
+    if (route && route.loop) measureDevice();
   } else if (m.type === 'drained') {
+    if (!stats.playing) return;
     stats.playing = false;
-    reportPlayback();
+    reportPlayback(m.played);
     clearInterval(progressTimer);
     send({ type: 'tts_stop' });
     setState(capture ? 'listening' : 'idle');
   }
 }
 
-function reportPlayback() {
+/** Send how much of this answer the listener has heard (`played`: the worklet's count at that moment). */
+function reportPlayback(played) {
   if (!ctx) return;
-  const ms = Math.round(((stats.samplesPlayed - playedAtStart) / ctx.sampleRate) * 1000);
-  send({ type: 'playback', played_ms: Math.max(0, ms) });
+  const p = played ?? playedAt(nowFrame() - lagFrames());
+  stats.samplesPlayed = p;
+  // A new measurement of the delay may move the heard position back a little: never report less.
+  const ms = Math.max(reportedMs, Math.round(((p - playedAtStart) / ctx.sampleRate) * 1000));
+  reportedMs = ms;
+  send({ type: 'playback', played_ms: ms });
+}
+
+function onHeardEvent(e) {
+  const m = e.data;
+  if (m.type === 'heard') { const r = heardReplies.shift(); if (r) r(m); return; }
+  if (m.type !== 'onset') return;
+  // The worklet's latest onset before this one is the same sound.
+  let i = onsets.length - 1;
+  while (i >= 0 && onsets[i] > m.frame) i--;
+  if (i < 0) return;
+  const d = (m.frame - onsets[i]) / ctx.sampleRate;
+  onsets = onsets.slice(i + 1);
+  if (d <= 0 || d >= 0.5) return;
+  stats.loopbackMsSeen = [...stats.loopbackMsSeen.slice(-19), Math.round(d * 10000) / 10];
+  // The median of the last five: an onset the received audio blurred pairs
+  // the wrong two sounds now and then.
+  const recent = stats.loopbackMsSeen.slice(-5).sort((a, b) => a - b);
+  stats.loopbackMs = recent[(recent.length - 1) >> 1];
+  delay.loopS = stats.loopbackMs / 1000;
+  setRoute(stats.playbackPath, stats.playbackWhy);
+  hearDue();
+}
+
+/** The <audio> element's own output delay, from the receiver's statistics (media-playout). */
+async function measureDevice() {
+  const loop = route && route.loop;
+  if (!loop) return;
+  const s = await loop.stats();
+  if (lastPlayout && s.totalSamplesCount > lastPlayout.totalSamplesCount && route && route.loop === loop) {
+    delay.deviceS = (s.totalPlayoutDelay - lastPlayout.totalPlayoutDelay) / (s.totalSamplesCount - lastPlayout.totalSamplesCount);
+    stats.playbackDelayMs = Math.round((delay.loopS + delay.deviceS) * 1000);
+    stats.playbackOutputMs = Math.round(delay.deviceS * 1000);
+  }
+  lastPlayout = s;
 }
 
 function playPcm(buffer) {
   if (!playback) return;
+  if (stats.playbackPath === 'pending') { waitingPcm.push(buffer); return; }
   playback.port.postMessage({ type: 'audio', pcm: buffer }, [buffer]);
 }
 
+/**
+ * Stop the answer now. Through the loopback, the audio still in it is muted
+ * at the <audio> element; the sound card's buffer still plays out. The
+ * listener has heard the worklet's samples up to `cut`.
+ */
 function flushPlayback() {
-  if (playback) playback.port.postMessage({ type: 'flush' });
+  waitingPcm = [];
+  newAnswer = true;
+  if (!playback) return;
+  epoch++;
+  playback.port.postMessage({ type: 'flush', epoch });
+  const cut = nowFrame() - delay.loopS * ctx.sampleRate;
+  if (route && route.loop) {
+    ui.player.muted = true;
+    clearTimeout(unmuteTimer);
+    unmuteTimer = setTimeout(() => { ui.player.muted = false; }, delay.loopS * 1000 + 30);
+  }
+  while (due.length && due.at(-1).frame > cut) due.pop();
+  const playingAtCut = due.length ? due.at(-1).type === 'started' : stats.playing;
+  if (playingAtCut) due.push({ type: 'drained', played: playedAt(cut), frame: cut });
+  hearDue();
 }
 
 async function startMic() {
   await ensureAudio();
-  await ctx.resume();
+  await resumeAudio();
   // Echo cancellation keeps the assistant's own voice out of the microphone;
   // noise suppression (a setting, on by default) helps in noisy rooms but
   // distorts clean speech a little. Automatic gain stays off: it pumps the
@@ -108,7 +329,7 @@ async function startMic() {
     const rate = stream.getAudioTracks()[0].getSettings().sampleRate;
     if (!rate || rate === ctx.sampleRate) throw err;
     await ensureAudio(rate);
-    await ctx.resume();
+    await resumeAudio();
     source = ctx.createMediaStreamSource(stream);
   }
   const node = new AudioWorkletNode(ctx, 'parley-capture', {
@@ -382,6 +603,7 @@ function handle(msg) {
       else setText(userMsg, c, false);
       userMsg = null;
       assistantMsg = null;
+      newAnswer = true;
       stats.userFinals++;
       setState('thinking');
       break;
@@ -446,7 +668,7 @@ ui.form.addEventListener('submit', async (e) => {
   const text = ui.text.value.trim();
   if (!text) return;
   await ensureAudio();
-  await ctx.resume();
+  await resumeAudio();
   flushPlayback();
   bubble('user', text, false);
   assistantMsg = null;
