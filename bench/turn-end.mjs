@@ -27,7 +27,9 @@
 // Recordings are made at run time with flite, through parley's own speech
 // output (a fake LLM answers "say: TEXT" with TEXT), trimmed of flite's
 // padding; the two parts of a paused item are synthesised apart, so the
-// first part ends with a sentence's falling prosody. Every item is streamed
+// first part ends with a sentence's falling prosody. flite is not given the
+// commas (it would pause 300-350 ms at each: a second, uncontrolled pause
+// in every list). Every item is streamed
 // at real-time pace (20 ms frames, each sent when its last sample would have
 // been captured; over a quiet noise floor of about -64 dBFS) to every binary at the same moment, so binaries are
 // compared side by side under the same load; audio goes on after the speech

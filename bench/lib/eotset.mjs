@@ -100,6 +100,11 @@ export const PHRASES = [
 /** The whole sentence of a phrase, as its text everywhere (and its key for the split). */
 export const whole = (p) => `${p.first} ${p.rest}`;
 
+/** What flite is asked to say for a text: without its commas, at which
+ *  flite makes a silence of 300-350 ms of its own (every voice), a second
+ *  pause that no item is about. */
+export const spoken = (text) => text.replace(/,/g, '');
+
 /**
  * 'tune' or 'measure' for a text: the first byte of the SHA-256 of SALT and
  * the text (lower-cased, punctuation dropped), below 128 tunes. Stable:
@@ -126,7 +131,7 @@ export function splitOf(text) {
  * in every voice once across the four pauses); its finished sentence by
  * VOICES[i % 4].
  * Returns [{kind: 'finished'|'paused', type, ends, split, voice, text,
- * parts: [text, ...], pause}].
+ * parts: [what flite says, ...] (spoken()), pause}].
  */
 export function flitePlan({ pauses = PAUSES, n = null, split = 'both', voices = VOICES } = {}) {
   const inPart = (p) => split === 'both' || splitOf(whole(p)) === split;
@@ -146,11 +151,11 @@ export function flitePlan({ pauses = PAUSES, n = null, split = 'both', voices = 
   const base = (p) => ({ type: p.type, ends: p.ends, split: splitOf(whole(p)), text: whole(p) });
   const items = [];
   for (const { p, i } of take(interleaved(), 0)) {
-    items.push({ kind: 'finished', ...base(p), voice: voices[i % voices.length], parts: [whole(p)], pause: 0 });
+    items.push({ kind: 'finished', ...base(p), voice: voices[i % voices.length], parts: [spoken(whole(p))], pause: 0 });
   }
   pauses.forEach((pause, j) => {
     for (const { p, i } of take(interleaved(), j)) {
-      items.push({ kind: 'paused', ...base(p), voice: voices[(i + j) % voices.length], parts: [p.first, p.rest], pause });
+      items.push({ kind: 'paused', ...base(p), voice: voices[(i + j) % voices.length], parts: [spoken(p.first), spoken(p.rest)], pause });
     }
   });
   return items;
