@@ -29,13 +29,14 @@
 // padding; the two parts of a paused item are synthesised apart, so the
 // first part ends with a sentence's falling prosody. flite is not given the
 // commas (it would pause 300-350 ms at each: a second, uncontrolled pause
-// in every list). Every item is streamed
-// at real-time pace (20 ms frames, each sent when its last sample would have
-// been captured; over a quiet noise floor of about -64 dBFS) to every binary at the same moment, so binaries are
-// compared side by side under the same load; audio goes on after the speech
-// until every binary has given its final transcript (at most 2.2 s). Each
-// binary runs as its own server with the fake LLM (tests/fakes/fake-llm.mjs);
-// sessions declare 48 kHz input and set_speed --speed.
+// in every list). Every item is streamed at real-time pace (20 ms frames,
+// each sent when its last sample would have been captured, over a quiet
+// noise floor of about -64 dBFS) to every binary at the same moment, so
+// binaries are compared side by side under the same load, in a fixed
+// shuffled order; audio goes on after the speech until every binary has
+// given its final transcript (at most 2.2 s). Each binary runs as its own
+// server with the fake LLM (tests/fakes/fake-llm.mjs); sessions declare
+// 48 kHz input and set_speed --speed.
 //
 // Reported per binary and part:
 //   finished sentences: end of speech -> final_user_request (p50, p95, max),
