@@ -284,7 +284,9 @@ void parley_session_report_status(struct parley_session *s);
 void parley_session_get_settings(struct parley_session *s, struct parley_settings *out);
 
 /* The settings, for an event called with the session lock held (see
- * parley_session_events); the pointer is valid only during that call. */
+ * parley_session_events); the pointer is valid only during that call. Its
+ * input_sample_rate is not kept there (the listener's inbox has it, under
+ * its own lock): read it with parley_session_get_settings(). */
 const struct parley_settings *parley_session_settings_locked(const struct parley_session *s);
 
 /*
