@@ -56,9 +56,9 @@
 // --n N: at most N items per cell (finished; each pause length), taken
 // across the word types (--n 0 skips the end-of-turn part; default: all).
 // --split: the part to run (default both). --librivox: how many librivox
-// items (default all; 0 none). The default run takes about 7 minutes on 2
+// items (default all; 0 none). The default run takes about 7.5 minutes on 2
 // cores; `--n 1 --split measure --librivox 1` (make test's bench smoke)
-// about 30 s. --json writes every figure and every item.
+// about 20-30 s. --json writes every figure and every item.
 //
 // Needs the test tooling (make test installs it: tests/node_modules, sox,
 // pocketsphinx-testdata). Traffic stays on 127.0.0.1.
