@@ -56,9 +56,9 @@
 // --n N: at most N items per cell (finished; each pause length), taken
 // across the word types (--n 0 skips the end-of-turn part; default: all).
 // --split: the part to run (default both). --librivox: how many librivox
-// items (default all; 0 none). The default run takes about 7 minutes on 2
+// items (default all; 0 none). The default run takes about 7.5 minutes on 2
 // cores; `--n 1 --split measure --librivox 1` (make test's bench smoke)
-// about 30 s. --json writes every figure and every item.
+// about 20-30 s. --json writes every figure and every item.
 //
 // Needs the test tooling (make test installs it: tests/node_modules, sox,
 // pocketsphinx-testdata). Traffic stays on 127.0.0.1.
@@ -235,8 +235,9 @@ const runKey = (it) => createHash('sha256').update([it.kind, it.pause, it.render
 const work = [...items.map((it) => ({ ...it, audio: assembleFlite(it) })),
               ...lvItems.map((it) => ({ ...it, audio: assembleLibrivox(it) }))]
   .map((it) => ({ it, k: runKey(it) })).sort((a, b) => (a.k < b.k ? -1 : 1)).map((x) => x.it);
-const innerFlite = [...cache.entries()].filter(([, pcm]) => findPauses(pcm, RATE).pauses.length).map(([k]) => k);
-log(`${cache.size} recordings (${innerFlite.length} with a pause >= 250 ms inside); ${work.length} items x ${BINS.length} binaries, ${LANES} at a time`);
+// a silence inside a recording would be a second pause in its items
+const innerFlite = [...cache.entries()].filter(([, pcm]) => findPauses(pcm, RATE).pauses.some((p) => p.quietMs >= 250)).map(([k]) => k);
+log(`${cache.size} recordings (${innerFlite.length} with a silence >= 250 ms inside); ${work.length} items x ${BINS.length} binaries, ${LANES} at a time`);
 
 /** A session per binary, declaring 48 kHz input, recording the arrival of
  *  final transcripts and stop_tts. */
@@ -369,7 +370,7 @@ const nameOf = (r) => path.relative(REPO_ROOT, r.bin) || r.bin;
 const lines = [];
 lines.push(`parley end-of-turn benchmark, ${results.date}, set_speed ${SPEED}, voices ${VOICES.join('/')}, ${LANES} at a time, ${results.duration_s} s, load average ${LOAD_BEFORE[0]} before, ${results.load_after[0]} after (${os.cpus().length} CPUs)`);
 lines.push(`set: ${PHRASES.length} unfinished phrases (measure ${results.set.measure.phrases}, tune ${results.set.tune.phrases}), pauses ${PAUSE_LIST.join('/')} ms, ${N == null ? 'every phrase' : `at most ${N} per cell`}; ${rows.filter((r) => r.kind === 'finished').length} finished, ${rows.filter((r) => r.kind === 'paused').length} paused, ${rows.filter((r) => r.kind === 'librivox').length} librivox items run`);
-if (innerFlite.length) lines.push(`flite recordings with a pause >= 250 ms of their own: ${innerFlite.join('; ')}`);
+lines.push(`flite recordings with a silence of their own (>= 250 ms under -50 dBFS): ${innerFlite.length ? innerFlite.join('; ') : 'none'}`);
 for (const s of parts) {
   const c = results.set[s];
   lines.push('');
