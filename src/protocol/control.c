@@ -139,10 +139,16 @@ static int parse_config(json_t *obj, struct parley_config_update *cu, struct par
 				       &cu->tts_rate, err))
 				return -1;
 			cu->has |= PARLEY_CFG_TTS_RATE;
+		} else if (strcmp(key, "hold_final") == 0) {
+			if (!json_is_boolean(v))
+				return fail(err, PARLEY_PE_INVALID_FIELD,
+					    "%s: 'hold_final' must be true or false", T);
+			cu->hold_final = json_is_true(v);
+			cu->has |= PARLEY_CFG_HOLD_FINAL;
 		} else {
 			return fail(err, PARLEY_PE_UNKNOWN_FIELD,
 				    "%s: unknown field '%.*s' (known: input_sample_rate, "
-				    "output_sample_rate, audio_out, voice, tts_rate)",
+				    "output_sample_rate, audio_out, voice, tts_rate, hold_final)",
 				    T, (int)parley_utf8_cut(key, strlen(key), 64), key);
 		}
 	}

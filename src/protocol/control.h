@@ -10,6 +10,7 @@
 #ifndef PARLEY_PROTOCOL_CONTROL_H
 #define PARLEY_PROTOCOL_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,7 @@ enum {
 	PARLEY_CFG_AUDIO_OUT = 1 << 2,
 	PARLEY_CFG_VOICE = 1 << 3,
 	PARLEY_CFG_TTS_RATE = 1 << 4,
+	PARLEY_CFG_HOLD_FINAL = 1 << 5,
 };
 
 struct parley_config_update {
@@ -53,6 +55,7 @@ struct parley_config_update {
 	enum parley_audio_out audio_out;
 	char voice[PARLEY_VOICE_MAX + 1];
 	double tts_rate;
+	bool hold_final; /* final_user_request held until the answer is heard */
 };
 
 struct parley_control {

@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +114,60 @@ static void push(struct parley_session *s, struct parley_msg *m)
 	parley_session_push(s, m);
 }
 
+/*
+ * The user's final transcript is held (hold_final, the default) until the
+ * answer to it is heard or seen: before its first audio or text, its final
+ * answer, an error, a barge-in, a typed turn or the next turn's final. A
+ * turn merged with the one before (the user went on before hearing its
+ * answer: session.h, user_final's whole) then replaces the held one, so a
+ * client shows one user turn, as RealtimeVoiceChat's page does with one
+ * bubble per final_user_request; meanwhile partial_user_request shows the
+ * held words followed by the new ones. A client that asks for finals at
+ * once (session.config hold_final false) gets each when it is heard, and
+ * a merged turn as one more final_user_request with "merged": true, which
+ * replaces the one before.
+ *
+ * Per-session state (the proto pointer; NULL in sessions made without it:
+ * finals at once). Its lock is taken after s->lock (events are called
+ * under it) and nothing into the session is called while it is held.
+ */
+struct native {
+	pthread_mutex_t lock;
+	bool at_once; /* session.config hold_final false */
+	char *held;   /* the final not sent yet, or NULL */
+};
+
+static struct native *native_of(struct parley_session *s)
+{
+	return parley_session_proto(s);
+}
+
+static struct parley_msg *final_user_msg(const char *text, bool merged)
+{
+	json_t *root = merged ? json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_USER],
+					  "content", cstr_json(text), "merged", true)
+			      : json_pack("{s:s, s:o}", "type", out_names[PARLEY_OUT_FINAL_USER],
+					  "content", cstr_json(text));
+	return encode_root(PARLEY_OUT_FINAL_USER, root);
+}
+
+/* Sends the held final, if any (before what the answer says). */
+static void release_final(struct parley_session *s)
+{
+	struct native *n = native_of(s);
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->lock);
+	char *held = n->held;
+	n->held = NULL;
+	if (held) /* pushed under the lock: nothing may overtake it */
+		push(s, final_user_msg(held, false));
+	pthread_mutex_unlock(&n->lock);
+	free(held);
+}
+
+
+
 static json_t *settings_json(const struct parley_settings *st)
 {
 	return json_pack("{s:i, s:i, s:s, s:s, s:f, s:f}", "input_sample_rate",
@@ -184,11 +239,28 @@ static void add_voice(void *arg, const char *voice)
 	json_array_append_new(arg, cstr_json(voice));
 }
 
-static void ev_status(struct parley_session *s)
+/* The session's settings and this wire's own (hold_final). */
+static json_t *wire_settings_json(struct parley_session *s)
 {
 	struct parley_settings st;
 	parley_session_get_settings(s, &st);
 	json_t *c = settings_json(&st);
+	struct native *n = native_of(s);
+	if (c) {
+		bool hold = true;
+		if (n) {
+			pthread_mutex_lock(&n->lock);
+			hold = !n->at_once;
+			pthread_mutex_unlock(&n->lock);
+		}
+		json_object_set_new(c, "hold_final", json_boolean(hold && n));
+	}
+	return c;
+}
+
+static void ev_status(struct parley_session *s)
+{
+	json_t *c = wire_settings_json(s);
 	bool ready = true;
 	struct parley_llm_engine *llm = parley_session_llm(s);
 	const struct parley_speech *speech = parley_session_speech(s);
@@ -222,14 +294,18 @@ static void ev_status(struct parley_session *s)
 
 static void ev_answer_partial(struct parley_session *s, const char *text, size_t len)
 {
+	release_final(s);
 	push(s, encode(PARLEY_OUT_PARTIAL_ASSISTANT, parley_json_text(text, len)));
 }
 
 static void ev_answer_final(struct parley_session *s, const char *text, size_t len,
 			    enum parley_answer_outcome how)
 {
-	if (how == PARLEY_ANSWER_CANCELLED || (how == PARLEY_ANSWER_FAILED && !len))
-		return; /* /ws: no final for an answer cut before it said anything, or cancelled */
+	if (how == PARLEY_ANSWER_CANCELLED) /* withdrawn, superseded: the turn may go on */
+		return; /* /ws: no final for a cancelled answer */
+	release_final(s);
+	if (how == PARLEY_ANSWER_FAILED && !len)
+		return; /* /ws: no final for an answer cut before it said anything */
 	bool interrupted = how != PARLEY_ANSWER_COMPLETE;
 	json_t *root = json_pack("{s:s, s:o, s:b}", "type", out_names[PARLEY_OUT_FINAL_ASSISTANT],
 				 "content", parley_json_text(text, len), "interrupted", interrupted);
@@ -282,6 +358,7 @@ static void send_error(struct parley_session *s, enum parley_proto_error code, c
 static void ev_error(struct parley_session *s, enum parley_session_problem problem,
 		     const char *message)
 {
+	release_final(s);
 	send_error(s, parley_native_error_code(problem), message);
 }
 
@@ -305,20 +382,56 @@ static void wire_error(struct parley_session *s, enum parley_proto_error code, c
 /* The reply to session.config: the settings now in force. */
 static void send_configured(struct parley_session *s)
 {
-	struct parley_settings st;
-	parley_session_get_settings(s, &st);
-	json_t *c = settings_json(&st);
+	json_t *c = wire_settings_json(s);
 	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
 }
 
 static void ev_user_partial(struct parley_session *s, const char *text)
 {
-	push(s, encode(PARLEY_OUT_PARTIAL_USER, cstr_json(text)));
+	struct native *n = native_of(s);
+	if (n)
+		pthread_mutex_lock(&n->lock);
+	if (n && n->held) { /* the turn may go on: show it whole */
+		size_t a = strlen(n->held), b = strlen(text);
+		char *both = malloc(a + 1 + b + 1);
+		if (both) {
+			memcpy(both, n->held, a);
+			both[a] = ' ';
+			memcpy(both + a + 1, text, b + 1);
+		}
+		push(s, encode(PARLEY_OUT_PARTIAL_USER, cstr_json(both ? both : text)));
+		free(both);
+	} else {
+		push(s, encode(PARLEY_OUT_PARTIAL_USER, cstr_json(text)));
+	}
+	if (n)
+		pthread_mutex_unlock(&n->lock);
 }
 
-static void ev_user_final(struct parley_session *s, const char *text)
+static void ev_user_final(struct parley_session *s, const char *text, const char *whole)
 {
-	push(s, encode(PARLEY_OUT_FINAL_USER, cstr_json(text)));
+	struct native *n = native_of(s);
+	if (!n) {
+		push(s, final_user_msg(text, false));
+		if (whole)
+			push(s, final_user_msg(whole, true));
+		return;
+	}
+	pthread_mutex_lock(&n->lock);
+	if (n->at_once) {
+		push(s, final_user_msg(text, false));
+		if (whole)
+			push(s, final_user_msg(whole, true));
+	} else {
+		char *copy = strdup(whole ? whole : text);
+		if (n->held && !whole) /* a turn of its own: the one before goes first */
+			push(s, final_user_msg(n->held, false));
+		free(n->held);
+		n->held = copy;
+		if (!copy) /* out of memory: say it now rather than never */
+			push(s, final_user_msg(whole ? whole : text, false));
+	}
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* int16 samples as little-endian bytes (the wire format on any host). */
@@ -335,6 +448,7 @@ static void put_le16(unsigned char *dst, const int16_t *pcm, size_t n)
  * through parley_session_settings_locked. */
 static void ev_audio(struct parley_session *s, const int16_t *pcm, size_t n)
 {
+	release_final(s);
 	size_t bytes = n * 2;
 	if (parley_session_settings_locked(s)->audio_out == PARLEY_AUDIO_OUT_BINARY) {
 		struct parley_msg *m = parley_msg_new(bytes, true, PARLEY_OUT_AUDIO);
@@ -366,6 +480,7 @@ static void ev_audio(struct parley_session *s, const int16_t *pcm, size_t n)
 
 static void ev_stop_tts(struct parley_session *s)
 {
+	release_final(s);
 	push(s, encode(PARLEY_OUT_STOP_TTS, json_null()));
 }
 
@@ -373,9 +488,7 @@ static void ev_stop_tts(struct parley_session *s)
  * input_sample_rate_inferred so the client can tell it did not ask. */
 static void ev_input_rate_inferred(struct parley_session *s)
 {
-	struct parley_settings st;
-	parley_session_get_settings(s, &st);
-	json_t *c = settings_json(&st);
+	json_t *c = wire_settings_json(s);
 	if (c)
 		json_object_set_new(c, "input_sample_rate_inferred", json_true());
 	push(s, c ? encode(PARLEY_OUT_CONFIGURED, c) : NULL);
@@ -454,6 +567,14 @@ static void configure(struct parley_session *s, const struct parley_config_updat
 		wire_error(s, PARLEY_PE_INTERNAL, "session.config: %s", parley_strerror(rc));
 		return;
 	}
+	struct native *n = native_of(s);
+	if ((cu->has & PARLEY_CFG_HOLD_FINAL) && n) {
+		pthread_mutex_lock(&n->lock);
+		n->at_once = !cu->hold_final;
+		pthread_mutex_unlock(&n->lock);
+		if (!cu->hold_final)
+			release_final(s);
+	}
 	PARLEY_DEBUG("session %llu configured", (unsigned long long)parley_session_id(s));
 	send_configured(s);
 }
@@ -469,6 +590,7 @@ static void apply(struct parley_session *s, const struct parley_control *c)
 		parley_session_playback_stopped(s);
 		break;
 	case PARLEY_CTL_CLEAR_HISTORY:
+		release_final(s); /* what was said, before it is forgotten */
 		parley_session_clear_history(s);
 		break;
 	case PARLEY_CTL_SET_SPEED:
@@ -479,6 +601,7 @@ static void apply(struct parley_session *s, const struct parley_control *c)
 		configure(s, &c->u.config);
 		break;
 	case PARLEY_CTL_TEXT:
+		release_final(s); /* a spoken turn before it is its own */
 		parley_session_user_turn(s, c->u.text, strlen(c->u.text));
 		break;
 	case PARLEY_CTL_PLAYBACK:
@@ -541,13 +664,28 @@ size_t parley_native_max_frame(bool binary)
 
 /* --- the wire as server/ws.c sees it (protocol/wire.h) --- */
 
-/* /ws keeps no per-session protocol state: the session's settings are all
- * this protocol needs. */
+/* /ws keeps one piece of per-session state: the held final transcript. */
 static void *native_proto_new(const struct parley_wire_facts *f, int *err)
 {
 	(void)f;
+	struct native *n = calloc(1, sizeof *n);
+	if (!n) {
+		*err = PARLEY_E_NOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&n->lock, NULL);
 	*err = 0;
-	return NULL;
+	return n;
+}
+
+static void native_proto_free(void *proto)
+{
+	struct native *n = proto;
+	if (!n)
+		return;
+	pthread_mutex_destroy(&n->lock);
+	free(n->held);
+	free(n);
 }
 
 /* The hello of /ws is the first status message. */
@@ -566,7 +704,7 @@ const struct parley_wire parley_native_wire = {
 	.name = "native",
 	.events = &parley_native_events,
 	.proto_new = native_proto_new,
-	.proto_free = NULL,
+	.proto_free = native_proto_free,
 	.assume_playback = false, /* clients report tts_start/tts_stop and playback */
 	.hello = native_hello,
 	.on_text = parley_native_on_text,

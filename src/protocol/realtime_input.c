@@ -252,8 +252,12 @@ void rt_ev_user_partial(struct parley_session *s, const char *text)
 	(void)text;
 }
 
-void rt_ev_user_final(struct parley_session *s, const char *text)
+/* A merged turn (whole) stays two items, as with OpenAI's server VAD: the
+ * first one's response was cancelled (turn_detected) and one response
+ * answers both. */
+void rt_ev_user_final(struct parley_session *s, const char *text, const char *whole)
 {
+	(void)whole;
 	struct rt *rt = rt_of(s);
 	size_t len = strlen(text);
 	pthread_mutex_lock(&rt->lock);

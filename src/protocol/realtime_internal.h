@@ -266,7 +266,7 @@ void rt_ev_speech_started(struct parley_session *s, int64_t audio_ms);
 void rt_ev_speech_stopped(struct parley_session *s, int64_t audio_ms);
 void rt_ev_committed(struct parley_session *s, int64_t audio_ms, bool opened);
 void rt_ev_user_partial(struct parley_session *s, const char *text);
-void rt_ev_user_final(struct parley_session *s, const char *text);
+void rt_ev_user_final(struct parley_session *s, const char *text, const char *whole);
 void rt_ev_user_failed(struct parley_session *s, const char *why);
 
 /* --- realtime_items.c --- */

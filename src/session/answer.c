@@ -24,6 +24,7 @@
 
 #include "session/internal.h"
 #include "session/stages.h"
+#include "util/err.h"
 #include "util/log.h"
 
 void parley_answerer_init(struct parley_answerer *a, size_t max_bytes, size_t history_chars)
@@ -114,6 +115,7 @@ uint64_t parley_answer_interrupted_locked(struct parley_session *s, const char *
 void parley_session_clear_history(struct parley_session *s)
 {
 	parley_speculation_cancel(s, "history cleared");
+	parley_turntaker_forget(s);
 	pthread_mutex_lock(&s->lock);
 	uint64_t old = parley_answer_supersede_locked(s, false);
 	parley_history_clear(&s->ans.history);
@@ -137,6 +139,8 @@ int parley_answer_add_user(struct parley_session *s, const char *text, size_t le
 {
 	pthread_mutex_lock(&s->lock);
 	int rc = parley_history_add(&s->ans.history, PARLEY_ROLE_USER, text, len, false);
+	if (!rc)
+		s->ans.user_hist_id = parley_history_last_id(&s->ans.history);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -174,6 +178,18 @@ void parley_answer_first_audio_locked(struct parley_session *s)
 		return;
 	s->ans.times.first_audio = parley_now_ns();
 	log_first_audio(s);
+}
+
+uint64_t parley_answer_user_entry_locked(const struct parley_session *s)
+{
+	return s->ans.user_hist_id;
+}
+
+int parley_answer_rewrite_user_locked(struct parley_session *s, uint64_t entry, const char *text)
+{
+	if (!entry)
+		return PARLEY_E_NOTFOUND;
+	return parley_history_set(&s->ans.history, entry, text, strlen(text), false);
 }
 
 uint64_t parley_answer_gen_locked(const struct parley_session *s)

@@ -58,6 +58,7 @@ struct parley_answerer {
 	uint64_t hist_id;            /* the current answer's history entry, 0 none */
 	uint64_t seq;                /* answers started */
 	uint64_t id;                 /* the current answer's number, 0 none */
+	uint64_t user_hist_id;       /* the entry of the last user message added */
 };
 
 /* answer.c: set up at creation (answers of at most max_bytes, a history
@@ -101,6 +102,13 @@ void parley_answer_first_audio_locked(struct parley_session *s);
 /* answer.c: a user message text[0..len) joins the history without an
  * answer (0, or PARLEY_E_NOMEM). Any thread, without s->lock. */
 int parley_answer_add_user(struct parley_session *s, const char *text, size_t len);
+
+/* answer.c, caller holds s->lock: the history entry of the last user
+ * message added (0 none). */
+uint64_t parley_answer_user_entry_locked(const struct parley_session *s);
+/* answer.c, caller holds s->lock: the user entry `entry` now reads text
+ * (a merged turn); PARLEY_E_NOTFOUND if it left the history. */
+int parley_answer_rewrite_user_locked(struct parley_session *s, uint64_t entry, const char *text);
 
 /* answer.c, caller holds s->lock: small questions of the other parts. */
 uint64_t parley_answer_gen_locked(const struct parley_session *s);  /* the generation */

@@ -369,6 +369,8 @@ void parley_listen_frame(struct parley_listen *l, struct parley_session *s, cons
 		if (ev == PARLEY_VAD_START) {
 			l->partial[0] = '\0';
 			parley_listen_begin(l, s, (size_t)t->prefix_ms / PARLEY_VAD_FRAME_MS, true);
+			/* an answer not heard yet is withdrawn: the turn goes on */
+			parley_turntaker_onset(s);
 			/* speech_started first, then the barge-in (session.h) */
 			l->barged = false;
 			bool barged = barge_in(l, s, parley_now_ns() -

@@ -145,8 +145,10 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 		} else {
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
-			s->events->user_final(s, r->text);
-			parley_turntaker_heard(s, r->text, strlen(r->text), u->speech_end);
+			/* user_final, then the turn (merged with the one before
+			 * if its answer was withdrawn) */
+			parley_turntaker_heard(s, r->text, strlen(r->text), u->speech_end,
+					       l->cur != NULL);
 			return; /* the turn keeps or discards its speculation */
 		}
 	} else if (r->end == PARLEY_SPEECH_CANCELLED) {
@@ -172,6 +174,8 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 	 * the utterance being spoken now started since). */
 	if (u->speculated && !(l->cur && l->cur->speculated))
 		parley_speculation_cancel(s, "the user went on");
+	/* a withdrawn answer is asked again, unless the user is still speaking */
+	parley_turntaker_nothing_heard(s, l->cur != NULL);
 }
 
 /* The utterance still waiting for its result that began first, or NULL. */

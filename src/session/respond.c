@@ -44,8 +44,9 @@ int parley_session_add_user_text(struct parley_session *s, const char *text, siz
 {
 	if (!len || len > s->limits->answer_max_bytes)
 		return PARLEY_E_RANGE;
-	/* the conversation changes under any speculation */
+	/* the conversation changes under any speculation, and moves on */
 	parley_speculation_cancel(s, "typed message");
+	parley_turntaker_forget(s);
 	return parley_answer_add_user(s, text, len);
 }
 
@@ -59,6 +60,7 @@ int parley_session_respond(struct parley_session *s)
 	if (busy)
 		return PARLEY_E_BUSY;
 	parley_speculation_cancel(s, "response asked for");
+	parley_turntaker_forget(s);
 	if (!parley_turntaker_admit(s, false))
 		return PARLEY_E_RANGE; /* the caller tells its client */
 	return parley_request_submit(s, NULL, 0, 0, true);

@@ -121,6 +121,7 @@ void parley_session_unref(struct parley_session *s)
 	parley_speaker_destroy(s);
 	parley_listen_destroy(s->listen, s);
 	parley_answerer_destroy(&s->ans);
+	parley_turntaker_destroy(&s->tt);
 	pthread_mutex_destroy(&s->lock);
 	/* last: nothing above calls an event now, but nothing may find the
 	 * protocol's state gone either */

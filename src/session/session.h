@@ -169,9 +169,13 @@ struct parley_session_events {
 	 * protocol with no answer open ignores it (/ws sends it: the cut). */
 	void (*answer_final)(struct parley_session *s, const char *text, size_t len,
 			     enum parley_answer_outcome how);
-	/* The live transcript while the user speaks, and the final one. */
+	/* The live transcript while the user speaks, and the final one.
+	 * whole: NULL, or this utterance continues the user's previous turn,
+	 * whose answer was withdrawn before the user heard any of it (turn
+	 * merging, docs/architecture.md): the two are one turn, whole is all
+	 * of it (borrowed), and one answer follows. */
 	void (*user_partial)(struct parley_session *s, const char *text);
-	void (*user_final)(struct parley_session *s, const char *text);
+	void (*user_final)(struct parley_session *s, const char *text, const char *whole);
 	/* The VAD heard the user start (ADAPTIVE and FIXED turns only), at
 	 * audio_ms: milliseconds of input audio since the session began (the
 	 * listener's 20 ms frames, plus audio it skipped or a clear dropped),

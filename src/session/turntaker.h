@@ -40,11 +40,19 @@ struct parley_turntaker {
 	struct parley_bucket turns;   /* turns per minute */
 	struct parley_request *spec;  /* the live speculation (HELD), or NULL */
 	uint64_t spec_seq;            /* speculations started */
+	/* The last heard turn that was answered (turn merging, taker.c): */
+	char *heard;                  /* its text (owned), NULL none */
+	uint64_t heard_gen;           /* the answerer's generation of its answer */
+	uint64_t heard_hist;          /* its user entry in the history */
+	int64_t heard_end_ns;         /* when its speech ended */
+	bool merging;                 /* its answer was withdrawn unheard: the user's
+					 next heard turn continues it */
 };
 
-/* taker.c: set up at creation. */
+/* taker.c: set up at creation; destroy frees it at the last unref. */
 void parley_turntaker_init(struct parley_turntaker *t, const struct parley_session_limits *l,
 			   int64_t now_ns);
+void parley_turntaker_destroy(struct parley_turntaker *t);
 
 /* taker.c: at the start of every user turn, typed or spoken: true if the
  * turn may go to the LLM; false if it is over --turns-per-minute (report:
@@ -60,11 +68,32 @@ bool parley_turntaker_answers_locked(const struct parley_session *s);
  * for typed turns): answered, through a kept speculation or a new request. */
 void parley_turntaker_user_turn(struct parley_session *s, const char *text, size_t len,
 				int64_t speech_end_ns);
-/* taker.c: a spoken turn's final transcript (the listen strand): answered
- * as a user turn if the turns say so (create_response, not MANUAL), else
- * it only joins the history. */
+/* taker.c: a spoken turn's final transcript (the listen strand): sent to
+ * the client (user_final), then answered as a user turn if the turns say
+ * so (create_response, not MANUAL), else it only joins the history. A
+ * turn that continues one whose answer was withdrawn (merging) is merged
+ * with it: one user message in the history, one answer to the whole.
+ * more: the user is speaking again already (another utterance is under
+ * way): the turn is not answered yet but waits for its continuation, as
+ * if its answer had been withdrawn. */
 void parley_turntaker_heard(struct parley_session *s, const char *text, size_t len,
-			    int64_t speech_end_ns);
+			    int64_t speech_end_ns, bool more);
+/* taker.c: the VAD heard the user start (the listen strand). If the
+ * answer to the user's last heard turn has not been heard yet (no audio
+ * of it sent, no text of a text-only answer shown), it is withdrawn
+ * (cancelled, ending CANCELLED) and the turn goes on: the next heard turn
+ * is merged with it. Returns true if it withdrew an answer. */
+bool parley_turntaker_onset(struct parley_session *s);
+/* taker.c: an utterance gave no turn (nothing recognised, or recognition
+ * failed; the listen strand); more: another utterance is under way. A
+ * withdrawn answer is asked again for the turn as it was, unless more. */
+void parley_turntaker_nothing_heard(struct parley_session *s, bool more);
+/* taker.c: the conversation moved on (a typed turn or message, an answer
+ * asked for, clear_history): no heard turn is continued any more. Any
+ * thread, without s->lock. */
+void parley_turntaker_forget(struct parley_session *s);
+/* taker.c, caller holds s->lock: is a turn waiting for its continuation? */
+bool parley_turntaker_merging_locked(const struct parley_session *s);
 
 /* bargein.c, caller holds s->lock: would the user's speech interrupt
  * something now: an answer in flight or audio still playing (by the

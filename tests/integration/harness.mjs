@@ -359,6 +359,16 @@ export async function connectReady(port, opts) {
   return c;
 }
 
+/** connectReady, then final_user_request at once (session.config hold_final
+ *  false; it is held until the answer is heard by default): for tests that
+ *  time the final transcript. */
+export async function connectAtOnce(port, opts) {
+  const c = await connectReady(port, opts);
+  c.sendJson({ type: 'session.config', hold_final: false });
+  await c.next('session.configured', 5000);
+  return c;
+}
+
 /**
  * A binary audio frame: 8-byte header (BE uint32 timestamp, BE uint32 flags),
  * then `samples` int16 LE samples of a quiet sine wave.

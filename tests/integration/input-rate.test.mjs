@@ -63,10 +63,13 @@ after(async () => {
   if (srv) assert.deepEqual(sanitizerReports(srv.stderr()), [], 'no sanitizer reports');
 });
 
-/** Streams the sentences with 1.2 s of silence after each; returns the final transcripts. */
+/** Streams the sentences with 2 s of silence after each; returns the final
+ *  transcripts. The silence leaves the answer ("Okay.") time to be sent
+ *  before the next sentence even on a loaded machine: speech that begins
+ *  before any of the answer was heard continues the turn (turn merging). */
 async function speak(client, rate, { clockRate = rate, pace = 1.4, jitter = 15 } = {}) {
   const parts = [silence(rate, 0.3)];
-  for (const pcm of speech[rate]) parts.push(pcm, silence(rate, 1.2));
+  for (const pcm of speech[rate]) parts.push(pcm, silence(rate, 2.0));
   await streamPcm(client, Buffer.concat(parts), rate,
     { frameSamples: 2048, pace, clockRate, clockJitterMs: jitter });
   const finals = [];

@@ -10,7 +10,7 @@
 // embedded pocketsphinx listens to flite speech with a pause inside.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, fetchMetrics, sleep, waitReady, waitForMetrics, stopClean } from './harness.mjs';
+import { startServer, connectReady, connectAtOnce, fetchMetrics, sleep, waitReady, waitForMetrics, stopClean } from './harness.mjs';
 import { librivoxClips, soxRaw, silence, streamPcm, collectedAudio } from './audio.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 import { startFakeSTT } from '../fakes/fake-stt.mjs';
@@ -97,7 +97,7 @@ test('kept: the final transcript matches the speculation: one LLM request, start
   const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt);
   const since = llm.chatRequests().length;
-  const c = await connectReady(srv.port);
+  const c = await connectAtOnce(srv.port);
   const arrivals = recordArrivals(c);
   await streamPcm(c, SPEECH, RATE, { pace: 1 });
   const heard = await c.next('final_user_request', 20000);
@@ -147,7 +147,7 @@ test('discarded: the final transcript differs: the speculation is cancelled, the
       },
     });
     try {
-      const c = await connectReady(srv.port);
+      const c = await connectAtOnce(srv.port);
       await streamPcm(c, SPEECH, RATE, { pace: 1 });
       const heard = await c.next('final_user_request', 20000);
       assert.equal(heard.content, SPAIN);
@@ -187,7 +187,7 @@ test('never audible before the turn is confirmed: a fast answer complete during 
   llm.set({ tokenDelayMs: 0, answer: `${ANSWERS.france} It lies on the Seine. It has about two million people.` });
   try {
     for (const audioOut of ['base64', 'binary']) {
-      const c = await connectReady(srv.port);
+      const c = await connectAtOnce(srv.port);
       c.sendJson({ type: 'session.config', audio_out: audioOut });
       await c.next('session.configured', 10000);
       const arrivals = recordArrivals(c);
@@ -222,7 +222,7 @@ test('--speculate off: today\'s behaviour, one request after the final transcrip
   const stt = await fakeSTT({ transcript: FRANCE });
   const srv = await sttServer(stt, ['--speculate', 'off']);
   const since = llm.chatRequests().length;
-  const c = await connectReady(srv.port);
+  const c = await connectAtOnce(srv.port);
   const arrivals = recordArrivals(c);
   await streamPcm(c, SPEECH, RATE, { pace: 1 });
   const ans = await c.next('final_assistant_answer', 20000);
@@ -277,7 +277,7 @@ test('cancelled when the user goes on: a pause inside the utterance starts a spe
     behave: (body, user) => (/(people|tonight)/.test(user) ? null : { firstTokenDelayMs: 3000 }),
   });
   try {
-    const c = await connectReady(srv.port);
+    const c = await connectAtOnce(srv.port);
     const arrivals = recordArrivals(c);
     const tailMs = (tail.length / 2 / RATE) * 1000;
     assert.ok(tailMs > 800, `the rest of the sentence takes ${tailMs.toFixed(0)} ms`);
@@ -378,7 +378,7 @@ test('clear_history, close and shutdown cancel a held speculation: the LLM sees 
   try {
     for (const how of ['clear_history', 'close']) {
       const since = llm.chatRequests().length;
-      const c = await connectReady(srv.port);
+      const c = await connectAtOnce(srv.port);
       // speech, then a pause that never ends the turn: the client stops sending
       const speaking = streamPcm(c, SPEECH.subarray(0, bytesAt(2.3) + bytesAt(0.3)), RATE, { pace: 1 });
       await until(() => chats(since).length >= 1, 15000, 'the speculation to reach the LLM');
@@ -400,7 +400,7 @@ test('clear_history, close and shutdown cancel a held speculation: the LLM sees 
     assert.ok(spec(m, 'discarded') >= 2, `discarded ${spec(m, 'discarded')}`);
     // Shutdown with a speculation held: a clean exit, nothing leaked.
     const since = llm.chatRequests().length;
-    const c = await connectReady(srv.port);
+    const c = await connectAtOnce(srv.port);
     const speaking = streamPcm(c, SPEECH.subarray(0, bytesAt(2.6)), RATE, { pace: 1 });
     await until(() => chats(since).length >= 1, 15000, 'the speculation to reach the LLM');
     await speaking.catch(() => {});

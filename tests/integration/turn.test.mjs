@@ -57,7 +57,8 @@ after(async () => {
  */
 async function speak(parts, { pauseMs = 0, speed = 50 } = {}) {
   const c = await connectReady(srv.port);
-  c.sendJson({ type: 'session.config', input_sample_rate: RATE });
+  // the final transcript as soon as it is known: this times the turn's end
+  c.sendJson({ type: 'session.config', input_sample_rate: RATE, hold_final: false });
   await c.next('session.configured');
   c.sendJson({ type: 'set_speed', speed });
   const finals = [];

@@ -85,6 +85,11 @@ static void session_config(void **state)
 	ok("{\"type\":\"session.config\",\"voice\":\"en-us+f3\"}");
 	ok("{\"type\":\"session.config\",\"tts_rate\":0.5}");
 	ok("{\"type\":\"session.config\",\"tts_rate\":2}");
+	c = ok("{\"type\":\"session.config\",\"hold_final\":false}");
+	assert_int_equal(c.u.config.has, PARLEY_CFG_HOLD_FINAL);
+	assert_false(c.u.config.hold_final);
+	c = ok("{\"type\":\"session.config\",\"hold_final\":true}");
+	assert_true(c.u.config.hold_final);
 
 	expect_error("{\"type\":\"session.config\",\"input_sample_rate\":7999}",
 		     PARLEY_PE_OUT_OF_RANGE);
@@ -107,6 +112,8 @@ static void session_config(void **state)
 	expect_error("{\"type\":\"session.config\",\"tts_rate\":5}", PARLEY_PE_OUT_OF_RANGE);
 	expect_error("{\"type\":\"session.config\",\"tts_rate\":0.4}", PARLEY_PE_OUT_OF_RANGE);
 	expect_error("{\"type\":\"session.config\",\"tts_rate\":\"x\"}", PARLEY_PE_INVALID_FIELD);
+	expect_error("{\"type\":\"session.config\",\"hold_final\":0}", PARLEY_PE_INVALID_FIELD);
+	expect_error("{\"type\":\"session.config\",\"hold_final\":\"no\"}", PARLEY_PE_INVALID_FIELD);
 	expect_error("{\"type\":\"session.config\",\"inptu_sample_rate\":16000}",
 		     PARLEY_PE_UNKNOWN_FIELD);
 }

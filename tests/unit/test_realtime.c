@@ -638,7 +638,7 @@ static void speech_events(void **state)
 	json_decref(drain(s));
 	ev()->speech_started(s, 1200);
 	ev()->speech_stopped(s, 2500);
-	ev()->user_final(s, "what time is it");
+	ev()->user_final(s, "what time is it", NULL);
 	json_t *evs = drain(s);
 	const char *want[] = { "input_audio_buffer.speech_started",
 			       "input_audio_buffer.speech_stopped",
@@ -688,7 +688,7 @@ static void speech_events(void **state)
 	json_decref(drain(s));
 	ev()->speech_started(s, 5000);
 	ev()->speech_stopped(s, 6000);
-	ev()->user_final(s, "hello");
+	ev()->user_final(s, "hello", NULL);
 	evs = drain(s);
 	assert_int_equal(json_array_size(evs), 5);
 	json_decref(evs);
@@ -716,7 +716,7 @@ static void commits_name_their_items(void **state)
 	char first[64];
 	snprintf(first, sizeof first, "%s", u);
 	json_decref(evs);
-	ev()->user_final(s, "hello");
+	ev()->user_final(s, "hello", NULL);
 	json_decref(drain(s));
 	/* a speech_started whose utterance a clear dropped: the next commit
 	 * with no utterance open is a new item */
@@ -740,7 +740,7 @@ static void commits_name_their_items(void **state)
 	}
 	for (int i = 0; i < 100; i++) {
 		if (i % 3)
-			ev()->user_final(s, "words");
+			ev()->user_final(s, "words", NULL);
 		else
 			ev()->user_failed(s, "empty");
 		evs = drain(s);

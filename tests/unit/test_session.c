@@ -62,6 +62,11 @@ static void rec_user(struct parley_session *s, const char *t)
 	(void)s, (void)t;
 }
 
+static void rec_user_final(struct parley_session *s, const char *t, const char *whole)
+{
+	(void)s, (void)t, (void)whole;
+}
+
 static void rec_audio(struct parley_session *s, const int16_t *p, size_t n)
 {
 	(void)s, (void)p, (void)n;
@@ -101,7 +106,7 @@ static const struct parley_session_events recorder = {
 	.answer_started = rec_started,
 	.answer_final = rec_final,
 	.user_partial = rec_user,
-	.user_final = rec_user,
+	.user_final = rec_user_final,
 	.speech_started = rec_ms,
 	.speech_stopped = rec_ms,
 	.committed = rec_committed,

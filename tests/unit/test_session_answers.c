@@ -102,6 +102,11 @@ static void nothing_text(struct parley_session *s, const char *t)
 	(void)s, (void)t;
 }
 
+static void nothing_final(struct parley_session *s, const char *t, const char *whole)
+{
+	(void)s, (void)t, (void)whole;
+}
+
 static void nothing_ms(struct parley_session *s, int64_t ms)
 {
 	(void)s, (void)ms;
@@ -119,7 +124,7 @@ static const struct parley_session_events events = {
 	.answer_started = on_started,
 	.answer_final = on_final,
 	.user_partial = nothing_text,
-	.user_final = nothing_text,
+	.user_final = nothing_final,
 	.speech_started = nothing_ms,
 	.speech_stopped = nothing_ms,
 	.committed = nothing_committed,

@@ -106,10 +106,12 @@ static void on_final(struct parley_session *s, const char *t, size_t n, enum par
 	add('F', (int)how, 0, t, n);
 }
 
-static void on_user_final(struct parley_session *s, const char *t)
+static void on_user_final(struct parley_session *s, const char *t, const char *whole)
 {
 	(void)s;
 	add('U', 0, 0, t, strlen(t));
+	if (whole) /* a merged turn: the whole of it */
+		add('M', 0, 0, whole, strlen(whole));
 }
 
 static void on_user_failed(struct parley_session *s, const char *t)
