@@ -102,7 +102,8 @@ async function listening(bin, st, fakeUrl) {
     for (let i = 0; i < 400 && ((await fetchMetrics(srv.port)).values.parley_stt_decoders_idle || 0) < warm; i++) await sleep(50);
     const clients = await Promise.all(Array.from({ length: TALKERS }, async () => {
       const c = await connectReady(srv.port);
-      c.sendJson({ type: 'session.config', input_sample_rate: RATE });
+      const hold = 'hold_final' in c.status.content ? { hold_final: false } : {};
+      c.sendJson({ type: 'session.config', input_sample_rate: RATE, ...hold });
       await c.next('session.configured', 5000);
       return c;
     }));

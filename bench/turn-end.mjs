@@ -244,7 +244,9 @@ log(`${cache.size} recordings (${innerFlite.length} with a silence >= 250 ms ins
 function sessions() {
   return Promise.all(servers.map(async (srv) => {
     const c = await connectReady(srv.port);
-    c.sendJson({ type: 'session.config', input_sample_rate: RATE });
+    // finals at once where the server holds them until the answer is heard
+    const hold = 'hold_final' in c.status.content ? { hold_final: false } : {};
+    c.sendJson({ type: 'session.config', input_sample_rate: RATE, ...hold });
     await c.next('session.configured', 5000);
     c.sendJson({ type: 'set_speed', speed: SPEED });
     c.finals = [];

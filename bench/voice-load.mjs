@@ -109,7 +109,8 @@ const speechEndS = 0.5 + speech.length / 2 / 48000;
  *  undeclared one is held while its rate is inferred). */
 async function talker(port) {
   const c = await connectReady(port);
-  c.sendJson({ type: 'session.config', input_sample_rate: 48000 });
+  const hold = 'hold_final' in c.status.content ? { hold_final: false } : {};
+  c.sendJson({ type: 'session.config', input_sample_rate: 48000, ...hold });
   await c.next('session.configured', 5000);
   return c;
 }

@@ -74,6 +74,10 @@ export class Session {
         if (msg.type !== 'status') return fail(new Error(`first message ${msg.type}, expected status`));
         s.readyMs = now - t0;
         s.status = msg.content;
+        // A server that holds final_user_request until the answer is heard
+        // (hold_final in its status) sends it at once for the bench, which
+        // times the transcript itself.
+        if (config && 'hold_final' in s.status) config = { hold_final: false, ...config };
         if (config) {
           s.sendJson({ type: 'session.config', ...config });
           try { await s.wait('session.configured', timeoutMs); } catch (e) { return fail(e); }
