@@ -166,8 +166,6 @@ static void release_final(struct parley_session *s)
 	free(held);
 }
 
-
-
 static json_t *settings_json(const struct parley_settings *st)
 {
 	return json_pack("{s:i, s:i, s:s, s:s, s:f, s:f}", "input_sample_rate",
