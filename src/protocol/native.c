@@ -409,14 +409,9 @@ static void ev_user_partial(struct parley_session *s, const char *text)
 static void ev_user_final(struct parley_session *s, const char *text, const char *whole)
 {
 	struct native *n = native_of(s);
-	if (!n) {
-		push(s, final_user_msg(text, false));
-		if (whole)
-			push(s, final_user_msg(whole, true));
-		return;
-	}
-	pthread_mutex_lock(&n->lock);
-	if (n->at_once) {
+	if (n)
+		pthread_mutex_lock(&n->lock);
+	if (!n || n->at_once) {
 		push(s, final_user_msg(text, false));
 		if (whole)
 			push(s, final_user_msg(whole, true));
@@ -429,7 +424,8 @@ static void ev_user_final(struct parley_session *s, const char *text, const char
 		if (!copy) /* out of memory: say it now rather than never */
 			push(s, final_user_msg(whole ? whole : text, false));
 	}
-	pthread_mutex_unlock(&n->lock);
+	if (n)
+		pthread_mutex_unlock(&n->lock);
 }
 
 /* int16 samples as little-endian bytes (the wire format on any host). */

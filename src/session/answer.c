@@ -135,12 +135,18 @@ void parley_answer_cancel(struct parley_session *s)
 		parley_llm_cancel(s->llm, old);
 }
 
-int parley_answer_add_user(struct parley_session *s, const char *text, size_t len)
+int parley_answer_add_user_locked(struct parley_session *s, const char *text, size_t len)
 {
-	pthread_mutex_lock(&s->lock);
 	int rc = parley_history_add(&s->ans.history, PARLEY_ROLE_USER, text, len, false);
 	if (!rc)
 		s->ans.user_hist_id = parley_history_last_id(&s->ans.history);
+	return rc;
+}
+
+int parley_answer_add_user(struct parley_session *s, const char *text, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	int rc = parley_answer_add_user_locked(s, text, len);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }

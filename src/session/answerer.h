@@ -102,6 +102,8 @@ void parley_answer_first_audio_locked(struct parley_session *s);
 /* answer.c: a user message text[0..len) joins the history without an
  * answer (0, or PARLEY_E_NOMEM). Any thread, without s->lock. */
 int parley_answer_add_user(struct parley_session *s, const char *text, size_t len);
+/* answer.c, the same with s->lock held (request.c). */
+int parley_answer_add_user_locked(struct parley_session *s, const char *text, size_t len);
 
 /* answer.c, caller holds s->lock: the history entry of the last user
  * message added (0 none). */

@@ -75,7 +75,18 @@ int parley_session_set_input_rate(struct parley_session *s, int hz)
 	return 0;
 }
 
-/* The caller set job_queued under in.lock; queue the listen job, or clear
+/* Caller holds in.lock: claims the listen job when `due` and none is
+ * queued (a session without speech has none); the caller then submits it
+ * with submit_listen_job() after unlocking. */
+static bool claim_job_locked(struct parley_session *s, bool due)
+{
+	if (!due || !s->listen || s->in.job_queued)
+		return false;
+	s->in.job_queued = true;
+	return true;
+}
+
+/* The caller claimed the job under in.lock; queue the listen job, or clear
  * the flag again if the strand refuses it (closing). */
 static void submit_listen_job(struct parley_session *s)
 {
@@ -91,9 +102,7 @@ static void submit_listen_job(struct parley_session *s)
 void parley_inbox_schedule(struct parley_session *s)
 {
 	pthread_mutex_lock(&s->in.lock);
-	bool schedule = s->listen && !s->in.job_queued;
-	if (schedule)
-		s->in.job_queued = true;
+	bool schedule = claim_job_locked(s, true);
 	pthread_mutex_unlock(&s->in.lock);
 	if (schedule)
 		submit_listen_job(s);
@@ -163,7 +172,6 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 {
 	struct parley_inrate_note note = {0};
 	bool report = false;
-	bool schedule = false;
 	if (parley_session_end_reason(s))
 		return; /* closing for breaking a limit: nothing more is heard */
 	pthread_mutex_lock(&s->in.lock);
@@ -186,10 +194,7 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 	} else if (!dropped) {
 		s->in.overflowing = false;
 	}
-	if (s->listen && !s->in.job_queued && !s->in.rate_pending) {
-		s->in.job_queued = true;
-		schedule = true;
-	}
+	bool schedule = claim_job_locked(s, !s->in.rate_pending);
 	pthread_mutex_unlock(&s->in.lock);
 	if (schedule)
 		submit_listen_job(s);
@@ -202,18 +207,14 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 
 void parley_session_poke_listener(struct parley_session *s)
 {
-	bool schedule = false;
 	struct parley_inrate_note note = {0};
 	struct parley_turns turns;
 	parley_session_get_turns(s, &turns); /* s->lock before in.lock */
 	pthread_mutex_lock(&s->in.lock);
 	parley_inrate_quiet_locked(s, parley_now_ns(), &note);
-	if (s->listen && s->in.utterance_open && !s->in.job_queued &&
-	    turns.mode != PARLEY_TURNS_MANUAL &&
-	    parley_now_ns() - s->in.last_ns >= POKE_AFTER_NS) {
-		s->in.job_queued = true;
-		schedule = true;
-	}
+	bool schedule = claim_job_locked(s, s->in.utterance_open &&
+						    turns.mode != PARLEY_TURNS_MANUAL &&
+						    parley_now_ns() - s->in.last_ns >= POKE_AFTER_NS);
 	pthread_mutex_unlock(&s->in.lock);
 	if (schedule)
 		submit_listen_job(s);

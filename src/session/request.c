@@ -162,11 +162,9 @@ uint64_t parley_request_adopt_locked(struct parley_session *s, struct parley_req
 				    const char *text, size_t len, int64_t speech_end_ns)
 {
 	uint64_t old = parley_answer_supersede_locked(s, true);
-	if (parley_history_add(&s->ans.history, PARLEY_ROLE_USER, text, len, false) != 0)
+	if (parley_answer_add_user_locked(s, text, len) != 0)
 		PARLEY_WARN("session %llu: out of memory: the turn is missing from the history",
 			    (unsigned long long)s->id);
-	else
-		s->ans.user_hist_id = parley_history_last_id(&s->ans.history);
 	a->state = PARLEY_REQUEST_CURRENT;
 	a->gen = s->ans.gen;
 	parley_answer_started_locked(s);
@@ -219,11 +217,8 @@ int parley_request_submit(struct parley_session *s, const char *text, size_t len
 		return busy;
 	}
 	uint64_t old = parley_answer_supersede_locked(s, true);
-	int rc = text ? parley_history_add(&s->ans.history, PARLEY_ROLE_USER, text, len, false) : 0;
-	if (text && !rc)
-		s->ans.user_hist_id = parley_history_last_id(&s->ans.history);
-	json_t *messages = rc ? NULL
-			      : parley_history_messages(&s->ans.history, parley_answer_prompt_locked(s));
+	int rc = text ? parley_answer_add_user_locked(s, text, len) : 0;
+	json_t *messages = rc ? NULL : parley_answer_messages_locked(s, NULL);
 	a->gen = s->ans.gen;
 	s->ans.times = (struct parley_turn_times){ .speech_end = speech_end_ns, .final = parley_now_ns() };
 	s->ans.submitting++; /* no speculation starts until llm_req is known */

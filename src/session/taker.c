@@ -60,6 +60,17 @@ void parley_turntaker_forget(struct parley_session *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Caller holds s->lock: the last heard turn is text (takes ownership),
+ * its user entry hist, its speech ended at speech_end_ns. */
+static void heard_set_locked(struct parley_session *s, char *text, uint64_t hist,
+			     int64_t speech_end_ns)
+{
+	free(s->tt.heard);
+	s->tt.heard = text;
+	s->tt.heard_hist = hist;
+	s->tt.heard_end_ns = speech_end_ns;
+}
+
 /* A heard turn was answered (or asked again): its text (copied; NULL
  * keeps the one recorded) and its answer's generation, for merging. */
 static void heard_record(struct parley_session *s, const char *text, size_t len,
@@ -67,12 +78,8 @@ static void heard_record(struct parley_session *s, const char *text, size_t len,
 {
 	char *copy = text ? strndup(text, len) : NULL;
 	pthread_mutex_lock(&s->lock);
-	if (copy) {
-		free(s->tt.heard);
-		s->tt.heard = copy;
-		s->tt.heard_hist = parley_answer_user_entry_locked(s);
-		s->tt.heard_end_ns = speech_end_ns;
-	}
+	if (copy)
+		heard_set_locked(s, copy, parley_answer_user_entry_locked(s), speech_end_ns);
 	s->tt.heard_gen = parley_answer_gen_locked(s);
 	s->tt.merging = false;
 	pthread_mutex_unlock(&s->lock);
@@ -198,11 +205,8 @@ static void await_rest(struct parley_session *s, const char *text, size_t len,
 	int rc = copy ? parley_answer_add_user(s, text, len) : PARLEY_E_NOMEM;
 	pthread_mutex_lock(&s->lock);
 	if (!rc) {
-		free(s->tt.heard);
-		s->tt.heard = copy;
+		heard_set_locked(s, copy, parley_answer_user_entry_locked(s), speech_end_ns);
 		copy = NULL;
-		s->tt.heard_hist = parley_answer_user_entry_locked(s);
-		s->tt.heard_end_ns = speech_end_ns;
 		s->tt.merging = true;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -229,10 +233,8 @@ void parley_turntaker_heard(struct parley_session *s, const char *text, size_t l
 		pthread_mutex_lock(&s->lock);
 		int rc = parley_answer_rewrite_user_locked(s, hist, whole);
 		if (!rc) {
-			free(s->tt.heard);
-			s->tt.heard = whole;
+			heard_set_locked(s, whole, hist, speech_end_ns);
 			whole = NULL;
-			s->tt.heard_end_ns = speech_end_ns;
 			s->tt.merging = true;
 		}
 		pthread_mutex_unlock(&s->lock);
