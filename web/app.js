@@ -56,9 +56,13 @@ window.parley = {
 // they tell the server what the listener has heard.
 
 const LOOPBACK_TIMEOUT_MS = 2000;
-// The loopback's delay before its first onset is measured (Chromium 156:
-// 58-73 ms with 10 ms Opus frames; docs/performance.md).
-const LOOPBACK_GUESS_S = 0.065;
+// The loopback's delay before its first onset is measured: an upper bound,
+// so the first tts_start waits for that onset to come out of the loopback
+// (onHeardEvent measures it and acts on what is due at once). Measured
+// 58-96 ms on a quiet machine, 227 ms with five other pages playing
+// (docs/performance.md); a guess below the truth would report audio as
+// heard before the listener heard it.
+const LOOPBACK_UNMEASURED_S = 0.3;
 
 let ctx = null;          // one AudioContext for capture and playback (same rate)
 let playback = null;     // the jitter buffer's AudioWorkletNode
@@ -112,7 +116,7 @@ async function openRoute(node) {
   route = { path: 'webrtc', loop };
   loop.heard.port.onmessage = onHeardEvent;
   loop.onfail = (why) => { if (route && route.loop === loop) useDirect(why); };
-  delay.loopS = LOOPBACK_GUESS_S;
+  delay.loopS = LOOPBACK_UNMEASURED_S;
   delay.deviceS = ctx.outputLatency || 0;
   lastPlayout = null;
   stats.loopbackMs = null;
@@ -143,7 +147,8 @@ function setRoute(path, why = null) {
   stats.playbackOutputMs = Math.round(delay.deviceS * 1000);
   ui.playbackInfo.dataset.path = path;
   if (path === 'webrtc') {
-    ui.playbackInfo.textContent = `Playback: through WebRTC, so echo cancellation hears it (+${Math.round(delay.loopS * 1000)} ms)`;
+    const added = stats.loopbackMs === null ? 'delay not yet measured' : `+${Math.round(delay.loopS * 1000)} ms`;
+    ui.playbackInfo.textContent = `Playback: through WebRTC, so echo cancellation hears it (${added})`;
   } else if (path === 'direct') {
     ui.playbackInfo.textContent = `Playback: direct; echo cancellation cannot hear it (${why}). Use headphones.`;
   } else {
