@@ -268,6 +268,8 @@ static void ev_status(struct parley_session *s)
 		json_object_set_new(c, "state", json_string(ready ? "ready" : "initializing"));
 		json_object_set_new(c, "session_id", json_integer((json_int_t)parley_session_id(s)));
 		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
+		json_object_set_new(c, "false_interruptions",
+				    json_string(parley_session_resumes(s) ? "resume" : "stop"));
 		if (speech) {
 			json_t *voices = json_array();
 			parley_tts_each_voice(add_voice, voices);

@@ -227,6 +227,10 @@ struct parley_session_params {
 	 * client plays assistant audio as it is sent, at real time, for
 	 * barge-in and for what the user heard. */
 	bool assume_playback;
+	/* A speech onset over the assistant's audio stops it, but the answer
+	 * resumes if the sound was not a turn (no words, or only a backchannel:
+	 * session/resume.h); false: every onset interrupts the answer. */
+	bool resume_false_interruptions;
 	/* The protocol's per-session state (owned: proto_free(proto) runs at
 	 * the last unref; either may be NULL). The protocol locks it itself:
 	 * events may be called with s->lock held, so it takes its own lock
@@ -268,6 +272,8 @@ void *parley_session_owner(const struct parley_session *s);
 struct parley_llm_engine *parley_session_llm(const struct parley_session *s);
 /* The server-wide speech setup (borrowed, read-only), NULL for text only. */
 const struct parley_speech *parley_session_speech(const struct parley_session *s);
+/* Do false interruptions resume (the params' resume_false_interruptions)? */
+bool parley_session_resumes(const struct parley_session *s);
 /* The params' proto (owned by the session), NULL if none. */
 void *parley_session_proto(const struct parley_session *s);
 
