@@ -120,8 +120,13 @@ int64_t parley_speaker_resume_locked(struct parley_session *s, int64_t from_ms)
 		s->events->audio(s, t->pcm + off, t->n - off < chunk ? t->n - off : chunk);
 	int64_t now = parley_now_ns();
 	/* what the user hears from now on: from_ms, then on at real time */
-	if (s->spk.played_ms >= 0)
+	if (s->spk.played_ms >= 0) {
+		/* the client's count goes on from where it stopped (estimated when
+		 * the audio stopped); it now means from_ms of the answer */
+		s->spk.played_ms = s->spk.held_at_ms - s->spk.played_shift_ms;
+		s->spk.played_at_ns = now;
 		s->spk.played_shift_ms = from_ms - s->spk.played_ms;
+	}
 	s->spk.playback_start_ns = now - from_ms * 1000000;
 	s->spk.play_until_ns = now;
 	parley_speaker_audio_sent_locked(s, end_ms - from_ms);

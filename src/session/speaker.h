@@ -77,6 +77,7 @@ struct parley_speaker {
 	bool tts_playing;                 /* between tts_start and tts_stop */
 	atomic_bool frame_playing;        /* flag bit 0 of the last frame (atomic) */
 	int64_t played_ms;                /* playback report of this answer, -1 none */
+	int64_t played_at_ns;             /* when it came */
 	int64_t playback_start_ns;        /* 0 until audio starts */
 	int64_t play_until_ns;            /* assume_playback: when the audio of this answer
 					     sent so far ends playing */

@@ -21,9 +21,12 @@ static const char *const singles[] = {
 /* Words without content of their own (articles, pronouns, conjunctions,
  * prepositions, single letters). */
 static const char *const function_words[] = {
-	"a", "an", "the", "and", "but", "or", "of", "to", "in", "on", "at", "by", "it", "is",
-	"am", "i", "you", "he", "she", "we", "they", "have", "has", "that", "this", "m", "h",
-	"e", "s", "her", "him", "his", "its", "as", "be", "for", "with", "there", "their",
+	"a", "an", "the", "and", "but", "or", "so", "if", "then", "of", "to", "in", "on", "at",
+	"by", "as", "for", "with", "about", "from", "into", "over", "up", "down", "out", "off",
+	"it", "i", "you", "he", "she", "we", "they", "me", "us", "them", "her", "him", "his",
+	"its", "my", "your", "our", "their", "there", "that", "this", "is", "am", "are", "was",
+	"were", "be", "been", "have", "has", "had", "do", "does", "did", "can", "could", "will",
+	"would", "should", "shall", "may", "might",
 };
 
 /* Words that take the floor, wherever they are: requests, refusals,
@@ -36,13 +39,20 @@ static const char *const floor_words[] = {
 	"don't", "can't", "won't", "isn't",
 };
 
-/* Words that ask a question when they come first. */
+/* Words that ask a question when they come first, before a pronoun ("is
+ * it", "can you", "do they"). */
 static const char *const question_starts[] = {
 	"is", "are", "was", "were", "do", "does", "did", "can", "could", "will", "would",
 	"should", "shall", "may", "have", "has",
 };
 
-/* A short utterance: at most this many words, this many with content. */
+static const char *const pronouns[] = {
+	"i", "you", "he", "she", "it", "we", "they", "this", "that", "there",
+};
+
+/* A short utterance: at most this many words (single letters other than
+ * "a" and "i" do not count: the recogniser spells noise out as letters),
+ * this many with content. */
 #define SHORT_WORDS 3
 #define SHORT_CONTENT 1
 
@@ -92,13 +102,16 @@ enum parley_backchannel parley_backchannel_classify(const char *text)
 		return PARLEY_BC_EMPTY;
 	size_t words = 0, content = 0;
 	bool only = true;
-	for (; n; words++) {
-		if (n > WORD_MAX || IN(floor_words, w, n) ||
-		    (words == 0 && *p && IN(question_starts, w, n) &&
-		     parley_backchannel_words(p) > 0))
-			return PARLEY_BC_WORDS;
+	while (n) {
 		const char *q = p, *w2;
 		size_t n2 = next_word(&q, &w2);
+		if (n > WORD_MAX || IN(floor_words, w, n) ||
+		    (words == 0 && n2 && IN(question_starts, w, n) && IN(pronouns, w2, n2)))
+			return PARLEY_BC_WORDS;
+		if (n == 1 && !IN(function_words, w, n)) { /* a letter */
+			n = next_word(&p, &w);
+			continue;
+		}
 		bool pair = false;
 		for (size_t i = 0; n2 && i < sizeof pairs / sizeof pairs[0]; i++)
 			if (same(w, n, pairs[i][0]) && same(w2, n2, pairs[i][1]))
@@ -110,6 +123,7 @@ enum parley_backchannel parley_backchannel_classify(const char *text)
 			if (!IN(function_words, w, n))
 				content++;
 		}
+		words++;
 		n = next_word(&p, &w);
 	}
 	if (only)

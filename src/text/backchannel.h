@@ -13,15 +13,16 @@
  * the user has just heard, and "no" disagrees; both take the floor.
  *
  * The recogniser mishears these short sounds, mostly as a few words with
- * little content ("mhm" as "m h m" or "am a tramp", "yeah" as "you
- * have", "uh-huh, I see" as "a pisces", a cough as "that"). So a short
- * utterance (at most three words, at most one of them with content: not
- * an article, pronoun, conjunction, preposition or single letter) is taken
- * for one too, unless it takes the floor: a word that asks, refuses or
- * objects anywhere in it ("wait", "stop", "no", "what", "why", "tell",
- * "repeat", "sorry", "please", ...), or a first word that starts a
- * question ("is it raining", "can you"). The price: a one-word elliptic
- * question ("tomorrow?") said over an answer is not a turn.
+ * little content ("mhm" as "m h m", "can a jan" or "am a tramp", "yeah" as
+ * "you have", "uh-huh, I see" as "a pisces" or "about by sea", a cough as
+ * "that"). So a short utterance (at most three words, single letters not
+ * counted, at most one of them with content: not an article, pronoun,
+ * conjunction, preposition or auxiliary) is taken for one too, unless it
+ * takes the floor: a word that asks, refuses or objects anywhere in it
+ * ("wait", "stop", "no", "what", "why", "tell", "repeat", "sorry",
+ * "please", ...), or a question's first words ("is it raining", "can
+ * you"). The price: a one-word elliptic question ("tomorrow?") said over
+ * an answer is not a turn.
  * Pure, any thread.
  */
 #ifndef PARLEY_TEXT_BACKCHANNEL_H

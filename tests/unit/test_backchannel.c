@@ -52,6 +52,8 @@ static void a_turn_is_not(void **state)
 	WORDS("is it not");
 	WORDS("is it raining");  /* a question's first word */
 	WORDS("can you");
+	WORDS("do they know");
+	WORDS("m h m what");
 	WORDS("the weather tomorrow"); /* two words with content */
 	WORDS("i'm here");
 	WORDS("sure thing, tell me more");
@@ -65,7 +67,10 @@ static void a_turn_is_not(void **state)
 static void misheard_short(void **state)
 {
 	(void)state;
-	SHORT("m h m");
+	ONLY("m h m");     /* letters: noise spelled out */
+	SHORT("m h a m");
+	SHORT("can a jan");
+	SHORT("about by sea");
 	SHORT("m h imp");
 	SHORT("am a tramp");
 	SHORT("an age and");
