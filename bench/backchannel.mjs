@@ -48,6 +48,7 @@ const fake = await startFakeOpenAI({ tokenDelayMs: 10, answer: fakeAnswer });
 const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '1000', ...extra], {}, { timeoutMs: 30000 });
 await waitReady(srv.port, 60000);
 const rows = [];
+let firstWords = [];
 try {
   const items = [];
   for (const v of voices) {
@@ -73,6 +74,9 @@ try {
     }
   }
 } finally {
+  // The server's log: how long after the onset the first words of each
+  // suspended utterance came (the bound on "no words" is set from these).
+  firstWords = [...srv.stderr().matchAll(/first words (\d+) ms after the speech onset/g)].map((m) => Number(m[1]));
   await srv.stop();
   await fake.close();
 }
@@ -108,6 +112,7 @@ const out = {
     resumed_wrongly: turns.filter((r) => !r.interrupted).map((r) => `${r.name} -> "${r.userFinals.join(' | ')}"`),
   },
   all_onset_to_stop_tts_ms: summary(rows.filter((r) => r.stopped).map((r) => r.onsetToStopMs)),
+  first_words_after_onset_ms: summary(firstWords),
   rows,
 };
 if (o.opt('json')) fs.writeFileSync(o.opt('json'), JSON.stringify(out, null, 2));

@@ -99,6 +99,8 @@ bool parley_resume_not_a_turn(struct parley_session *s, const char *why)
 	int64_t heard_ms = p->heard_ms, onset = p->onset_ns;
 	int64_t from = heard_ms - PARLEY_RESUME_BACK_MS;
 	int64_t sent_from = parley_speaker_resume_locked(s, from < 0 ? 0 : from);
+	if (sent_from >= 0)
+		free(end_locked(s));
 	pthread_mutex_unlock(&s->lock);
 	if (sent_from < 0) {
 		PARLEY_INFO("session %llu: %s, but the answer's audio cannot be sent again: it is "
@@ -106,9 +108,6 @@ bool parley_resume_not_a_turn(struct parley_session *s, const char *why)
 		parley_resume_interrupt(s);
 		return false;
 	}
-	pthread_mutex_lock(&s->lock);
-	free(end_locked(s));
-	pthread_mutex_unlock(&s->lock);
 	PARLEY_INFO("session %llu: not a turn (%s): the answer resumes at %lld ms (the user had "
 		    "heard %lld ms), %.0f ms after the speech onset",
 		    (unsigned long long)s->id, why, (long long)sent_from, (long long)heard_ms,

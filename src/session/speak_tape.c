@@ -66,8 +66,8 @@ static void trim_locked(struct parley_session *s)
 void parley_tape_add_locked(struct parley_session *s, const int16_t *pcm, size_t n, int rate)
 {
 	struct parley_tape *t = &s->spk.tape;
-	if (t->broken || !n)
-		return;
+	if (t->broken || !n || !parley_session_resumes(s))
+		return; /* nothing will ever resume: no tape */
 	if (t->rate && t->rate != rate) {
 		t->broken = true;
 		return;

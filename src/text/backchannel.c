@@ -23,7 +23,7 @@ static const char *const singles[] = {
 static const char *const function_words[] = {
 	"a", "an", "the", "and", "but", "or", "so", "if", "then", "of", "to", "in", "on", "at",
 	"by", "as", "for", "with", "about", "from", "into", "over", "up", "down", "out", "off",
-	"it", "i", "you", "he", "she", "we", "they", "me", "us", "them", "her", "him", "his",
+	"it", "i", "im", "i'm", "you", "he", "she", "we", "they", "me", "us", "them", "her", "him", "his",
 	"its", "my", "your", "our", "their", "there", "that", "this", "is", "am", "are", "was",
 	"were", "be", "been", "have", "has", "had", "do", "does", "did", "can", "could", "will",
 	"would", "should", "shall", "may", "might",

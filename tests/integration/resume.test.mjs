@@ -21,7 +21,13 @@ before(async () => {
   fake = await startFakeOpenAI({ tokenDelayMs: 15, answer: fakeAnswer });
   srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2']);
   await waitReady(srv.port);
-  for (const t of [...BACKCHANNELS, 'wait, what about tomorrow?']) sounds[t] = await synth(srv.port, t, 'rms');
+  // The voices here are ones whose backchannels pocketsphinx hears as
+  // backchannels or as short utterances that ask nothing (rms's "uh huh, I
+  // see" comes out as "but love ice he", a turn): this file tests what the
+  // server does with the verdict; bench/backchannel.mjs measures how often
+  // the recogniser allows it, in every voice (docs/performance.md).
+  const voice = { 'uh huh, I see': 'awb' };
+  for (const t of [...BACKCHANNELS, 'wait, what about tomorrow?']) sounds[t] = await synth(srv.port, t, voice[t] || 'rms');
 });
 
 after(async () => {
@@ -37,7 +43,7 @@ async function assertResumed(r, what) {
     assert.ok(r.stopped, `${what}: the onset stopped the audio`);
     assert.ok(r.resumed, `${what}: the audio resumed`);
     assert.equal(r.interrupted, false, `${what}: the answer was not interrupted`);
-    assert.deepEqual(r.userFinals, [], `${what}: no user turn`);
+    assert.deepEqual(r.userFinals, [], `${what}: no user turn (heard as ${JSON.stringify(r.userFinals)})`);
     assert.ok(r.fromMs != null, `${what}: the resumed audio is the answer's own`);
     assert.ok(Math.abs(r.repeatedMs) <= 1000,
       `${what}: resumed at ${r.fromMs} ms, the client had played ${r.heardMs} ms`);

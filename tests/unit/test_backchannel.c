@@ -55,7 +55,7 @@ static void a_turn_is_not(void **state)
 	WORDS("do they know");
 	WORDS("m h m what");
 	WORDS("the weather tomorrow"); /* two words with content */
-	WORDS("i'm here");
+	WORDS("i'm lost here");
 	WORDS("sure thing, tell me more");
 	WORDS("you and the it"); /* four words: too long to be nothing */
 	WORDS("I have a dog");
@@ -73,6 +73,7 @@ static void misheard_short(void **state)
 	SHORT("about by sea");
 	SHORT("m h imp");
 	SHORT("am a tramp");
+	SHORT("im a chum");
 	SHORT("an age and");
 	SHORT("a pisces");
 	SHORT("but by sea");
