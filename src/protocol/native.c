@@ -252,6 +252,8 @@ static json_t *wire_settings_json(struct parley_session *s)
 			pthread_mutex_unlock(&n->lock);
 		}
 		json_object_set_new(c, "hold_final", json_boolean(hold && n));
+		json_object_set_new(c, "false_interruptions",
+				    json_string(parley_session_resumes(s) ? "resume" : "stop"));
 	}
 	return c;
 }
@@ -268,8 +270,6 @@ static void ev_status(struct parley_session *s)
 		json_object_set_new(c, "state", json_string(ready ? "ready" : "initializing"));
 		json_object_set_new(c, "session_id", json_integer((json_int_t)parley_session_id(s)));
 		json_object_set_new(c, "server", json_string("parley " PARLEY_VERSION));
-		json_object_set_new(c, "false_interruptions",
-				    json_string(parley_session_resumes(s) ? "resume" : "stop"));
 		if (speech) {
 			json_t *voices = json_array();
 			parley_tts_each_voice(add_voice, voices);
@@ -559,6 +559,8 @@ static void configure(struct parley_session *s, const struct parley_config_updat
 		rc = rc ? rc : parley_session_set_audio_out(s, cu->audio_out);
 	if (cu->has & PARLEY_CFG_TTS_RATE)
 		rc = rc ? rc : parley_session_set_tts_rate(s, cu->tts_rate);
+	if (cu->has & PARLEY_CFG_FALSE_INTERRUPTIONS)
+		parley_session_set_resumes(s, cu->resume);
 	if (rc != 0) { /* the parser and the session disagree on a range: a bug */
 		wire_error(s, PARLEY_PE_INTERNAL, "session.config: %s", parley_strerror(rc));
 		return;

@@ -163,9 +163,19 @@ bool parley_resume_verdict(struct parley_session *s, const char *text, bool more
 	return bc != PARLEY_BC_EMPTY;
 }
 
-bool parley_session_resumes(const struct parley_session *s)
+bool parley_session_resumes(struct parley_session *s)
 {
-	return s->tt.susp.enabled; /* set at creation, read-only after */
+	pthread_mutex_lock(&s->lock);
+	bool on = s->tt.susp.enabled;
+	pthread_mutex_unlock(&s->lock);
+	return on;
+}
+
+void parley_session_set_resumes(struct parley_session *s, bool resume)
+{
+	pthread_mutex_lock(&s->lock);
+	s->tt.susp.enabled = resume;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void parley_resume_destroy(struct parley_suspense *p)

@@ -47,7 +47,8 @@ struct parley_session;
 
 /* A session's suspended answer; guarded by s->lock but `on`. */
 struct parley_suspense {
-	bool enabled;        /* false interruptions resume (set at creation) */
+	bool enabled;        /* false interruptions resume (the params, or
+				parley_session_set_resumes) */
 	atomic_bool on;      /* an answer is suspended (atomic: read without the lock) */
 	uint64_t gen;        /* its generation (answerer.h) */
 	char *heard;         /* what the user had heard of it at the onset (owned) */

@@ -66,7 +66,7 @@ static void trim_locked(struct parley_session *s)
 void parley_tape_add_locked(struct parley_session *s, const int16_t *pcm, size_t n, int rate)
 {
 	struct parley_tape *t = &s->spk.tape;
-	if (t->broken || !n || !parley_session_resumes(s))
+	if (t->broken || !n || !s->tt.susp.enabled)
 		return; /* nothing will ever resume: no tape */
 	if (t->rate && t->rate != rate) {
 		t->broken = true;

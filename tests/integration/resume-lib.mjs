@@ -148,9 +148,9 @@ export class Player {
  * {stopped, resumed, interrupted, userFinals, heardMs, fromMs, repeatedMs,
  *  onsetToStopMs, stopToResumeMs, llmRequests}.
  */
-export async function interruptOnce(port, fake, sound, { listenMs = 1500, rvc = false, voice = 'slt', waitMs = 6000 } = {}) {
+export async function interruptOnce(port, fake, sound, { listenMs = 1500, rvc = false, voice = 'slt', waitMs = 6000, config = {} } = {}) {
   const c = await connectReady(port);
-  c.sendJson({ type: 'session.config', voice, ...(rvc ? {} : { input_sample_rate: RATE }) });
+  c.sendJson({ type: 'session.config', voice, ...(rvc ? {} : { input_sample_rate: RATE }), ...config });
   await c.next('session.configured', 5000);
   const p = new Player(c, { rvc });
   const requestsBefore = fake.chatRequests().length;

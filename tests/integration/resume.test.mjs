@@ -151,6 +151,24 @@ test('--false-interruptions stop: a backchannel interrupts the answer, as before
   }
 });
 
+test('session.config false_interruptions "stop": this session interrupts at a backchannel; "resume" again resumes', async () => {
+  const r = await interruptOnce(srv.port, fake, sounds.yeah, { config: { false_interruptions: 'stop' } });
+  const conf = r.client.received('session.configured').at(-1);
+  assert.equal(conf.content.false_interruptions, 'stop');
+  assert.ok(r.stopped);
+  assert.equal(r.interrupted, true);
+  await r.client.close();
+  const c = await connectReady(srv.port);
+  c.sendJson({ type: 'session.config', false_interruptions: 'sometimes' });
+  const err = await c.next('error');
+  assert.equal(err.content.code, 'invalid_field');
+  c.sendJson({ type: 'session.config', false_interruptions: 'stop' });
+  assert.equal((await c.next('session.configured')).content.false_interruptions, 'stop');
+  c.sendJson({ type: 'session.config', false_interruptions: 'resume' });
+  assert.equal((await c.next('session.configured')).content.false_interruptions, 'resume');
+  await c.close();
+});
+
 test('--false-interruptions refuses other values', async () => {
   const { runBin } = await import('./harness.mjs');
   const r = await runBin(['--false-interruptions', 'maybe']);
