@@ -17,7 +17,9 @@
  * PARLEY_TAPE_MAX_MS stops being taped (broken: an onset over it is an
  * interruption, as before). So a session holds at most about 2 minutes of
  * output audio (11.5 MB at 48 kHz, 5.8 MB at 24 kHz) for the answer being
- * played, and nothing once the answer is superseded.
+ * played, and nothing once the answer is superseded. A session that does
+ * not resume keeps no tape; one that switches to resuming mid-answer
+ * starts with the next answer.
  *
  * Threads: every call with s->lock held.
  */
@@ -66,10 +68,15 @@ static void trim_locked(struct parley_session *s)
 void parley_tape_add_locked(struct parley_session *s, const int16_t *pcm, size_t n, int rate)
 {
 	struct parley_tape *t = &s->spk.tape;
-	if (t->broken || !n || !s->tt.susp.enabled)
-		return; /* nothing will ever resume: no tape */
-	if (t->rate && t->rate != rate) {
-		t->broken = true;
+	if (t->broken || !n)
+		return;
+	/* not resuming (no tape), or a tape that would have a hole: audio of
+	 * the answer was sent untaped (resuming was switched on mid-answer),
+	 * or the output rate changed */
+	if (!s->tt.susp.enabled || (!t->rate && s->spk.audio_sent_ms > 0) ||
+	    (t->rate && t->rate != rate)) {
+		free(t->pcm);
+		*t = (struct parley_tape){ .broken = true };
 		return;
 	}
 	t->rate = rate;
