@@ -8,7 +8,7 @@
 // resumed audio; --false-interruptions stop keeps the old behaviour.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, waitReady, connectReady, sleep } from './harness.mjs';
+import { startServer, waitReady, connectReady, sleep, stopClean } from './harness.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
 import {
   fakeAnswer, synth, noises, interruptOnce, BACKCHANNELS, LONG_ANSWER,
@@ -31,7 +31,7 @@ before(async () => {
 });
 
 after(async () => {
-  await srv?.stop();
+  if (srv) await stopClean(srv); // a clean exit, no sanitizer report
   await fake?.close();
 });
 
@@ -147,7 +147,7 @@ test('--false-interruptions stop: a backchannel interrupts the answer, as before
       'the interrupted final follows at once');
     await r.client.close();
   } finally {
-    await old.stop();
+    await stopClean(old);
   }
 });
 
