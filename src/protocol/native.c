@@ -252,6 +252,7 @@ static json_t *wire_settings_json(struct parley_session *s)
 			pthread_mutex_unlock(&n->lock);
 		}
 		json_object_set_new(c, "hold_final", json_boolean(hold && n));
+		json_object_set_new(c, "turn_merging", json_boolean(parley_session_merges_turns(s)));
 	}
 	return c;
 }

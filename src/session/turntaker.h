@@ -47,6 +47,7 @@ struct parley_turntaker {
 	int64_t heard_end_ns;         /* when its speech ended */
 	bool merging;                 /* its answer was withdrawn unheard: the user's
 					 next heard turn continues it */
+	bool merge;                   /* merging is on (--turn-merging); set at creation */
 };
 
 /* taker.c: set up at creation; destroy frees it at the last unref. */
