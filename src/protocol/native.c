@@ -254,6 +254,7 @@ static json_t *wire_settings_json(struct parley_session *s)
 		json_object_set_new(c, "hold_final", json_boolean(hold && n));
 		json_object_set_new(c, "false_interruptions",
 				    json_string(parley_session_resumes(s) ? "resume" : "stop"));
+		json_object_set_new(c, "turn_merging", json_boolean(parley_session_merges_turns(s)));
 	}
 	return c;
 }

@@ -139,6 +139,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.history_chars = (size_t)srv->cfg->history_tokens * PARLEY_CHARS_PER_TOKEN,
 		.limits = &srv->limits,
 		.speculate_ms = srv->cfg->speculate ? srv->cfg->speculate_ms : 0,
+		.merge_turns = srv->cfg->turn_merging,
 		.assume_playback = c->wire->assume_playback,
 		/* not on the Realtime wire: its clients truncate at the onset
 		 * (docs/realtime.md, "False interruptions") */

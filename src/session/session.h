@@ -223,6 +223,9 @@ struct parley_session_params {
 	const struct parley_speech *speech; /* borrowed; NULL: no speech */
 	struct parley_session_limits *limits; /* borrowed, required; outlives the session */
 	int speculate_ms; /* trailing silence before a speculative answer; 0 = never */
+	/* A heard turn the user continues before any of its answer reached
+	 * them is merged with the continuation (turntaker.h; --turn-merging). */
+	bool merge_turns;
 	/* The wire has no playback reports (Realtime): the session assumes the
 	 * client plays assistant audio as it is sent, at real time, for
 	 * barge-in and for what the user heard. */
@@ -299,6 +302,9 @@ void parley_session_get_settings(struct parley_session *s, struct parley_setting
  * input_sample_rate is not kept there (the listener's inbox has it, under
  * its own lock): read it with parley_session_get_settings(). */
 const struct parley_settings *parley_session_settings_locked(const struct parley_session *s);
+
+/* Whether turn merging is on (--turn-merging; fixed at creation). Any thread. */
+bool parley_session_merges_turns(const struct parley_session *s);
 
 /*
  * Setters: each checks its value against settings.h's ranges and returns 0,

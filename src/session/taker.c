@@ -48,6 +48,11 @@ void parley_turntaker_destroy(struct parley_turntaker *t)
 	parley_resume_destroy(&t->susp);
 }
 
+bool parley_session_merges_turns(const struct parley_session *s)
+{
+	return s->tt.merge;
+}
+
 bool parley_turntaker_merging_locked(const struct parley_session *s)
 {
 	return s->tt.merging;
@@ -96,7 +101,7 @@ bool parley_turntaker_onset(struct parley_session *s)
 	 * it reached the user: no audio, and no text shown of a text-only one */
 	bool shown = parley_speaker_spoken_locked(s) ? parley_speaker_has_audio_locked(s)
 						     : parley_answer_has_text_locked(s);
-	if (s->tt.heard && !s->tt.merging && s->tt.heard_gen == parley_answer_gen_locked(s) &&
+	if (s->tt.merge && s->tt.heard && !s->tt.merging && s->tt.heard_gen == parley_answer_gen_locked(s) &&
 	    parley_answer_open_locked(s) && !shown) {
 		s->tt.merging = withdraw = true;
 		req = parley_answer_supersede_locked(s, false);
@@ -248,7 +253,7 @@ void parley_turntaker_heard(struct parley_session *s, const char *text, size_t l
 		free(whole);
 		return;
 	}
-	if (answer && more && speech_end_ns) {
+	if (answer && more && speech_end_ns && s->tt.merge) {
 		await_rest(s, text, len, speech_end_ns);
 		return;
 	}

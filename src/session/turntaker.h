@@ -49,6 +49,7 @@ struct parley_turntaker {
 	bool merging;                 /* its answer was withdrawn unheard: the user's
 					 next heard turn continues it */
 	struct parley_suspense susp;  /* an answer a speech onset stopped (resume.h) */
+	bool merge;                   /* merging is on (--turn-merging); set at creation */
 };
 
 /* taker.c: set up at creation; destroy frees it at the last unref. */

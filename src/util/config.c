@@ -20,7 +20,7 @@
 #define PARLEY_DEFAULT_SYSTEM_PROMPT "prompts/system.txt"
 #endif
 
-enum opt_kind { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_CUSTOM };
+enum opt_kind { OPT_STR, OPT_INT, OPT_DOUBLE, OPT_ONOFF, OPT_CUSTOM };
 
 typedef int (*custom_fn)(struct parley_config *cfg, const char *value, char *why, size_t whylen);
 
@@ -32,7 +32,7 @@ struct option_def {
 	enum opt_kind kind;
 	size_t offset;    /* of the field in struct parley_config */
 	size_t size;      /* OPT_STR: buffer size */
-	double min, max;  /* OPT_INT, OPT_DOUBLE */
+	double min, max;  /* OPT_INT, OPT_DOUBLE (OPT_ONOFF: an int, 1 or 0) */
 	custom_fn custom; /* OPT_CUSTOM */
 };
 
@@ -186,19 +186,6 @@ static int set_tts_format(struct parley_config *cfg, const char *v, char *why, s
 		return -1;
 	}
 	strcpy(cfg->tts_format, v);
-	return 0;
-}
-
-static int set_speculate(struct parley_config *cfg, const char *v, char *why, size_t whylen)
-{
-	if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
-		cfg->speculate = 1;
-	} else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
-		cfg->speculate = 0;
-	} else {
-		snprintf(why, whylen, "'%s' is not one of on, off", v);
-		return -1;
-	}
 	return 0;
 }
 
@@ -429,7 +416,11 @@ static const struct option_def options[] = {
 	{ "speculate", "PARLEY_SPECULATE", "on|off",
 	  "start the answer in the user's trailing silence, held silent until the turn is "
 	  "confirmed (default on)",
-	  OPT_CUSTOM, 0, 0, 0, 0, set_speculate },
+	  OPT_ONOFF, F(speculate), 0, 0, 0, NULL },
+	{ "turn-merging", "PARLEY_TURN_MERGING", "on|off",
+	  "when the user goes on before hearing any of the answer, withdraw it and answer the "
+	  "whole turn once (default on)",
+	  OPT_ONOFF, F(turn_merging), 0, 0, 0, NULL },
 	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
 	  "trailing silence after which a speculative answer starts (default 100)", OPT_INT,
 	  F(speculate_ms), 0, 20, 5000, NULL },
@@ -554,6 +545,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_max = 16;
 	cfg->stt_wait_ms = 10000;
 	cfg->speculate = 1;
+	cfg->turn_merging = 1;
 	cfg->speculate_ms = 100;
 	cfg->false_interruptions_resume = 1;
 	strcpy(cfg->tts, "flite");
@@ -636,6 +628,16 @@ static int apply(struct parley_config *cfg, const struct option_def *o, const ch
 		*(double *)(void *)(base + o->offset) = d;
 		return 0;
 	}
+	case OPT_ONOFF:
+		if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
+			*(int *)(base + o->offset) = 1;
+		} else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+			*(int *)(base + o->offset) = 0;
+		} else {
+			snprintf(why, whylen, "'%s' is not one of on, off", v);
+			return -1;
+		}
+		return 0;
 	case OPT_CUSTOM:
 		return o->custom(cfg, v, why, whylen);
 	}

@@ -45,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.wake = on_wake,
 		.history_chars = 1000,
 		.limits = &limits,
+		.merge_turns = true, /* the default (--turn-merging on) */
 		.assume_playback = true,
 		.proto = proto,
 		.proto_free = w->proto_free,

@@ -48,13 +48,13 @@ async function transcriber(second = SECOND) {
   return stt;
 }
 
-async function setup({ firstTokenDelayMs, second }) {
+async function setup({ firstTokenDelayMs, second, args = [] }) {
   const llm = await startFakeOpenAI({ tokenDelayMs: 5, firstTokenDelayMs,
     answer: (body, user) => `You asked: ${user}.` });
   closers.push(() => llm.close());
   const stt = await transcriber(second);
   const srv = await startServer(['--llm-url', llm.url, '--stt', 'openai', '--stt-url', stt.url,
-    '--speculate', 'off']);
+    '--speculate', 'off', ...args]);
   servers.push(srv);
   await waitReady(srv.port, 20000);
   return { llm, stt, srv, since: llm.chatRequests().length };
@@ -67,6 +67,7 @@ test('merged: the user goes on before hearing the answer: one turn, one final_us
   // before the user goes on.
   const { llm, srv, since } = await setup({ firstTokenDelayMs: 2500 });
   const c = await connectReady(srv.port);
+  assert.equal(c.status.content.turn_merging, true);
   await streamPcm(c, audio(1.3), RATE, { pace: 1 });
   const ans = await c.next('final_assistant_answer', 20000);
   assert.equal(ans.content, `You asked: ${WHOLE}.`);
@@ -122,6 +123,24 @@ test('not merged: the answer was heard before the user went on: two turns, two a
   const reqs = llm.chatRequests().slice(since);
   assert.equal(reqs.length, 2);
   assert.deepEqual(users(reqs[1]), [FIRST, SECOND]);
+  await c.close();
+  await stopClean(srv, servers);
+});
+
+test('--turn-merging off: the same speech makes two user turns, the second superseding the first, as before merging', async () => {
+  const { llm, srv, since } = await setup({ firstTokenDelayMs: 2500, args: ['--turn-merging', 'off'] });
+  const c = await connectReady(srv.port);
+  assert.equal(c.status.content.turn_merging, false);
+  await streamPcm(c, audio(1.3), RATE, { pace: 1 });
+  await c.next('final_assistant_answer', 20000);
+  await sleep(500);
+  assert.deepEqual(c.received('final_user_request').map((m) => m.content), [FIRST, SECOND], 'two user turns');
+  assert.equal(c.received('final_user_request').filter((m) => m.merged).length, 0);
+  const reqs = llm.chatRequests().slice(since);
+  assert.equal(reqs.length, 2);
+  assert.deepEqual(users(reqs[0]), [FIRST]);
+  assert.equal(reqs[0].aborted, true, 'the second turn superseded the first answer');
+  assert.deepEqual(users(reqs[1]), [FIRST, SECOND], 'two user messages in the history');
   await c.close();
   await stopClean(srv, servers);
 });

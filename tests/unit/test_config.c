@@ -43,6 +43,26 @@ static void defaults(void **state)
 	assert_int_equal(cfg.max_sessions, 100);
 	assert_true(cfg.workers >= 1);
 	assert_int_equal(cfg.log_level, PARLEY_LOG_INFO);
+	assert_int_equal(cfg.speculate, 1);
+	assert_int_equal(cfg.turn_merging, 1);
+}
+
+static void on_off(void **state)
+{
+	struct parley_config cfg;
+	char err[512] = "";
+	memset(env_keys, 0, sizeof env_keys);
+	env_keys[0] = "PARLEY_TURN_MERGING";
+	env_vals[0] = "0";
+	const char *argv[] = { "parley", "--speculate", "off" };
+	assert_int_equal(run(&cfg, 3, argv, err, sizeof err), PARLEY_CONFIG_OK);
+	assert_int_equal(cfg.speculate, 0);
+	assert_int_equal(cfg.turn_merging, 0);
+	const char *argv2[] = { "parley", "--turn-merging=on", "--speculate", "1" };
+	assert_int_equal(run(&cfg, 4, argv2, err, sizeof err), PARLEY_CONFIG_OK);
+	assert_int_equal(cfg.speculate, 1);
+	assert_int_equal(cfg.turn_merging, 1); /* flag beats env */
+	memset(env_keys, 0, sizeof env_keys);
 }
 
 static void flags_and_env(void **state)
@@ -87,6 +107,8 @@ static void bad_values(void **state)
 	expect_error(2, (const char *[]){ "parley", "--bogus" }, "unknown option");
 	expect_error(2, (const char *[]){ "parley", "--port" }, "needs a value");
 	expect_error(2, (const char *[]){ "parley", "stray" }, "unexpected argument");
+	expect_error(3, (const char *[]){ "parley", "--turn-merging", "yes" }, "not one of on, off");
+	expect_error(3, (const char *[]){ "parley", "--speculate", "" }, "--speculate");
 	env_keys[0] = "PARLEY_PORT";
 	env_vals[0] = "abc";
 	expect_error(1, (const char *[]){ "parley" }, "PARLEY_PORT");
@@ -163,6 +185,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults),
 		cmocka_unit_test(flags_and_env),
+		cmocka_unit_test(on_off),
 		cmocka_unit_test(bad_values),
 		cmocka_unit_test(access_options),
 		cmocka_unit_test(help_lists_every_option),

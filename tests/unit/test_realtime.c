@@ -48,6 +48,7 @@ static struct parley_session *make(bool beta)
 		.owner = &limits,
 		.history_chars = 1000,
 		.limits = &limits,
+		.merge_turns = true, /* the default (--turn-merging on) */
 		.assume_playback = w->assume_playback,
 		.proto = proto,
 		.proto_free = w->proto_free,

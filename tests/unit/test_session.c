@@ -139,6 +139,7 @@ static struct parley_session *make(const struct parley_session_events *ev)
 		.owner = &limits,
 		.history_chars = 1000,
 		.limits = &limits, /* no workers, LLM or speech: text only */
+		.merge_turns = true,
 	};
 	struct parley_session *s = parley_session_create(&p);
 	assert_non_null(s);

@@ -235,6 +235,7 @@ static struct parley_session *make(int turns_per_minute)
 		.llm = llm,
 		.history_chars = 4000,
 		.limits = &limits,
+		.merge_turns = true, /* the default (--turn-merging on) */
 	};
 	struct parley_session *s = parley_session_create(&p);
 	assert_non_null(s);

@@ -322,6 +322,7 @@ static struct parley_session *make(const struct parley_turns *t)
 		.history_chars = 4000,
 		.speech = &speech,
 		.limits = &limits,
+		.merge_turns = true, /* the default (--turn-merging on) */
 		.assume_playback = true,
 	};
 	struct parley_session *s = parley_session_create(&p);
