@@ -145,10 +145,21 @@ static int parse_config(json_t *obj, struct parley_config_update *cu, struct par
 					    "%s: 'hold_final' must be true or false", T);
 			cu->hold_final = json_is_true(v);
 			cu->has |= PARLEY_CFG_HOLD_FINAL;
+		} else if (strcmp(key, "false_interruptions") == 0) {
+			const char *s = json_string_value(v);
+			if (s && strcmp(s, "resume") == 0)
+				cu->resume = true;
+			else if (s && strcmp(s, "stop") == 0)
+				cu->resume = false;
+			else
+				return fail(err, PARLEY_PE_INVALID_FIELD,
+					    "%s: 'false_interruptions' must be \"resume\" or \"stop\"", T);
+			cu->has |= PARLEY_CFG_FALSE_INTERRUPTIONS;
 		} else {
 			return fail(err, PARLEY_PE_UNKNOWN_FIELD,
 				    "%s: unknown field '%.*s' (known: input_sample_rate, "
-				    "output_sample_rate, audio_out, voice, tts_rate, hold_final)",
+				    "output_sample_rate, audio_out, voice, tts_rate, hold_final, "
+				    "false_interruptions)",
 				    T, (int)parley_utf8_cut(key, strlen(key), 64), key);
 		}
 	}

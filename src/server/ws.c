@@ -141,6 +141,10 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.speculate_ms = srv->cfg->speculate ? srv->cfg->speculate_ms : 0,
 		.merge_turns = srv->cfg->turn_merging,
 		.assume_playback = c->wire->assume_playback,
+		/* not on the Realtime wire: its clients truncate at the onset
+		 * (docs/realtime.md, "False interruptions") */
+		.resume_false_interruptions = srv->cfg->false_interruptions_resume &&
+					      !c->wire->assume_playback,
 		.proto = proto,
 		.proto_free = c->wire->proto_free,
 	};

@@ -2,9 +2,11 @@
  * bargein.c - the user takes the floor (turntaker.h). A speech onset the
  * listener hears while assistant audio plays interrupts the answer: the
  * audio stops at once (stop_tts, then tts_interruption, under the lock so
- * no audio of the answer can follow them), the answer ends INTERRUPTED
- * with what the user heard, the history keeps only that, and the LLM
- * request, the synthesis and any speculation are cancelled.
+ * no audio of the answer can follow them). With false interruptions
+ * resuming (resume.h), a spoken answer is only suspended until the sound
+ * is known to be a turn; otherwise, or when it is one, the answer ends
+ * INTERRUPTED with what the user heard, the history keeps only that, and
+ * the LLM request, the synthesis and any speculation are cancelled.
  *
  * Whether something is playing comes from the speaker (the client's
  * reports, or the estimate on a wire without them, speaker.h), whether
@@ -55,11 +57,24 @@ bool parley_turntaker_barge_in(struct parley_session *s, int64_t onset_ns)
 		pthread_mutex_unlock(&s->lock);
 		return false;
 	}
-	char *heard = parley_answer_kept_locked(s, parley_now_ns());
-	const char *h = heard ? heard : "";
-	/* Under the lock: no audio of this answer can be queued after stop_tts. */
+	if (parley_resume_pending_locked(s)) { /* stopped already, the verdict pending */
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	/* Under the lock: no audio of this answer can be queued after stop_tts
+	 * (a suspended answer's is held: speak_tape.c). */
 	s->events->stop_tts(s);
 	s->events->tts_interruption(s);
+	if (parley_resume_suspend_locked(s, onset_ns)) {
+		pthread_mutex_unlock(&s->lock);
+		parley_stage_observe(PARLEY_STAGE_BARGE_IN, onset_ns, parley_now_ns());
+		PARLEY_INFO("session %llu: barge-in: audio stopped %.0f ms after speech onset; the "
+			    "answer waits to know whether it was a turn",
+			    (unsigned long long)s->id, (double)(parley_now_ns() - onset_ns) / 1e6);
+		return true;
+	}
+	char *heard = parley_answer_kept_locked(s, parley_now_ns());
+	const char *h = heard ? heard : "";
 	uint64_t req = parley_answer_interrupted_locked(s, h);
 	parley_speaker_frame_playing(s, false);
 	pthread_mutex_unlock(&s->lock);

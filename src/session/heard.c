@@ -23,6 +23,10 @@
 
 #include "session/internal.h"
 
+/* The longest a playback report is taken to be late (the web client
+ * reports every 250 ms). */
+#define REPORT_AGE_MS 300
+
 /* The first `words` words of text, into out (appended). */
 static void append_words(char *out, size_t cap, const char *text, size_t words)
 {
@@ -77,11 +81,20 @@ char *parley_spoken_words(const struct parley_spoken *p, size_t n, int64_t ms)
 	return out;
 }
 
-char *parley_speaker_heard_locked(struct parley_session *s, int64_t now_ns)
+int64_t parley_speaker_heard_ms_locked(struct parley_session *s, int64_t now_ns)
 {
 	int64_t heard_ms;
-	if (s->spk.played_ms >= 0)
-		heard_ms = s->spk.played_ms;
+	if (s->spk.holding) /* nothing played since the audio stopped */
+		return s->spk.held_at_ms;
+	if (s->spk.played_ms >= 0) {
+		/* the report is up to one reporting interval old: while the audio
+		 * plays, the user has heard that much more (at most REPORT_AGE_MS) */
+		int64_t age = (now_ns - s->spk.played_at_ns) / 1000000;
+		if (age < 0 || !parley_speaker_audible_locked(s, now_ns))
+			age = 0;
+		heard_ms = s->spk.played_ms + s->spk.played_shift_ms +
+			   (age < REPORT_AGE_MS ? age : REPORT_AGE_MS);
+	}
 	else if (s->assume_playback)
 		heard_ms = s->spk.audio_sent_ms -
 			   (s->spk.play_until_ns > now_ns ? (s->spk.play_until_ns - now_ns) / 1000000 : 0);
@@ -91,7 +104,13 @@ char *parley_speaker_heard_locked(struct parley_session *s, int64_t now_ns)
 		heard_ms = 0;
 	if (heard_ms > s->spk.audio_sent_ms)
 		heard_ms = s->spk.audio_sent_ms;
-	return parley_spoken_words(s->spk.spoken, s->spk.nspoken, heard_ms);
+	return heard_ms < 0 ? 0 : heard_ms;
+}
+
+char *parley_speaker_heard_locked(struct parley_session *s, int64_t now_ns)
+{
+	return parley_spoken_words(s->spk.spoken, s->spk.nspoken,
+				   parley_speaker_heard_ms_locked(s, now_ns));
 }
 
 static void set_free(struct parley_spoken_set *set)

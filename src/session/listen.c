@@ -388,6 +388,7 @@ void parley_listen_frame(struct parley_listen *l, struct parley_session *s, cons
 	l->utt_ms += PARLEY_VAD_FRAME_MS;
 	take_partial(l);
 	barge_in(l, s, l->onset_ns);
+	parley_resume_listen(s, l->partial); /* a suspended answer: a turn, or no words */
 	int pause = t->mode == PARLEY_TURNS_FIXED ? t->silence_ms : turn_pause_ms(l, speed);
 	speculate(l, s, pause);
 	if (l->vad.silence_ms >= pause || l->utt_ms >= MAX_UTTERANCE_MS)

@@ -142,6 +142,12 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 				     (unsigned long long)s->id, u->voiced, r->text);
 			if (u->committed)
 				s->events->user_failed(s, "empty");
+		} else if (parley_resume_verdict(s, r->text, l->cur != NULL)) {
+			/* only a backchannel over the answer: it goes on, no turn */
+			PARLEY_INFO("session %llu: backchannel \"%s\": not a turn",
+				    (unsigned long long)s->id, r->text);
+			if (u->committed)
+				s->events->user_failed(s, "backchannel");
 		} else {
 			PARLEY_INFO("session %llu: user said \"%s\"", (unsigned long long)s->id,
 				    r->text);
@@ -174,7 +180,9 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 	 * the utterance being spoken now started since). */
 	if (u->speculated && !(l->cur && l->cur->speculated))
 		parley_speculation_cancel(s, "the user went on");
-	/* a withdrawn answer is asked again, unless the user is still speaking */
+	/* a suspended answer resumes, a withdrawn one is asked again, unless
+	 * the user is still speaking */
+	parley_resume_verdict(s, NULL, l->cur != NULL);
 	parley_turntaker_nothing_heard(s, l->cur != NULL);
 }
 

@@ -39,6 +39,7 @@ void parley_session_playback_played(struct parley_session *s, int64_t played_ms)
 {
 	pthread_mutex_lock(&s->lock);
 	s->spk.played_ms = played_ms;
+	s->spk.played_at_ns = parley_now_ns();
 	pthread_mutex_unlock(&s->lock);
 }
 

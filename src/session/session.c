@@ -96,6 +96,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	parley_settings_defaults(&s->settings);
 	parley_inbox_init(&s->in, p->speech != NULL, s->created_ns);
 	parley_turntaker_init(&s->tt, p->limits, s->created_ns);
+	s->tt.susp.enabled = p->resume_false_interruptions;
 	s->tt.merge = p->merge_turns;
 	parley_answerer_init(&s->ans, p->limits->answer_max_bytes,
 			     p->history_chars ? p->history_chars : 12000);

@@ -230,6 +230,10 @@ struct parley_session_params {
 	 * client plays assistant audio as it is sent, at real time, for
 	 * barge-in and for what the user heard. */
 	bool assume_playback;
+	/* A speech onset over the assistant's audio stops it, but the answer
+	 * resumes if the sound was not a turn (no words, or only a backchannel:
+	 * session/resume.h); false: every onset interrupts the answer. */
+	bool resume_false_interruptions;
 	/* The protocol's per-session state (owned: proto_free(proto) runs at
 	 * the last unref; either may be NULL). The protocol locks it itself:
 	 * events may be called with s->lock held, so it takes its own lock
@@ -271,6 +275,9 @@ void *parley_session_owner(const struct parley_session *s);
 struct parley_llm_engine *parley_session_llm(const struct parley_session *s);
 /* The server-wide speech setup (borrowed, read-only), NULL for text only. */
 const struct parley_speech *parley_session_speech(const struct parley_session *s);
+/* Do false interruptions resume (the params' resume_false_interruptions,
+ * or parley_session_set_resumes())? Any thread. */
+bool parley_session_resumes(struct parley_session *s);
 /* The params' proto (owned by the session), NULL if none. */
 void *parley_session_proto(const struct parley_session *s);
 
@@ -330,6 +337,11 @@ void parley_session_get_turns(struct parley_session *s, struct parley_turns *out
  * PARLEY_E_NOMEM. Any thread. */
 #define PARLEY_INSTRUCTIONS_MAX 16384
 int parley_session_set_instructions(struct parley_session *s, const char *text);
+/* Whether a speech onset over an answer that turns out to be no turn
+ * resumes it (session/resume.h) or ends it; from the next onset on (an
+ * answer begun before with stop has no tape to resume: it ends). Any
+ * thread. */
+void parley_session_set_resumes(struct parley_session *s, bool resume);
 /* Whether answers are spoken (default) or text only: answer_partial then
  * follows the LLM's text and no audio is sent. Any thread. */
 void parley_session_set_spoken(struct parley_session *s, bool spoken);

@@ -81,6 +81,7 @@ void parley_speaker_begin_locked(struct parley_session *s)
 {
 	s->spk.answer_spoken = s->speech && s->spk.speak_answers;
 	s->spk.play_until_ns = 0;
+	parley_tape_reset_locked(s);
 }
 
 void parley_session_set_spoken(struct parley_session *s, bool spoken)
@@ -295,7 +296,7 @@ static void pump(void *arg, bool cancelled)
 			break;
 		}
 		struct item *it = sp->head;
-		if (sp->running || !it)
+		if (sp->running || !it || s->spk.holding) /* holding: until a resume */
 			break;
 		if (it->kind != ITEM_ERROR && it->gen != parley_answer_gen_locked(s)) {
 			item_free(pop_locked(sp));
@@ -407,6 +408,7 @@ static void forget_spoken_locked(struct parley_session *s)
 void parley_speak_reset_locked(struct parley_session *s)
 {
 	forget_spoken_locked(s);
+	parley_tape_reset_locked(s);
 	s->spk.played_ms = -1;
 	s->spk.playback_start_ns = 0;
 	s->spk.play_until_ns = 0;
@@ -429,6 +431,7 @@ void parley_speak_stop(struct parley_session *s)
 void parley_speaker_destroy(struct parley_session *s)
 {
 	forget_spoken_locked(s);
+	parley_tape_reset_locked(s);
 	free(s->spk.spoken);
 	s->spk.spoken = NULL;
 	parley_spoken_kept_free(s);

@@ -40,14 +40,17 @@ static bool queue_locked(struct parley_session *s, struct say *y, const int16_t 
 	if (!n)
 		return true;
 	size_t chunk = (size_t)y->out_rate * CHUNK_MS / 1000;
-	for (size_t off = 0; off < n; off += chunk)
-		s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
 	int64_t ms = (int64_t)n * 1000 / y->out_rate;
+	parley_tape_add_locked(s, pcm, n, y->out_rate);
+	if (!s->spk.holding) { /* holding: taped only (speak_tape.c) */
+		for (size_t off = 0; off < n; off += chunk)
+			s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
+		parley_speaker_audio_sent_locked(s, ms);
+		if (!s->spk.playback_start_ns)
+			s->spk.playback_start_ns = parley_now_ns();
+	}
 	s->spk.audio_sent_ms += ms;
-	parley_speaker_audio_sent_locked(s, ms);
 	s->spk.q->piece_ms += ms;
-	if (!s->spk.playback_start_ns)
-		s->spk.playback_start_ns = parley_now_ns();
 	parley_answer_first_audio_locked(s);
 	return true;
 }

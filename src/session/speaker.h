@@ -47,6 +47,18 @@ struct parley_spoken_set {
 	uint64_t answer;   /* its number (answer_started), 0: an empty slot */
 };
 
+/* speak_tape.c: the current answer's audio as it was synthesised, from
+ * base_ms on, so that an answer whose audio a false interruption stopped
+ * can be sent again from where the user stopped hearing it. */
+struct parley_tape {
+	int16_t *pcm;     /* owned; NULL until the answer's first audio */
+	size_t n, cap;    /* samples */
+	int rate;         /* of pcm (the session's output rate then) */
+	int64_t base_ms;  /* the answer's audio position of pcm[0] */
+	bool broken;      /* over PARLEY_TAPE_MAX_MS, the rate changed or out of
+			     memory: the answer cannot be resumed */
+};
+
 /* A session's speaker; guarded by s->lock but where marked. */
 struct parley_speaker {
 	struct parley_speak_queue *q;     /* the queue and pump (speak_internal.h); NULL:
@@ -65,9 +77,16 @@ struct parley_speaker {
 	bool tts_playing;                 /* between tts_start and tts_stop */
 	atomic_bool frame_playing;        /* flag bit 0 of the last frame (atomic) */
 	int64_t played_ms;                /* playback report of this answer, -1 none */
+	int64_t played_at_ns;             /* when it came */
 	int64_t playback_start_ns;        /* 0 until audio starts */
 	int64_t play_until_ns;            /* assume_playback: when the audio of this answer
 					     sent so far ends playing */
+	/* speak_tape.c: */
+	struct parley_tape tape;          /* the current answer's audio */
+	bool holding;                     /* a speech onset stopped the audio: new audio goes
+					     to the tape only, the pump starts no piece */
+	int64_t held_at_ms;               /* holding: the audio heard when it stopped */
+	int64_t played_shift_ms;          /* added to played_ms after a resume */
 };
 
 /* speak.c: sets up the speaker (speech: with its queue); false on OOM.
@@ -135,5 +154,26 @@ bool parley_speaker_audible_locked(struct parley_session *s, int64_t now_ns);
 /* playback.c, caller holds lock: has any audio of the current answer been
  * sent or spoken? */
 bool parley_speaker_has_audio_locked(const struct parley_session *s);
+
+/* speak_tape.c, caller holds lock: n samples at rate of the current
+ * answer were synthesised: they join its tape. */
+void parley_tape_add_locked(struct parley_session *s, const int16_t *pcm, size_t n, int rate);
+/* speak_tape.c, caller holds lock: the answer is over or superseded: its
+ * tape goes. */
+void parley_tape_reset_locked(struct parley_session *s);
+/* speak_tape.c, caller holds lock: the audio stopped at a speech onset
+ * (stop_tts was sent): nothing plays any more, the audio synthesised from
+ * now on is held (taped, not sent) and no new piece starts. */
+void parley_speaker_hold_locked(struct parley_session *s);
+/* speak_tape.c, caller holds lock: the audio goes on: the tape is sent
+ * again from from_ms (clamped to the audio there is), then everything held
+ * since, and the pump goes on. Returns the position sent from, or -1 when
+ * the tape does not hold it (then nothing is sent and the speaker still
+ * holds: the caller interrupts the answer). */
+int64_t parley_speaker_resume_locked(struct parley_session *s, int64_t from_ms);
+/* heard.c, caller holds lock: how many ms of the current answer's audio
+ * the user has heard (the client's report, or the estimate), at most what
+ * was sent. */
+int64_t parley_speaker_heard_ms_locked(struct parley_session *s, int64_t now_ns);
 
 #endif

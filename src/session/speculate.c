@@ -131,6 +131,8 @@ void parley_speculation_start(struct parley_session *s, const char *text, int64_
 		skip = "closing";
 	else if (parley_answer_generating_locked(s))
 		skip = "an answer is being generated";
+	else if (parley_resume_pending_locked(s))
+		skip = "the answer a speech onset stopped may resume";
 	else if (parley_turntaker_merging_locked(s))
 		skip = "the turn continues one whose answer was withdrawn";
 	else if (!parley_turntaker_answers_locked(s))

@@ -37,6 +37,7 @@ void parley_turntaker_init(struct parley_turntaker *t, const struct parley_sessi
 			   int64_t now_ns)
 {
 	parley_turns_defaults(&t->cfg);
+	atomic_init(&t->susp.on, false);
 	parley_bucket_init(&t->turns, l->turn_burst, l->turns_per_minute / 60.0, now_ns);
 }
 
@@ -44,6 +45,7 @@ void parley_turntaker_destroy(struct parley_turntaker *t)
 {
 	free(t->heard);
 	t->heard = NULL;
+	parley_resume_destroy(&t->susp);
 }
 
 bool parley_session_merges_turns(const struct parley_session *s)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "session/limits.h"
+#include "session/resume.h"
 #include "session/session.h"
 #include "util/ratelimit.h"
 
@@ -47,6 +48,7 @@ struct parley_turntaker {
 	int64_t heard_end_ns;         /* when its speech ended */
 	bool merging;                 /* its answer was withdrawn unheard: the user's
 					 next heard turn continues it */
+	struct parley_suspense susp;  /* an answer a speech onset stopped (resume.h) */
 	bool merge;                   /* merging is on (--turn-merging); set at creation */
 };
 

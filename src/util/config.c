@@ -189,6 +189,20 @@ static int set_tts_format(struct parley_config *cfg, const char *v, char *why, s
 	return 0;
 }
 
+static int set_false_interruptions(struct parley_config *cfg, const char *v, char *why,
+				   size_t whylen)
+{
+	if (strcmp(v, "resume") == 0) {
+		cfg->false_interruptions_resume = 1;
+	} else if (strcmp(v, "stop") == 0) {
+		cfg->false_interruptions_resume = 0;
+	} else {
+		snprintf(why, whylen, "'%s' is not one of resume, stop", v);
+		return -1;
+	}
+	return 0;
+}
+
 /* --allowed-origins: comma-separated "*", "null" or http(s)://host[:port]
  * (a trailing "/" is dropped); stored lowercased, without spaces. */
 static int set_allowed_origins(struct parley_config *cfg, const char *v, char *why, size_t whylen)
@@ -410,6 +424,11 @@ static const struct option_def options[] = {
 	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
 	  "trailing silence after which a speculative answer starts (default 100)", OPT_INT,
 	  F(speculate_ms), 0, 20, 5000, NULL },
+	{ "false-interruptions", "PARLEY_FALSE_INTERRUPTIONS", "resume|stop",
+	  "a speech onset over an answer stops its audio; resume: if the sound was no turn (no "
+	  "words, or only \"mhm\", \"yeah\", ...) the answer goes on where the user stopped "
+	  "hearing it; stop: every onset ends the answer (default resume)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_false_interruptions },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
 	  "service; default flite)",
@@ -528,6 +547,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->speculate = 1;
 	cfg->turn_merging = 1;
 	cfg->speculate_ms = 100;
+	cfg->false_interruptions_resume = 1;
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
 	strcpy(cfg->tts_model, "tts-1");

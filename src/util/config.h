@@ -74,6 +74,7 @@ struct parley_config {
 	int stt_wait_ms;           /* an utterance waits this long for a free decoder */
 	int speculate;             /* 0/1: start the answer in the user's trailing silence */
 	int speculate_ms;          /* trailing silence before a speculative answer starts */
+	int false_interruptions_resume; /* 0/1: an onset that was not a turn resumes the answer */
 	int turn_merging;          /* 0/1: a turn the user continues before hearing the answer is merged */
 	/* speech: synthesis */
 	char tts[16];              /* default backend: flite, espeak, openai */

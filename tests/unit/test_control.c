@@ -90,6 +90,11 @@ static void session_config(void **state)
 	assert_false(c.u.config.hold_final);
 	c = ok("{\"type\":\"session.config\",\"hold_final\":true}");
 	assert_true(c.u.config.hold_final);
+	c = ok("{\"type\":\"session.config\",\"false_interruptions\":\"stop\"}");
+	assert_true(c.u.config.has & PARLEY_CFG_FALSE_INTERRUPTIONS);
+	assert_false(c.u.config.resume);
+	c = ok("{\"type\":\"session.config\",\"false_interruptions\":\"resume\"}");
+	assert_true(c.u.config.resume);
 
 	expect_error("{\"type\":\"session.config\",\"input_sample_rate\":7999}",
 		     PARLEY_PE_OUT_OF_RANGE);
@@ -113,6 +118,10 @@ static void session_config(void **state)
 	expect_error("{\"type\":\"session.config\",\"tts_rate\":0.4}", PARLEY_PE_OUT_OF_RANGE);
 	expect_error("{\"type\":\"session.config\",\"tts_rate\":\"x\"}", PARLEY_PE_INVALID_FIELD);
 	expect_error("{\"type\":\"session.config\",\"hold_final\":0}", PARLEY_PE_INVALID_FIELD);
+	expect_error("{\"type\":\"session.config\",\"false_interruptions\":\"maybe\"}",
+		     PARLEY_PE_INVALID_FIELD);
+	expect_error("{\"type\":\"session.config\",\"false_interruptions\":true}",
+		     PARLEY_PE_INVALID_FIELD);
 	expect_error("{\"type\":\"session.config\",\"hold_final\":\"no\"}", PARLEY_PE_INVALID_FIELD);
 	expect_error("{\"type\":\"session.config\",\"inptu_sample_rate\":16000}",
 		     PARLEY_PE_UNKNOWN_FIELD);
