@@ -189,6 +189,16 @@ static int set_tts_format(struct parley_config *cfg, const char *v, char *why, s
 	return 0;
 }
 
+static int set_end_of_turn(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "model") != 0 && strcmp(v, "rules") != 0) {
+		snprintf(why, whylen, "'%s' is not one of model, rules", v);
+		return -1;
+	}
+	strcpy(cfg->end_of_turn, v);
+	return 0;
+}
+
 static int set_speculate(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
 	if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0) {
@@ -419,6 +429,10 @@ static const struct option_def options[] = {
 	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
 	  "trailing silence after which a speculative answer starts (default 100)", OPT_INT,
 	  F(speculate_ms), 0, 20, 5000, NULL },
+	{ "end-of-turn", "PARLEY_END_OF_TURN", "model|rules",
+	  "what ends a spoken turn: model (scores the words with the recogniser's language "
+	  "model; waits long when unsure) or rules (the word lists alone; default model)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_end_of_turn },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
 	  "service; default flite)",
@@ -536,6 +550,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->stt_wait_ms = 10000;
 	cfg->speculate = 1;
 	cfg->speculate_ms = 100;
+	strcpy(cfg->end_of_turn, "model");
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
 	strcpy(cfg->tts_model, "tts-1");
