@@ -2,14 +2,14 @@
 // Fits the end-of-turn model's weights (src/text/eot_model.c) on the TUNE
 // part of the end-of-turn set, as the recogniser heard it.
 //
-//   node bench/turn-end.mjs --bin build/parley --end-of-turn rules --split tune \
+//   node bench/turn-end.mjs --bin build/parley --split tune \
 //        --pauses 1900,1950,2000,1990 --librivox 0 --json /tmp/eot-tune-heard.json
 //   node bench/eot-fit.mjs --json /tmp/eot-tune-heard.json [--features build/parley-eot-features]
 //                          [--max-fp 0.03] [--l2 0.01] [--without CUE,...] [--verbose]
 //
 // The first run hears every tune phrase whole (a finished sentence) and with
 // a pause of about two seconds after its first part, in each of the four
-// flite voices: with the rules no turn waits that long, so every first part
+// flite voices: no turn waits that long (rules or model), so every first part
 // ends a turn of its own and its final transcript is the first part as the
 // recogniser heard it. Those are the examples: finished sentences (label 1)
 // against first parts (label 0), both as transcribed (recognition errors

@@ -5,7 +5,7 @@
 //   node bench/turn-end.mjs [--bin 'build/parley[ ARGS][,OTHER/parley[ ARGS]]'] [--n N]
 //                           [--split both|measure|tune] [--pauses 300,400,500,700]
 //                           [--librivox all|N] [--speed 50] [--lanes 3]
-//                           [--barge N] [--json FILE] [--server-log FILE]
+//                           [--barge N] [--json FILE] [--server-log FILE] [--finished-only]
 //
 // The set (bench/lib/eotset.mjs, issue 17 part 2): 60 unfinished phrases,
 // each "first part" + a pause + "the rest", labelled by where the pause
@@ -60,7 +60,9 @@
 // across the word types (--n 0 skips the end-of-turn part; default: all).
 // --server-log FILE: every server's stderr at the end, one after the other
 // (with '--log-level debug' in a --bin entry: the end-of-turn model's
-// decisions). --split: the part to run (default both). --librivox: how many librivox
+// decisions). --finished-only: the finished sentences alone (no paused
+// items), e.g. with --lanes 1 to time them on a quieter machine.
+// --split: the part to run (default both). --librivox: how many librivox
 // items (default all; 0 none). The default run takes about 7.5 minutes on 2
 // cores; `--n 1 --split measure --librivox 1` (make test's bench smoke)
 // about 20-30 s. --json writes every figure and every item.
@@ -96,6 +98,7 @@ const LANES = Number(opt('lanes', '3'));
 const JSON_OUT = opt('json', null);
 const SERVER_LOG = opt('server-log', null);
 const BARGE = Number(opt('barge', '0'));
+const FINISHED_ONLY = argv.includes('--finished-only');
 if (N != null && !(Number.isInteger(N) && N >= 0)) die(`--n wants a whole number, got ${opt('n')}`);
 if (!['both', ...SPLITS].includes(SPLIT)) die(`--split wants both, measure or tune, got ${SPLIT}`);
 if (!PAUSE_LIST.every((p) => Number.isInteger(p) && p > 0 && p <= 2000)) die(`--pauses wants ms in 1..2000, got ${opt('pauses')}`);
@@ -231,7 +234,7 @@ function assembleLibrivox(item) {
 }
 
 // ---- the plan
-const items = N === 0 ? [] : flitePlan({ pauses: PAUSE_LIST, n: N, split: SPLIT });
+const items = N === 0 ? [] : flitePlan({ pauses: PAUSE_LIST, n: N, split: SPLIT }).filter((it) => !FINISHED_ONLY || it.kind === 'finished');
 let lvItems = N === 0 ? [] : librivoxPlan(librivoxClips()).filter((x) => SPLIT === 'both' || x.split === SPLIT);
 if (LIBRIVOX !== 'all') lvItems = lvItems.slice(0, Number(LIBRIVOX));
 const bargeTexts = PHRASES.slice(0, 6).map(whole);

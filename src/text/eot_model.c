@@ -113,7 +113,10 @@ enum parley_eot_decision parley_eot_decide(const struct parley_eot_features *f)
 		return PARLEY_EOT_NO_WORDS;
 	if (f->trailing)
 		return PARLEY_EOT_TRAILING;
-	if (f->reply || parley_eot_p_finished(f) >= PARLEY_EOT_CONFIDENT)
+	double p = parley_eot_p_finished(f);
+	if (f->reply || p >= PARLEY_EOT_SURE)
+		return PARLEY_EOT_SURE_END;
+	if (p >= PARLEY_EOT_CONFIDENT)
 		return PARLEY_EOT_CONFIDENT_END;
 	return PARLEY_EOT_UNSURE;
 }
@@ -125,7 +128,9 @@ int parley_eot_silence_ms(enum parley_eot_decision d, int since_change_ms, doubl
 	if (speed > 100)
 		speed = 100;
 	double scale = 0.5 + speed / 100.0;
-	double ms = d == PARLEY_EOT_CONFIDENT_END ? PARLEY_EOT_FAST_MS
+	bool quick = d == PARLEY_EOT_SURE_END || d == PARLEY_EOT_CONFIDENT_END;
+	double ms = d == PARLEY_EOT_SURE_END	  ? PARLEY_EOT_FASTEST_MS
+		    : d == PARLEY_EOT_CONFIDENT_END ? PARLEY_EOT_FAST_MS
 		    : d == PARLEY_EOT_UNSURE	  ? PARLEY_EOT_UNSURE_MS
 		    : d == PARLEY_EOT_TRAILING	  ? PARLEY_TURN_TRAILING_MS
 						  : PARLEY_TURN_UNSURE_MS;
@@ -134,7 +139,7 @@ int parley_eot_silence_ms(enum parley_eot_decision d, int since_change_ms, doubl
 	 * word: no confident end until it has not changed for the settling
 	 * time (the recogniser's time, not scaled by patience). Asked again
 	 * every frame, the answer drops to the short wait once settled. */
-	if (d == PARLEY_EOT_CONFIDENT_END && since_change_ms >= 0 &&
+	if (quick && since_change_ms >= 0 &&
 	    since_change_ms < PARLEY_EOT_SETTLE_MS && ms < PARLEY_TURN_UNSURE_MS * scale)
 		ms = PARLEY_TURN_UNSURE_MS * scale;
 	if (ms < PARLEY_TURN_MIN_MS)
@@ -147,6 +152,8 @@ int parley_eot_silence_ms(enum parley_eot_decision d, int since_change_ms, doubl
 const char *parley_eot_decision_name(enum parley_eot_decision d)
 {
 	switch (d) {
+	case PARLEY_EOT_SURE_END:
+		return "sure";
 	case PARLEY_EOT_CONFIDENT_END:
 		return "confident";
 	case PARLEY_EOT_UNSURE:

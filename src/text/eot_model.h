@@ -7,6 +7,8 @@
  * is what users feel), and everything it is unsure of waits longer than
  * the pauses people make inside a sentence (700 ms and more). So:
  *
+ *   sure         p(finished) >= PARLEY_EOT_SURE (0.9): PARLEY_EOT_FASTEST_MS
+ *                (200 ms), settled as below;
  *   confident    p(finished) >= PARLEY_EOT_CONFIDENT: PARLEY_EOT_FAST_MS
  *                (250 ms), and no sooner than PARLEY_EOT_SETTLE_MS (100 ms)
  *                after the transcript last changed (the listener decodes the
@@ -36,10 +38,12 @@
 
 #include <stdbool.h>
 
+#define PARLEY_EOT_FASTEST_MS 200
 #define PARLEY_EOT_FAST_MS 250
 #define PARLEY_EOT_UNSURE_MS 850
 #define PARLEY_EOT_SETTLE_MS 100
 #define PARLEY_EOT_CONFIDENT 0.420 /* fitted with the weights (eot_model.c) */
+#define PARLEY_EOT_SURE 0.9
 
 /* The LM cue when there is no language model (its mean over the fitting
  * set's finished sentences and first parts). */
@@ -68,6 +72,7 @@ double parley_eot_p_finished(const struct parley_eot_features *f);
 enum parley_eot_decision {
 	PARLEY_EOT_NO_WORDS = 0,
 	PARLEY_EOT_CONFIDENT_END,
+	PARLEY_EOT_SURE_END,
 	PARLEY_EOT_UNSURE,
 	PARLEY_EOT_TRAILING,
 };
@@ -79,7 +84,7 @@ enum parley_eot_decision parley_eot_decide(const struct parley_eot_features *f);
  * yet), at patience `speed` 0..100 (clamped). */
 int parley_eot_silence_ms(enum parley_eot_decision d, int since_change_ms, double speed);
 
-/* "confident", "unsure", "trailing", "no words": for the debug log. */
+/* "sure", "confident", "unsure", "trailing", "no words": for the debug log. */
 const char *parley_eot_decision_name(enum parley_eot_decision d);
 
 #endif

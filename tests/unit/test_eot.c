@@ -65,7 +65,7 @@ static void decisions(void **state)
 	f = of("i would like to order a pizza with");
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_TRAILING);
 	f = of("thanks");
-	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_CONFIDENT_END);
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_SURE_END);
 	/* p(finished) rises with the LM's end cue and the length, falls after
 	 * a number or a name */
 	f = of("we should go to the beach tomorrow");
@@ -86,6 +86,7 @@ static void decisions(void **state)
 	assert_true(parley_eot_p_finished(&g) < base);
 	assert_true(base > 0 && base < 1);
 	assert_string_equal(parley_eot_decision_name(PARLEY_EOT_UNSURE), "unsure");
+	assert_string_equal(parley_eot_decision_name(PARLEY_EOT_SURE_END), "sure");
 	assert_string_equal(parley_eot_decision_name(PARLEY_EOT_NO_WORDS), "no words");
 }
 
@@ -93,7 +94,10 @@ static void waits(void **state)
 {
 	(void)state;
 	/* settled transcripts, default patience */
+	assert_int_equal(parley_eot_silence_ms(PARLEY_EOT_SURE_END, 1000, 50), PARLEY_EOT_FASTEST_MS);
 	assert_int_equal(parley_eot_silence_ms(PARLEY_EOT_CONFIDENT_END, 1000, 50), PARLEY_EOT_FAST_MS);
+	assert_true(PARLEY_EOT_FASTEST_MS < PARLEY_EOT_FAST_MS);
+	assert_true(parley_eot_silence_ms(PARLEY_EOT_SURE_END, 50, 50) > PARLEY_EOT_FASTEST_MS);
 	assert_int_equal(parley_eot_silence_ms(PARLEY_EOT_UNSURE, 1000, 50), PARLEY_EOT_UNSURE_MS);
 	assert_int_equal(parley_eot_silence_ms(PARLEY_EOT_TRAILING, 1000, 50),
 			 PARLEY_TURN_TRAILING_MS);
@@ -179,6 +183,8 @@ static void model_on_sentences(void **state)
 	 * short fragment waits */
 	struct parley_eot_features f =
 		scored("please book a table for four people at the italian restaurant tonight");
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_SURE_END);
+	f = scored("i would like to order a pizza");
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_CONFIDENT_END);
 	f = scored("send a message to my friend maria");
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_UNSURE);
@@ -187,7 +193,7 @@ static void model_on_sentences(void **state)
 	f = scored("i bought apples pears");
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_UNSURE);
 	f = scored("no");
-	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_CONFIDENT_END);
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_SURE_END);
 }
 
 int main(void)
