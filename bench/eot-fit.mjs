@@ -97,6 +97,20 @@ const pos = ex.filter((e) => e.y === 1);
 const fastPos = soft.filter((e) => e.y === 1 && e.p >= theta).length + hard.filter((e) => e.y === 1 && e.f.reply).length;
 const fastNeg = soft.filter((e) => e.y === 0 && e.p >= theta).length;
 
+// The LM's own word (eot_model.h PARLEY_EOT_LM_ENDS / _WORDS): beside the
+// score, a transcript whose trigram end probability is at least 10^t with
+// at least w words (no number or name last) is confident. The loosest
+// (t, w) that ends none of the first parts the score leaves unsure, and
+// how many finished sentences it adds.
+const lmRule = [];
+for (const t of [-0.5, -0.55, -0.6, -0.65, -0.7]) {
+  for (const wmin of [4, 5, 6, 7]) {
+    const hit = (e) => e.p < theta && e.f.lm_end >= t && e.f.words >= wmin && !e.f.number && !e.f.name;
+    lmRule.push({ t, wmin, tp: soft.filter((e) => e.y === 1 && hit(e)).length, fp: soft.filter((e) => e.y === 0 && hit(e)).length });
+  }
+}
+const best = lmRule.filter((r) => r.fp === 0).sort((a, c) => c.tp - a.tp || a.t - c.t)[0];
+
 const fmt = (v) => (v < 0 ? `(${v.toFixed(3)})` : v.toFixed(3));
 const out = [];
 out.push(`# ${ex.length} examples from ${JSON_IN} (${pos.length} finished, ${negs} first parts); ${hard.length} decided by the hard rules (trailing ${hard.filter((e) => e.f.trailing).length}), ${soft.length} fitted`);
@@ -104,6 +118,8 @@ out.push(`# threshold ${theta.toFixed(3)}: finished sentences ending fast ${fast
 out.push(`#define BIAS ${fmt(b)}`);
 NAMES.forEach((n, k) => out.push(`#define W_${n.toUpperCase()} ${fmt(w[k])}`));
 out.push(`#define PARLEY_EOT_CONFIDENT ${theta.toFixed(3)}`);
+out.push(`# the LM's own word: ${lmRule.map((r) => `${r.t}/${r.wmin}: +${r.tp} finished, ${r.fp} first parts`).join('; ')}`);
+if (best) out.push(`#define PARLEY_EOT_LM_ENDS (${best.t})\n#define PARLEY_EOT_LM_WORDS ${best.wmin}`);
 console.log(out.join('\n'));
 if (opt('verbose', null) != null || argv.includes('--verbose')) {
   for (const e of [...soft].sort((a, c) => c.p - a.p)) {

@@ -116,7 +116,9 @@ enum parley_eot_decision parley_eot_decide(const struct parley_eot_features *f)
 	double p = parley_eot_p_finished(f);
 	if (f->reply || p >= PARLEY_EOT_SURE)
 		return PARLEY_EOT_SURE_END;
-	if (p >= PARLEY_EOT_CONFIDENT)
+	if (p >= PARLEY_EOT_CONFIDENT ||
+	    (f->lm_end >= PARLEY_EOT_LM_ENDS && f->words >= PARLEY_EOT_LM_WORDS && !f->number &&
+	     !f->name))
 		return PARLEY_EOT_CONFIDENT_END;
 	return PARLEY_EOT_UNSURE;
 }

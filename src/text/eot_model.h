@@ -9,7 +9,9 @@
  *
  *   sure         p(finished) >= PARLEY_EOT_SURE (0.9): PARLEY_EOT_FASTEST_MS
  *                (200 ms), settled as below;
- *   confident    p(finished) >= PARLEY_EOT_CONFIDENT: PARLEY_EOT_FAST_MS
+ *   confident    p(finished) >= PARLEY_EOT_CONFIDENT, or the LM all but
+ *                ends the sentence here (PARLEY_EOT_LM_ENDS, below):
+ *                PARLEY_EOT_FAST_MS
  *                (250 ms), and no sooner than PARLEY_EOT_SETTLE_MS (100 ms)
  *                after the transcript last changed (the listener decodes the
  *                first 100 ms of a pause, so its last partial comes then);
@@ -44,6 +46,13 @@
 #define PARLEY_EOT_SETTLE_MS 100
 #define PARLEY_EOT_CONFIDENT 0.420 /* fitted with the weights (eot_model.c) */
 #define PARLEY_EOT_SURE 0.9
+/* The LM's own word: a transcript of at least PARLEY_EOT_LM_WORDS words
+ * after whose last two the trigram ends a sentence with probability
+ * 10^PARLEY_EOT_LM_ENDS (about 0.28) or more is confident whatever its
+ * score ("what time is it in london"); chosen on the tune part by
+ * bench/eot-fit.mjs (the loosest such rule that ends no first part). */
+#define PARLEY_EOT_LM_ENDS (-0.55)
+#define PARLEY_EOT_LM_WORDS 6
 
 /* The LM cue when there is no language model (its mean over the fitting
  * set's finished sentences and first parts). */
