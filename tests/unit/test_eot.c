@@ -194,6 +194,17 @@ static void model_on_sentences(void **state)
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_UNSURE);
 	f = scored("no");
 	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_SURE_END);
+	/* the LM's own word: a short question the trigram ends here, not a
+	 * shorter one, nor one with a number last */
+	f = scored("can you recommend a good book");
+	assert_true(parley_eot_p_finished(&f) < PARLEY_EOT_CONFIDENT);
+	assert_true(f.lm_end >= PARLEY_EOT_LM_ENDS);
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_CONFIDENT_END);
+	f = scored("who won the world cup");
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_UNSURE);
+	f = scored("can you recommend a good book");
+	f.number = true;
+	assert_int_equal(parley_eot_decide(&f), PARLEY_EOT_UNSURE);
 }
 
 int main(void)
