@@ -2,10 +2,10 @@
 // End-of-turn benchmark: how soon parley ends a finished turn, and how often
 // it cuts a speaker off at a pause inside an unfinished sentence.
 //
-//   node bench/turn-end.mjs [--bin build/parley[,OTHER/parley]] [--n N]
+//   node bench/turn-end.mjs [--bin 'build/parley[ ARGS][,OTHER/parley[ ARGS]]'] [--n N]
 //                           [--split both|measure|tune] [--pauses 300,400,500,700]
 //                           [--librivox all|N] [--speed 50] [--lanes 3]
-//                           [--barge N] [--json FILE]
+//                           [--barge N] [--json FILE] [--server-log FILE] [--finished-only]
 //
 // The set (bench/lib/eotset.mjs, issue 17 part 2): 60 unfinished phrases,
 // each "first part" + a pause + "the rest", labelled by where the pause
@@ -53,8 +53,15 @@
 //     (the client's frames carry flag bit 0, "playing"), a finished sentence
 //     is spoken; speech onset (capture time of its first sample) -> stop_tts
 //     at the client (p50, p95, max), and how many did not interrupt.
+// --bin: the binaries, each with server arguments of its own after a space
+// ('build/parley --end-of-turn rules,build/parley' runs one binary both
+// ways side by side); reported by the whole entry.
 // --n N: at most N items per cell (finished; each pause length), taken
 // across the word types (--n 0 skips the end-of-turn part; default: all).
+// --server-log FILE: every server's stderr at the end, one after the other
+// (with '--log-level debug' in a --bin entry: the end-of-turn model's
+// decisions). --finished-only: the finished sentences alone (no paused
+// items), e.g. with --lanes 1 to time them on a quieter machine.
 // --split: the part to run (default both). --librivox: how many librivox
 // items (default all; 0 none). The default run takes about 7.5 minutes on 2
 // cores; `--n 1 --split measure --librivox 1` (make test's bench smoke)
@@ -78,7 +85,10 @@ const argv = process.argv.slice(2);
 const { opt } = options(argv);
 helpFromHeader(import.meta.url, argv);
 const die = (m) => { console.error(`turn-end: ${m} (--help for usage)`); process.exit(2); };
-const BINS = opt('bin', process.env.PARLEY_BIN || 'build/parley').split(',').map((b) => path.resolve(REPO_ROOT, b));
+const BINS = opt('bin', process.env.PARLEY_BIN || 'build/parley').split(',').map((entry) => {
+  const [bin, ...args] = entry.trim().split(/\s+/);
+  return { bin: path.resolve(REPO_ROOT, bin), args, name: [path.relative(REPO_ROOT, path.resolve(REPO_ROOT, bin)) || bin, ...args].join(' ') };
+});
 const N = opt('n', null) == null ? null : Number(opt('n'));
 const SPLIT = opt('split', 'both');
 const PAUSE_LIST = opt('pauses', PAUSES.join(',')).split(',').map(Number);
@@ -86,7 +96,9 @@ const LIBRIVOX = opt('librivox', 'all');
 const SPEED = Number(opt('speed', '50'));
 const LANES = Number(opt('lanes', '3'));
 const JSON_OUT = opt('json', null);
+const SERVER_LOG = opt('server-log', null);
 const BARGE = Number(opt('barge', '0'));
+const FINISHED_ONLY = argv.includes('--finished-only');
 if (N != null && !(Number.isInteger(N) && N >= 0)) die(`--n wants a whole number, got ${opt('n')}`);
 if (!['both', ...SPLITS].includes(SPLIT)) die(`--split wants both, measure or tune, got ${SPLIT}`);
 if (!PAUSE_LIST.every((p) => Number.isInteger(p) && p > 0 && p <= 2000)) die(`--pauses wants ms in 1..2000, got ${opt('pauses')}`);
@@ -112,9 +124,9 @@ const fake = await startFakeOpenAI({
 });
 const common = ['--llm-url', fake.url, '--stt-warm', String(LANES + 1), '--turns-per-minute', '1000'];
 const servers = [];
-for (const bin of BINS) {
+for (const { bin, args } of BINS) {
   process.env.PARLEY_BIN = bin;
-  const srv = await startServer(common);
+  const srv = await startServer([...common, ...args]);
   for (let i = 0; i < 400 && (await getJson(srv.port, '/readyz')).status !== 200; i++) await sleep(50);
   servers.push(srv);
 }
@@ -222,7 +234,7 @@ function assembleLibrivox(item) {
 }
 
 // ---- the plan
-const items = N === 0 ? [] : flitePlan({ pauses: PAUSE_LIST, n: N, split: SPLIT });
+const items = N === 0 ? [] : flitePlan({ pauses: PAUSE_LIST, n: N, split: SPLIT }).filter((it) => !FINISHED_ONLY || it.kind === 'finished');
 let lvItems = N === 0 ? [] : librivoxPlan(librivoxClips()).filter((x) => SPLIT === 'both' || x.split === SPLIT);
 if (LIBRIVOX !== 'all') lvItems = lvItems.slice(0, Number(LIBRIVOX));
 const bargeTexts = PHRASES.slice(0, 6).map(whole);
@@ -339,6 +351,7 @@ for (const b of barges) {
   await Promise.all(clients.map((c) => c.close()));
 }
 
+if (SERVER_LOG) fs.writeFileSync(SERVER_LOG, servers.map((srv, b) => `==== ${BINS[b].name}\n${srv.stderr()}`).join('\n'));
 for (const srv of servers) await srv.stop();
 await fake.close();
 
@@ -351,11 +364,11 @@ const results = {
   duration_s: Math.round((performance.now() - T_START) / 1000),
   set: { ...setCounts(), librivox: lvItems.map((x) => ({ id: x.id, render: x.render, split: x.split })) },
   flite_recordings_with_inner_pause: innerFlite,
-  binaries: BINS.map((bin, b) => {
+  binaries: BINS.map(({ bin, args, name }, b) => {
     const all = summarise(rows, b, PAUSE_LIST);
     const lat = bargeRows.map((r) => r.per_bin[b]).filter((x) => x != null);
     return {
-      bin,
+      bin, args, name,
       finished: all.finished, paused: all.paused, // every item run, both parts
       splits: Object.fromEntries(parts.map((s) => [s, summarise(rows.filter((r) => r.split === s), b, PAUSE_LIST)])),
       all,
@@ -368,7 +381,7 @@ const results = {
 };
 
 const f = (x) => (x == null ? '-' : `${Math.round(x)}`);
-const nameOf = (r) => path.relative(REPO_ROOT, r.bin) || r.bin;
+const nameOf = (r) => r.name;
 const lines = [];
 lines.push(`parley end-of-turn benchmark, ${results.date}, set_speed ${SPEED}, voices ${VOICES.join('/')}, ${LANES} at a time, ${results.duration_s} s, load average ${LOAD_BEFORE[0]} before, ${results.load_after[0]} after (${os.cpus().length} CPUs)`);
 lines.push(`set: ${PHRASES.length} unfinished phrases (measure ${results.set.measure.phrases}, tune ${results.set.tune.phrases}), pauses ${PAUSE_LIST.join('/')} ms, ${N == null ? 'every phrase' : `at most ${N} per cell`}; ${rows.filter((r) => r.kind === 'finished').length} finished, ${rows.filter((r) => r.kind === 'paused').length} paused, ${rows.filter((r) => r.kind === 'librivox').length} librivox items run`);

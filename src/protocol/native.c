@@ -277,6 +277,8 @@ static void ev_status(struct parley_session *s)
 			json_object_set_new(c, "voices", voices);
 			json_object_set_new(c, "default_voice",
 					    cstr_json(speech->default_voice));
+			json_object_set_new(c, "end_of_turn",
+					    json_string(speech->eot_rules ? "rules" : "model"));
 			/* The recogniser, and the synthesiser of the default voice. */
 			struct speech_pick stt = { NULL, NULL }, tts = { NULL, NULL };
 			struct parley_tts_voice dv;

@@ -8,6 +8,7 @@
 #include "session/stages.h"
 #include "speech/warmup.h"
 #include "stt/stt.h"
+#include "text/eot_lm.h"
 #include "tts/tts.h"
 #include "protocol/native.h"
 #include "protocol/realtime.h"
@@ -442,6 +443,13 @@ struct parley_server *parley_server_create(const struct parley_config *cfg)
 			    tv.backend->name, tv.name, stt->name, cfg->stt_warm, cfg->stt_max);
 	else
 		PARLEY_INFO("speech: %s voice %s, %s", tv.backend->name, tv.name, stt->name);
+	srv->speech.eot_rules = strcmp(cfg->end_of_turn, "rules") == 0;
+	if (!srv->speech.eot_rules) {
+		/* the end-of-turn model reads the recogniser's own language model */
+		srv->speech.eot_lm = parley_eot_lm_create(cfg->stt_lm, why, sizeof why);
+		if (!srv->speech.eot_lm)
+			PARLEY_WARN("end of turn: %s; the model goes on without it", why);
+	}
 	srv->speech_warmup = parley_speech_warmup_start(stt, srv->speech.stt, on_engine_state, srv);
 	if (!srv->speech_warmup)
 		goto fail;
@@ -540,6 +548,8 @@ void parley_server_destroy(struct parley_server *srv)
 	if (srv->speech.stt_backend)
 		srv->speech.stt_backend->destroy(srv->speech.stt);
 	srv->speech.stt = NULL;
+	parley_eot_lm_destroy(srv->speech.eot_lm);
+	srv->speech.eot_lm = NULL;
 	parley_tts_shutdown();
 	parley_peers_destroy(srv->peers); /* after the CLOSED callbacks released theirs */
 	srv->peers = NULL;

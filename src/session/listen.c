@@ -48,6 +48,8 @@
 #include "session/listen_internal.h"
 #include "session/manual.h"
 #include "stt/stt.h"
+#include "text/eot_lm.h"
+#include "text/eot_model.h"
 #include "text/turn_rules.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -242,6 +244,7 @@ void parley_listen_begin(struct parley_listen *l, struct parley_session *s, size
 	l->overloaded = false;
 	l->partial[0] = '\0';
 	l->partial_at_ms = 0;
+	l->eot_stale = true;
 	l->speculated = false;
 	l->onset_ns = parley_now_ns() - (int64_t)PARLEY_VAD_START_WINDOW * PARLEY_VAD_FRAME_MS * 1000000;
 	l->utt_ms = 0;
@@ -303,19 +306,40 @@ static void take_partial(struct parley_listen *l)
 		memcpy(l->partial, u->partial, sizeof l->partial);
 		u->partial_new = false;
 		l->partial_at_ms = l->utt_ms;
+		l->eot_stale = true;
 	}
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* The pause that ends the current utterance (turn_rules.h). */
-static int turn_pause_ms(const struct parley_listen *l, double speed)
+/* The pause that ends the current utterance: the end-of-turn model
+ * (eot_model.h), which scores a partial once, in a pause, when it is new;
+ * or with --end-of-turn rules the rules alone (turn_rules.h). While the
+ * user speaks nothing is scored (the answer then is the longest pause)
+ * unless `now`. */
+static int turn_pause_ms(struct parley_listen *l, const struct parley_session *s, double speed,
+			 bool now)
 {
-	struct parley_turn_cues c = {
-		.text = l->partial,
-		.since_change_ms = l->partial[0] ? l->utt_ms - l->partial_at_ms : -1,
-		.utt_ms = l->utt_ms,
-	};
-	return parley_turn_silence_ms(&c, speed);
+	int since = l->partial[0] ? l->utt_ms - l->partial_at_ms : -1;
+	if (s->speech->eot_rules) {
+		struct parley_turn_cues c = { l->partial, since, l->utt_ms };
+		return parley_turn_silence_ms(&c, speed);
+	}
+	if (l->eot_stale) {
+		if (!l->vad.silence_ms && !now)
+			return PARLEY_TURN_MAX_MS; /* speaking: scored when a pause begins */
+		struct parley_eot_features f;
+		parley_eot_features_of(l->partial, &f);
+		parley_eot_lm_cues(s->speech->eot_lm, l->partial, &f);
+		l->eot = parley_eot_decide(&f);
+		l->eot_stale = false;
+		PARLEY_DEBUG("session %llu: end of turn: \"%s\": %s (p %.2f; lm_end %.2f lm_last "
+			     "%.2f words %d number %d name %d)",
+			     (unsigned long long)s->id, l->partial,
+			     parley_eot_decision_name((enum parley_eot_decision)l->eot),
+			     parley_eot_p_finished(&f), f.lm_end, f.lm_last, f.words, f.number,
+			     f.name);
+	}
+	return parley_eot_silence_ms((enum parley_eot_decision)l->eot, since, speed);
 }
 
 /* Speculation (internal.h): once per pause, when the trailing silence
@@ -389,7 +413,7 @@ void parley_listen_frame(struct parley_listen *l, struct parley_session *s, cons
 	take_partial(l);
 	barge_in(l, s, l->onset_ns);
 	parley_resume_listen(s, l->partial); /* a suspended answer: a turn, or no words */
-	int pause = t->mode == PARLEY_TURNS_FIXED ? t->silence_ms : turn_pause_ms(l, speed);
+	int pause = t->mode == PARLEY_TURNS_FIXED ? t->silence_ms : turn_pause_ms(l, s, speed, false);
 	speculate(l, s, pause);
 	if (l->vad.silence_ms >= pause || l->utt_ms >= MAX_UTTERANCE_MS)
 		parley_listen_end(l, s, 0);
@@ -549,7 +573,7 @@ void parley_listen_job(void *arg, bool cancelled)
 		int64_t last = s->in.last_ns;
 		pthread_mutex_unlock(&s->in.lock);
 		int pause = turns.mode == PARLEY_TURNS_FIXED ? turns.silence_ms
-							     : turn_pause_ms(l, speed);
+							     : turn_pause_ms(l, s, speed, true);
 		if (parley_now_ns() - last >= (int64_t)pause * 1000000)
 			parley_listen_end(l, s, last);
 	}

@@ -97,6 +97,9 @@ struct parley_listen {
 	uint64_t delivered;        /* of the last result that made (or was) a turn */
 	char partial[HYP_MAX];     /* the current utterance's latest partial */
 	int partial_at_ms;         /* utt_ms when it last changed */
+	int eot;                   /* the end-of-turn model's decision on partial
+				      (enum parley_eot_decision) */
+	bool eot_stale;            /* partial changed since: decide again */
 	int64_t onset_ns;
 	int utt_ms;
 	bool speculated;           /* a speculative answer started in this pause */

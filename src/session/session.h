@@ -54,6 +54,7 @@ struct parley_session_limits;
 struct parley_stt_backend;
 struct parley_stt_engine;
 struct parley_tts_backend;
+struct parley_eot_lm;
 
 /* Server-wide speech setup shared (read-only) by every session. */
 struct parley_speech {
@@ -62,6 +63,9 @@ struct parley_speech {
 	bool stt_remote;                       /* a service: saturation is stt_busy */
 	char default_voice[PARLEY_VOICE_MAX + 1]; /* for voice "default" */
 	double default_rate;                   /* speaking-rate multiplier */
+	bool eot_rules;                        /* --end-of-turn rules: turn_rules.h alone */
+	struct parley_eot_lm *eot_lm;          /* the end-of-turn model's LM (text/eot_lm.h);
+						  NULL: rules, or not loaded */
 };
 
 /*

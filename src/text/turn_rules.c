@@ -108,6 +108,14 @@ int parley_turn_trails_off(const char *text)
 	return n && trails(text, start, n);
 }
 
+int parley_turn_is_reply(const char *text)
+{
+	size_t start;
+	int words;
+	size_t n = last_word(text, &start, &words);
+	return n && words == 1 && IN(replies, text + start, n);
+}
+
 int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed)
 {
 	if (!(speed >= 0)) /* NaN too */

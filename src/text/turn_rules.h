@@ -56,4 +56,7 @@ int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed);
 /* 1 if the last word of text trails off (the speaker is likely to go on). */
 int parley_turn_trails_off(const char *text);
 
+/* 1 if text is a single word that is a whole reply ("yes", "thanks", ...). */
+int parley_turn_is_reply(const char *text);
+
 #endif

@@ -189,6 +189,16 @@ static int set_tts_format(struct parley_config *cfg, const char *v, char *why, s
 	return 0;
 }
 
+static int set_end_of_turn(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	if (strcmp(v, "model") != 0 && strcmp(v, "rules") != 0) {
+		snprintf(why, whylen, "'%s' is not one of model, rules", v);
+		return -1;
+	}
+	strcpy(cfg->end_of_turn, v);
+	return 0;
+}
+
 static int set_false_interruptions(struct parley_config *cfg, const char *v, char *why,
 				   size_t whylen)
 {
@@ -424,6 +434,10 @@ static const struct option_def options[] = {
 	{ "speculate-ms", "PARLEY_SPECULATE_MS", "MS",
 	  "trailing silence after which a speculative answer starts (default 100)", OPT_INT,
 	  F(speculate_ms), 0, 20, 5000, NULL },
+	{ "end-of-turn", "PARLEY_END_OF_TURN", "model|rules",
+	  "what ends a spoken turn: model (scores the words with the recogniser's language "
+	  "model; waits long when unsure) or rules (the word lists alone; default model)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_end_of_turn },
 	{ "false-interruptions", "PARLEY_FALSE_INTERRUPTIONS", "resume|stop",
 	  "a speech onset over an answer stops its audio; resume: if the sound was no turn (no "
 	  "words, or only \"mhm\", \"yeah\", ...) the answer goes on where the user stopped "
@@ -548,6 +562,7 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->turn_merging = 1;
 	cfg->speculate_ms = 100;
 	cfg->false_interruptions_resume = 1;
+	strcpy(cfg->end_of_turn, "model");
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;
 	strcpy(cfg->tts_model, "tts-1");

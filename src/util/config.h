@@ -76,6 +76,7 @@ struct parley_config {
 	int speculate_ms;          /* trailing silence before a speculative answer starts */
 	int false_interruptions_resume; /* 0/1: an onset that was not a turn resumes the answer */
 	int turn_merging;          /* 0/1: a turn the user continues before hearing the answer is merged */
+	char end_of_turn[8];       /* "model" (text/eot_model.h) or "rules" (text/turn_rules.h) */
 	/* speech: synthesis */
 	char tts[16];              /* default backend: flite, espeak, openai */
 	char tts_voice[65];        /* default voice ("" = the backend's) */

@@ -37,7 +37,10 @@ before(async () => {
     tokenDelayMs: 5,
     answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : /talk/.test(user) ? LONG : 'Okay.'),
   });
-  srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '200']);
+  // the rules' waits (300 / 550 / 1000 ms) are what these tests time; the
+  // model's are tested in end-of-turn.test.mjs
+  srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '200',
+    '--end-of-turn', 'rules']);
   await waitReady(srv.port);
   audio.finished = await say('I would like to order a pizza.');
   audio.unfinished = await say('I would like to order a pizza with');
