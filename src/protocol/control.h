@@ -46,6 +46,7 @@ enum {
 	PARLEY_CFG_VOICE = 1 << 3,
 	PARLEY_CFG_TTS_RATE = 1 << 4,
 	PARLEY_CFG_HOLD_FINAL = 1 << 5,
+	PARLEY_CFG_ECHO_CANCELLED = 1 << 6,
 };
 
 struct parley_config_update {
@@ -56,6 +57,7 @@ struct parley_config_update {
 	char voice[PARLEY_VOICE_MAX + 1];
 	double tts_rate;
 	bool hold_final; /* final_user_request held until the answer is heard */
+	bool echo_cancelled; /* the client cancels echo itself (the echo guard) */
 };
 
 struct parley_control {

@@ -252,6 +252,7 @@ static json_t *wire_settings_json(struct parley_session *s)
 			pthread_mutex_unlock(&n->lock);
 		}
 		json_object_set_new(c, "hold_final", json_boolean(hold && n));
+		json_object_set_new(c, "echo_guard", json_boolean(parley_session_echo_guard(s)));
 	}
 	return c;
 }
@@ -557,6 +558,8 @@ static void configure(struct parley_session *s, const struct parley_config_updat
 		rc = rc ? rc : parley_session_set_audio_out(s, cu->audio_out);
 	if (cu->has & PARLEY_CFG_TTS_RATE)
 		rc = rc ? rc : parley_session_set_tts_rate(s, cu->tts_rate);
+	if (cu->has & PARLEY_CFG_ECHO_CANCELLED)
+		parley_session_set_echo_cancelled(s, cu->echo_cancelled);
 	if (rc != 0) { /* the parser and the session disagree on a range: a bug */
 		wire_error(s, PARLEY_PE_INTERNAL, "session.config: %s", parley_strerror(rc));
 		return;

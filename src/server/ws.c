@@ -140,6 +140,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		.limits = &srv->limits,
 		.speculate_ms = srv->cfg->speculate ? srv->cfg->speculate_ms : 0,
 		.assume_playback = c->wire->assume_playback,
+		.echo_mode = (enum parley_echo_mode)srv->cfg->echo_guard,
 		.proto = proto,
 		.proto_free = c->wire->proto_free,
 	};

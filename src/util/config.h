@@ -74,6 +74,7 @@ struct parley_config {
 	int stt_wait_ms;           /* an utterance waits this long for a free decoder */
 	int speculate;             /* 0/1: start the answer in the user's trailing silence */
 	int speculate_ms;          /* trailing silence before a speculative answer starts */
+	int echo_guard;            /* 0 auto, 1 on, 2 off (enum parley_echo_mode) */
 	/* speech: synthesis */
 	char tts[16];              /* default backend: flite, espeak, openai */
 	char tts_voice[65];        /* default voice ("" = the backend's) */
