@@ -11,7 +11,7 @@
 
 #define NOISE_SUPPRESS_DB -6        /* mild: the recogniser hears this audio */
 #define ECHO_SUPPRESS_DB -40        /* residual echo, the far end alone */
-#define ECHO_SUPPRESS_ACTIVE_DB -15 /* residual echo while the near end speaks */
+#define ECHO_SUPPRESS_ACTIVE_DB -30 /* residual echo while the near end speaks */
 
 struct parley_aec {
 	SpeexEchoState *echo;

@@ -19,13 +19,18 @@
 #define RATE PARLEY_VAD_RATE
 #define FRAME PARLEY_VAD_FRAME
 #define NS_PER_SAMPLE (1000000000 / RATE) /* 62500 */
-#define REF_SECONDS 20       /* reference kept: what is sent ahead of playback fits */
-#define REF_CAP ((size_t)RATE * REF_SECONDS)
+#define REF_START_S 10       /* the reference ring at first, */
+#define REF_MAX_S 120        /* and grown up to this: an answer's audio is sent ahead of
+				playback, all of it when synthesis is quick */
+#define REF_KEEP_MS 2000     /* kept behind what is playing: the echo's reach */
 #define NSEG 64              /* playback segments remembered */
 #define MAX_LAG_MS 1000      /* the delay searched: buffers, network, room */
 #define TAIL_MS 250          /* the room's reverberation */
-#define AEC_TAIL_MS 400      /* the canceller's filter ... */
-#define AEC_PRE_MS 60        /* ... starting this long before the measured delay */
+#define TAIL_FALL_DB 40.0    /* what the canceller leaves of the tail falls this much over
+				TAIL_MS (the room's falls 60 dB, but the filter learns the
+				tail last) */
+#define AEC_TAIL_MS 260      /* the canceller's filter ... */
+#define AEC_PRE_MS 40        /* ... starting this long before the measured delay */
 #define BLOCK 64             /* envelope block: 4 ms */
 #define BLOCK_MS 4
 #define ENV_HZ 30.0          /* the envelopes' low-pass */
@@ -33,30 +38,39 @@
 #define CORR_BLOCKS 500      /* correlated: 2 s */
 #define MAX_LAG_BLOCKS (MAX_LAG_MS / BLOCK_MS)
 #define MEASURE_EVERY 25     /* frames between delay measurements: 0.5 s */
+#define START_REPORT_MS 1000 /* a tts_start this soon after a segment began is its start */
+#define CLOCK_SLIP_MS 5      /* the microphone's clock moves while echo is heard */
 #define MOVE_MS 40           /* a delay this far from the one in use moves it */
 #define AGREE_MS 16          /* two measurements this close agree */
+#define REMEASURE_ABOVE_DB -15.0 /* a residual ratio above this: measure the delay again */
 #define MIN_CORR 0.3         /* a peak below this measures nothing */
 #define REF_AUDIBLE 100.0    /* reference level (int16 rms, or mean |x|) that can make an
 				audible echo: about -50 dBFS */
 #define FLOOR_START_DB -70.0
 #define GATE_FLOOR_DB -90.0  /* quietest a gated frame is made */
 #define RATIO_START_DB 0.0   /* before any measurement: echo as loud as the reference */
-#define RATIO_UP 0.1         /* the tracked ratio follows louder frames, at most ... */
+#define RATIO_UP 0.3         /* the tracked ratio follows louder frames, at most ... */
 #define RATIO_UP_MAX_DB 6.0  /* ... this far at once (speech does not drag it up) */
-#define RATIO_DOWN 0.05      /* and quieter ones, at most ... */
-#define RATIO_DOWN_MAX_DB 20.0
+#define RESTART_RATIO_DB -12.0 /* the ratio assumed when playback restarts */
+#define RESTART_GAP_MS 300   /* after a pause this long */
+#define RATIO_CREEP_DB 0.1   /* per frame, on frames above the gate */
+#define RATIO_DOWN 0.03      /* and quieter ones, at most ... */
+#define RATIO_DOWN_MAX_DB 10.0
+#define DELAY_SLACK_MS 20    /* the measured delay's uncertainty */
 
 /* Reference sample `at` (counted in ref_written) starts playing at t_ns;
  * the next ones follow at real time until the next segment's `at`. */
 struct seg {
 	uint64_t at;
 	int64_t t_ns;
+	bool restart; /* playback had stopped (RESTART_GAP_MS) */
 };
 
 struct parley_echoguard {
 	atomic_bool on;
 	pthread_mutex_t lock; /* guards the reference side, down to `play_end_ns` */
-	int16_t *ref;         /* REF_CAP samples, NULL until the first audio */
+	int16_t *ref;         /* ref_cap samples, NULL until the first audio */
+	size_t ref_cap;
 	uint64_t ref_written;
 	struct seg segs[NSEG]; /* oldest first from seg_head */
 	size_t seg_head, nseg;
@@ -67,11 +81,14 @@ struct parley_echoguard {
 	/* the listen strand only */
 	bool have_clock;
 	int64_t mic_zero_ns;   /* arrival time of 16 kHz sample 0 */
+	bool active;           /* the last frame was worked on */
+	uint64_t seg_seen;     /* the segment whose start was last seen playing */
 	uint64_t framed;       /* 16 kHz samples given to frame() */
 	struct parley_aec *aec;
 	int delay_ms;          /* -1: not measured */
 	int candidate_ms;      /* a measurement that differs, waiting for a second */
-	float env_mic[ENV_N], env_ref[ENV_N]; /* rms per block, ring */
+	float env_mic[ENV_N], env_ref[ENV_N]; /* envelopes per block, ring */
+	float ms_ref[ENV_N];   /* the reference's mean square per block (unfiltered), ring */
 	double lp_mic[2], lp_ref[2]; /* the envelopes' filters */
 	uint64_t nenv;         /* blocks ever pushed */
 	int since_measure;
@@ -124,22 +141,67 @@ bool parley_echoguard_on(struct parley_echoguard *g)
 }
 
 /* Caller holds lock: a new segment (the oldest goes when full). */
-static void seg_push_locked(struct parley_echoguard *g, int64_t t_ns)
+static void seg_push_locked(struct parley_echoguard *g, int64_t t_ns, bool restart)
 {
 	if (g->nseg == NSEG) {
 		g->seg_head = (g->seg_head + 1) % NSEG;
 		g->nseg--;
 	}
-	g->segs[(g->seg_head + g->nseg) % NSEG] = (struct seg){ g->ref_written, t_ns };
+	g->segs[(g->seg_head + g->nseg) % NSEG] = (struct seg){ g->ref_written, t_ns, restart };
 	g->nseg++;
 }
 
-/* Caller holds lock: n 16 kHz samples into the ring. */
-static void ring_write_locked(struct parley_echoguard *g, const int16_t *pcm, size_t n)
+/* Caller holds lock: the reference sample playing at now_ns (by the last
+ * segment; ref_written when all has played). */
+static uint64_t playing_locked(const struct parley_echoguard *g, int64_t now_ns)
 {
+	if (!g->nseg)
+		return g->ref_written;
+	const struct seg *sg = &g->segs[(g->seg_head + g->nseg - 1) % NSEG];
+	uint64_t pos = sg->at + (uint64_t)(now_ns > sg->t_ns ? (now_ns - sg->t_ns) / NS_PER_SAMPLE : 0);
+	return pos < g->ref_written ? pos : g->ref_written;
+}
+
+/* Caller holds lock: the ring holds `need` samples (grown, its samples
+ * kept where their positions fall); false when it cannot. */
+static bool ring_fit_locked(struct parley_echoguard *g, size_t need)
+{
+	if (need <= g->ref_cap)
+		return true;
+	size_t cap = g->ref_cap ? g->ref_cap : (size_t)RATE * REF_START_S;
+	while (cap < need && cap < (size_t)RATE * REF_MAX_S)
+		cap *= 2;
+	if (cap > (size_t)RATE * REF_MAX_S)
+		cap = (size_t)RATE * REF_MAX_S;
+	if (cap <= g->ref_cap)
+		return false;
+	int16_t *ring = malloc(cap * sizeof *ring);
+	if (!ring)
+		return false;
+	uint64_t from = g->ref_written > g->ref_cap ? g->ref_written - g->ref_cap : 0;
+	for (uint64_t pos = from; pos < g->ref_written; pos++)
+		ring[pos % cap] = g->ref[pos % g->ref_cap];
+	free(g->ref);
+	g->ref = ring;
+	g->ref_cap = cap;
+	return true;
+}
+
+/* Caller holds lock: n 16 kHz samples into the ring, grown first if they
+ * would overwrite what is still to play or to echo (at the cap, the
+ * oldest go). */
+static void ring_write_locked(struct parley_echoguard *g, const int16_t *pcm, size_t n,
+			      int64_t now_ns)
+{
+	uint64_t keep_from = playing_locked(g, now_ns);
+	keep_from = keep_from > (uint64_t)RATE * REF_KEEP_MS / 1000
+			    ? keep_from - (uint64_t)RATE * REF_KEEP_MS / 1000
+			    : 0;
+	if (!ring_fit_locked(g, (size_t)(g->ref_written + n - keep_from)) && !g->ref)
+		return;
 	for (size_t done = 0; done < n;) {
-		size_t at = (size_t)(g->ref_written % REF_CAP);
-		size_t k = REF_CAP - at < n - done ? REF_CAP - at : n - done;
+		size_t at = (size_t)(g->ref_written % g->ref_cap);
+		size_t k = g->ref_cap - at < n - done ? g->ref_cap - at : n - done;
 		memcpy(g->ref + at, pcm + done, k * sizeof *pcm);
 		done += k;
 		g->ref_written += k;
@@ -152,8 +214,6 @@ void parley_echoguard_reference(struct parley_echoguard *g, const int16_t *pcm, 
 	if (!atomic_load(&g->on) || !n || rate <= 0)
 		return;
 	pthread_mutex_lock(&g->lock);
-	if (!g->ref && !(g->ref = malloc(REF_CAP * sizeof *g->ref)))
-		goto out;
 	if (!g->rs || g->rs_rate != rate) {
 		parley_resampler_destroy(g->rs);
 		g->rs = parley_resampler_create(rate, RATE);
@@ -166,15 +226,16 @@ void parley_echoguard_reference(struct parley_echoguard *g, const int16_t *pcm, 
 	if (!step)
 		step = 1;
 	if (now_ns >= g->play_end_ns) { /* nothing was playing: it starts now */
-		seg_push_locked(g, now_ns);
+		seg_push_locked(g, now_ns,
+				now_ns - g->play_end_ns >= (int64_t)RESTART_GAP_MS * 1000000);
 		g->play_end_ns = now_ns;
 	}
 	for (size_t off = 0; off < n; off += step) {
 		size_t k = n - off < step ? n - off : step;
 		size_t m = parley_resampler_process(g->rs, pcm + off, k, buf,
 						    sizeof buf / sizeof buf[0]);
-		ring_write_locked(g, buf, m);
-		g->play_end_ns += (int64_t)m * NS_PER_SAMPLE;
+		ring_write_locked(g, buf, m, now_ns);
+		g->play_end_ns += (int64_t)m * NS_PER_SAMPLE; /* (silence if it did not fit) */
 	}
 out:
 	pthread_mutex_unlock(&g->lock);
@@ -184,8 +245,21 @@ void parley_echoguard_stop(struct parley_echoguard *g, int64_t now_ns)
 {
 	pthread_mutex_lock(&g->lock);
 	if (g->play_end_ns > now_ns) {
-		seg_push_locked(g, now_ns); /* from now on: past what was written, silence */
+		seg_push_locked(g, now_ns, false); /* from now on: past what was written, silence */
 		g->play_end_ns = now_ns;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+void parley_echoguard_playback_started(struct parley_echoguard *g, int64_t now_ns)
+{
+	pthread_mutex_lock(&g->lock);
+	struct seg *sg = g->nseg ? &g->segs[(g->seg_head + g->nseg - 1) % NSEG] : NULL;
+	if (sg && sg->at < g->ref_written && now_ns >= sg->t_ns &&
+	    now_ns - sg->t_ns <= (int64_t)START_REPORT_MS * 1000000) {
+		/* the client says when this segment began to play: later than sent */
+		g->play_end_ns += now_ns - sg->t_ns;
+		sg->t_ns = now_ns;
 	}
 	pthread_mutex_unlock(&g->lock);
 }
@@ -210,8 +284,8 @@ static void ref_fill_locked(const struct parley_echoguard *g, int64_t t_ns, int1
 			if (t < sg->t_ns || t >= seg_end_ns)
 				continue;
 			uint64_t pos = sg->at + (uint64_t)((t - sg->t_ns) / NS_PER_SAMPLE);
-			if (pos < end && pos + REF_CAP >= g->ref_written)
-				out[i] = g->ref[pos % REF_CAP];
+			if (pos < end && pos + g->ref_cap >= g->ref_written)
+				out[i] = g->ref[pos % g->ref_cap];
 		}
 	}
 }
@@ -219,13 +293,21 @@ static void ref_fill_locked(const struct parley_echoguard *g, int64_t t_ns, int1
 void parley_echoguard_mic_arrival(struct parley_echoguard *g, int64_t arrival_ns, size_t ahead)
 {
 	int64_t zero = arrival_ns - (int64_t)(g->framed + ahead) * NS_PER_SAMPLE;
-	if (!g->have_clock || zero < g->mic_zero_ns) {
-		g->mic_zero_ns = zero; /* the earliest arrival is the least delayed */
+	if (!g->have_clock) {
+		g->mic_zero_ns = zero;
 		g->have_clock = true;
-	} else {
-		/* later arrivals are jitter, or the clocks drift apart: follow slowly */
-		g->mic_zero_ns += (zero - g->mic_zero_ns) / 64;
+	} else if (g->active || g->delay_ms >= 0) {
+		/* Once the canceller learnt the room, the clock holds still to the
+		 * sample: only an arrival earlier than the clock allows by more
+		 * than jitter (audio was lost, or the clock was set on a late
+		 * start) moves it. */
+		if (zero < g->mic_zero_ns - (int64_t)CLOCK_SLIP_MS * 1000000)
+			g->mic_zero_ns = zero;
+	} else if (zero < g->mic_zero_ns) {
+		g->mic_zero_ns = zero; /* the earliest arrival is the least delayed */
 	}
+	/* Later arrivals are jitter: the clock stays, so that the room the
+	 * canceller learnt stays where it was for the next answer. */
 }
 
 static double mean_square(const int16_t *p, size_t n)
@@ -261,6 +343,8 @@ static void env_push(struct parley_echoguard *g, const int16_t *mic, const int16
 {
 	envelope(g->lp_mic, mic, g->env_mic, g->nenv);
 	envelope(g->lp_ref, ref0, g->env_ref, g->nenv);
+	for (size_t b = 0; b < FRAME / BLOCK; b++)
+		g->ms_ref[(g->nenv + b) % ENV_N] = (float)mean_square(ref0 + b * BLOCK, BLOCK);
 	g->nenv += FRAME / BLOCK;
 }
 
@@ -308,7 +392,9 @@ static int best_lag(const struct parley_echoguard *g)
 	return best;
 }
 
-/* Every MEASURE_EVERY frames: the delay, adopted at once the first time;
+/* Every MEASURE_EVERY frames while the canceller does not work well (the
+ * residual ratio above REMEASURE_ABOVE_DB): the delay, adopted at once
+ * the first time;
  * later a new one is adopted when two measurements in a row agree on it
  * and it leaves the canceller's margin (MOVE_MS: within it the filter
  * follows by itself, and a reset would make it learn the room again). */
@@ -316,6 +402,8 @@ static void measure(struct parley_echoguard *g)
 {
 	if (++g->since_measure < MEASURE_EVERY)
 		return;
+	if (g->delay_ms >= 0 && g->ratio_db < REMEASURE_ABOVE_DB)
+		return; /* the canceller works: the delay is right */
 	g->since_measure = 0;
 	int lag = best_lag(g);
 	if (lag < 0)
@@ -323,8 +411,10 @@ static void measure(struct parley_echoguard *g)
 	int ms = lag * BLOCK_MS;
 	bool moved = g->delay_ms >= 0 && abs(ms - g->delay_ms) > MOVE_MS;
 	if (g->delay_ms < 0 || (moved && abs(ms - g->candidate_ms) <= AGREE_MS)) {
-		if (g->delay_ms >= 0 && g->aec)
+		if (g->delay_ms >= 0 && g->aec) {
 			parley_aec_reset(g->aec); /* the echo path moved in the filter */
+			g->ratio_db = RATIO_START_DB; /* and is learnt again */
+		}
 		g->delay_ms = ms;
 		g->candidate_ms = -1;
 	} else {
@@ -332,18 +422,26 @@ static void measure(struct parley_echoguard *g)
 	}
 }
 
-/* The loudest reference block (mean square) that can echo into the
- * frame just pushed: lags [lo, hi] ms. */
-static double loudest_echo_source(const struct parley_echoguard *g, int lo_ms, int hi_ms)
+/* The reference that can echo into the frame just pushed, as a mean
+ * square: the loudest block within DELAY_SLACK_MS of the
+ * measured delay, or later, weighted down as the room's tail decays
+ * (TAIL_FALL_DB over TAIL_MS); before the delay is known, the loudest at any lag. */
+static double echo_source(const struct parley_echoguard *g)
 {
+	int lo = g->delay_ms < 0 ? 0 : g->delay_ms - DELAY_SLACK_MS;
+	int direct = g->delay_ms < 0 ? MAX_LAG_MS + TAIL_MS : g->delay_ms + DELAY_SLACK_MS;
+	int hi = g->delay_ms < 0 ? direct : g->delay_ms + TAIL_MS;
 	double top = 0;
 	uint64_t last = g->nenv - 1;
-	for (int lag = lo_ms / BLOCK_MS; lag <= hi_ms / BLOCK_MS + FRAME / BLOCK; lag++) {
+	for (int lag = (lo < 0 ? 0 : lo) / BLOCK_MS; lag <= hi / BLOCK_MS + FRAME / BLOCK; lag++) {
 		if ((uint64_t)lag > last || lag >= ENV_N)
 			break;
-		double r = g->env_ref[(last - (uint64_t)lag) % ENV_N];
-		if (r * r > top)
-			top = r * r;
+		double e = g->ms_ref[(last - (uint64_t)lag) % ENV_N];
+		int over = lag * BLOCK_MS - FRAME * 1000 / RATE - direct; /* past the direct path */
+		if (over > 0)
+			e *= pow(10.0, -TAIL_FALL_DB / 10.0 * over / TAIL_MS);
+		if (e > top)
+			top = e;
 	}
 	return top;
 }
@@ -356,19 +454,30 @@ static double thread_ms(void)
 }
 
 /* The gate: out (FRAME samples) against the echo predicted from the
- * loudest reference `source` (mean square). */
+ * reference `source` (mean square) that can echo into it: echo alone
+ * unless it is PARLEY_ECHOGUARD_MARGIN_DB above the prediction and louder
+ * than PARLEY_ECHOGUARD_SPEECH_DB (what the canceller leaves of a room's
+ * tail stays below that). Echo alone is brought down to the noise floor.
+ * The ratio is tracked on every frame with a source to predict from,
+ * slowly on frames that pass. */
 static void gate(struct parley_echoguard *g, int16_t *out, double source)
 {
 	double e = mean_square(out, FRAME);
-	if (source < REF_AUDIBLE * REF_AUDIBLE)
-		return;
+	bool audible_source = source >= REF_AUDIBLE * REF_AUDIBLE;
 	double obs = db_of(e) - db_of(source);
-	bool echo = obs < g->ratio_db + PARLEY_ECHOGUARD_MARGIN_DB;
-	double gap = obs - g->ratio_db;
-	if (gap > 0)
-		g->ratio_db += RATIO_UP * (gap < RATIO_UP_MAX_DB ? gap : RATIO_UP_MAX_DB);
-	else
-		g->ratio_db += RATIO_DOWN * (gap > -RATIO_DOWN_MAX_DB ? gap : -RATIO_DOWN_MAX_DB);
+	bool echo = db_of(e) < PARLEY_ECHOGUARD_SPEECH_DB ||
+		    (audible_source && obs < g->ratio_db + PARLEY_ECHOGUARD_MARGIN_DB);
+	if (audible_source) {
+		/* echo follows the echo; the near end's speech only creeps it up
+		 * (the canceller worsening shows there first) */
+		double gap = obs - g->ratio_db;
+		if (gap > 0 && !echo)
+			g->ratio_db += RATIO_CREEP_DB;
+		else if (gap > 0)
+			g->ratio_db += RATIO_UP * (gap < RATIO_UP_MAX_DB ? gap : RATIO_UP_MAX_DB);
+		else
+			g->ratio_db += RATIO_DOWN * (gap > -RATIO_DOWN_MAX_DB ? gap : -RATIO_DOWN_MAX_DB);
+	}
 	if (!echo)
 		return;
 	g->gated++;
@@ -392,6 +501,16 @@ bool parley_echoguard_frame(struct parley_echoguard *g, int16_t *pcm, double clo
 	pthread_mutex_lock(&g->lock);
 	bool active = g->nseg && g->segs[g->seg_head].t_ns <= t &&
 		      t - (int64_t)reach_ms * 1000000 < g->play_end_ns;
+	g->active = active;
+	/* Playback (re)starts: the client's start is known to a few ms, not
+	 * to the sample, so the canceller must find the room again: until it
+	 * has, trust it less. */
+	const struct seg *last_seg = g->nseg ? &g->segs[(g->seg_head + g->nseg - 1) % NSEG] : NULL;
+	if (active && last_seg && last_seg->at != g->seg_seen) {
+		g->seg_seen = last_seg->at;
+		if (last_seg->restart && g->ratio_db < RESTART_RATIO_DB)
+			g->ratio_db = RESTART_RATIO_DB;
+	}
 	if (!active) {
 		pthread_mutex_unlock(&g->lock);
 		double db = db_of(mean_square(pcm, FRAME)); /* the noise floor, as the VAD's */
@@ -418,9 +537,7 @@ bool parley_echoguard_frame(struct parley_echoguard *g, int16_t *pcm, double clo
 	} else {
 		memcpy(out, pcm, sizeof out);
 	}
-	int lo = g->delay_ms < 0 ? 0 : g->delay_ms - AEC_PRE_MS;
-	int hi = g->delay_ms < 0 ? MAX_LAG_MS + TAIL_MS : g->delay_ms + TAIL_MS;
-	gate(g, out, loudest_echo_source(g, lo < 0 ? 0 : lo, hi));
+	gate(g, out, echo_source(g));
 	memcpy(pcm, out, sizeof out);
 	g->frames++;
 	g->last_echo_ms = clock_ms;

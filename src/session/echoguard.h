@@ -6,12 +6,14 @@
  *
  * The reference is the audio the speaker sent (a copy, resampled to
  * 16 kHz, kept in a bounded ring). Each piece is placed on the server's
- * clock where the client plays it: at once if nothing is playing, else
- * right after what is queued (the client plays in order, at real time);
- * a barge-in cuts what was not played (parley_echoguard_stop). The
+ * clock where the client plays it: at once if nothing is playing (or when
+ * the client's tts_start says it began), else right after what is queued
+ * (the client plays in order, at real time); a barge-in cuts what was not
+ * played (parley_echoguard_stop). The
  * microphone's 16 kHz samples are placed on the same clock by when they
  * arrived (the earliest arrival seen for the stream's sample count, so
- * network jitter does not move it). What is left between the two clocks,
+ * network jitter does not move it; it never moves later, so the room the
+ * canceller learnt stays in place from one answer to the next). What is left between the two clocks,
  * the client's buffers, the network and the room's acoustic delay, is
  * measured from the signals: the envelopes (4 ms blocks) of the reference
  * and of the microphone are cross-correlated over 2 s, at lags of 0..1 s,
@@ -23,7 +25,10 @@
  * last gate then compares what is left with the echo the reference
  * predicts (the loudest reference that can echo into this frame, times
  * the ratio the frames left after cancelling have shown, tracked in dB):
- * a frame not clearly above it (PARLEY_ECHOGUARD_MARGIN_DB) is echo alone
+ * a frame not clearly above it (PARLEY_ECHOGUARD_MARGIN_DB, and at least
+ * PARLEY_ECHOGUARD_SPEECH_DB: what the canceller leaves of the room's
+ * reverberant tail stays below it, a voice close to the microphone is
+ * well above it) is echo alone
  * and is brought down to the microphone's noise floor, so the VAD, the
  * barge-in and the recogniser hear silence there; speech clearly louder
  * than the predicted echo passes, so the user can still interrupt.
@@ -46,7 +51,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARLEY_ECHOGUARD_MARGIN_DB 8.0 /* speech must be this far above the predicted echo */
+#define PARLEY_ECHOGUARD_MARGIN_DB 12.0 /* speech must be this far above the predicted echo */
+#define PARLEY_ECHOGUARD_SPEECH_DB -38.0 /* and this loud (dBFS) while the assistant is heard */
 
 struct parley_echoguard;
 
@@ -64,6 +70,13 @@ bool parley_echoguard_on(struct parley_echoguard *g);
  * Any thread; nothing while off. */
 void parley_echoguard_reference(struct parley_echoguard *g, const int16_t *pcm, size_t n,
 				int rate, int64_t now_ns);
+
+/* The client reports that its playback started (tts_start) at now_ns: the
+ * audio that began to play last (sent since nothing was playing, within
+ * the last second) is placed from now on; the report is more exact than
+ * the send time (the client starts on its own audio clock, behind its
+ * jitter buffer). Any thread. */
+void parley_echoguard_playback_started(struct parley_echoguard *g, int64_t now_ns);
 
 /* The client flushed its playback at now_ns (stop_tts): the reference not
  * played by then never will be. Any thread. */

@@ -40,10 +40,10 @@ static bool queue_locked(struct parley_session *s, struct say *y, const int16_t 
 	if (!n)
 		return true;
 	size_t chunk = (size_t)y->out_rate * CHUNK_MS / 1000;
+	if (s->echo) /* the echo guard's reference, before the client can play it */
+		parley_echoguard_reference(s->echo, pcm, n, y->out_rate, parley_now_ns());
 	for (size_t off = 0; off < n; off += chunk)
 		s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
-	if (s->echo) /* the echo guard's reference */
-		parley_echoguard_reference(s->echo, pcm, n, y->out_rate, parley_now_ns());
 	int64_t ms = (int64_t)n * 1000 / y->out_rate;
 	s->spk.audio_sent_ms += ms;
 	parley_speaker_audio_sent_locked(s, ms);
