@@ -51,7 +51,7 @@
 #define RATIO_START_DB 0.0   /* before any measurement: echo as loud as the reference */
 #define RATIO_UP 0.3         /* the tracked ratio follows louder frames, at most ... */
 #define RATIO_UP_MAX_DB 6.0  /* ... this far at once (speech does not drag it up) */
-#define RESTART_RATIO_DB -12.0 /* the ratio assumed when playback restarts */
+#define RESTART_RATIO_DB -20.0 /* the ratio assumed when playback restarts */
 #define RESTART_GAP_MS 300   /* after a pause this long */
 #define RATIO_CREEP_DB 0.1   /* per frame, on frames above the gate */
 #define RATIO_DOWN 0.03      /* and quieter ones, at most ... */

@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PARLEY_ECHOGUARD_MARGIN_DB 12.0 /* speech must be this far above the predicted echo */
+#define PARLEY_ECHOGUARD_MARGIN_DB 10.0 /* speech must be this far above the predicted echo */
 #define PARLEY_ECHOGUARD_SPEECH_DB -38.0 /* and this loud (dBFS) while the assistant is heard */
 
 struct parley_echoguard;

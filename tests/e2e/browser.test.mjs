@@ -532,6 +532,10 @@ test('playback goes through the local peer connection: the receiver gets the aud
   const s = await stats(page);
   assert.equal(await page.evaluate(() => window.__seen.toDestination.length), 0, 'an audio node was connected to ctx.destination');
   assert.equal(s.playbackPath, 'webrtc');
+  // through the peer connection, with the microphone's echo canceller: the
+  // page tells the server, whose echo guard is then off
+  assert.equal(s.micEchoCancellation, true, 'the microphone runs with echoCancellation');
+  assert.equal(s.echoCancelled, true, 'the page says it cancels echo');
   assert.ok(s.loopbackMs > 10 && s.loopbackMs < 500, `loopback delay measured by the page: ${s.loopbackMs} ms`);
 
   // The received audio is the played audio, delayed, with little loss (Opus at up to 128 kbit/s).

@@ -113,8 +113,9 @@ export class Room {
   /** A new answer begins (its playback reports count from 0). */
   newAnswer() { this.played = 0; }
 
-  /** The user says pcm (16 kHz) from the next tick on. */
-  say(pcm) { this.user = pcm; this.userAt = 0; }
+  /** The user says pcm (16 kHz) from the next tick on; userSentAt is
+   *  then the time the frame holding its first sample was sent. */
+  say(pcm) { this.user = pcm; this.userAt = 0; this.userSentAt = 0; }
 
   /** The next 20 ms of the loudspeaker's output. */
   play() {
@@ -148,7 +149,10 @@ export class Room {
       for (const t of this.taps) v += t.gain * h[base + i - t.at];
       v = this.lp(this.hp(v));
       v += (this.rnd() * 2 - 1) * this.noise;
-      if (this.user && this.userAt < this.user.length) v += this.user[this.userAt++];
+      if (this.user && this.userAt < this.user.length) {
+        if (!this.userAt) this.userSentAt = performance.now() + 0; // sent with this frame
+        v += this.user[this.userAt++];
+      }
       if (v > 32767 || v < -32768) this.clipped++;
       pcm.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(v))), 8 + i * 2);
     }
