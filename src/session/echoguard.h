@@ -9,29 +9,31 @@
  * clock where the client plays it: at once if nothing is playing (or when
  * the client's tts_start says it began), else right after what is queued
  * (the client plays in order, at real time); a barge-in cuts what was not
- * played (parley_echoguard_stop). The
- * microphone's 16 kHz samples are placed on the same clock by when they
- * arrived (the earliest arrival seen for the stream's sample count, so
- * network jitter does not move it; it never moves later, so the room the
- * canceller learnt stays in place from one answer to the next). What is left between the two clocks,
- * the client's buffers, the network and the room's acoustic delay, is
- * measured from the signals: the envelopes (4 ms blocks) of the reference
- * and of the microphone are cross-correlated over 2 s, at lags of 0..1 s,
- * every half second while the assistant is heard.
+ * played (parley_echoguard_stop). The microphone's 16 kHz samples are
+ * placed on the same clock by when they arrived (the earliest arrival seen for the stream's sample count, so
+ * network jitter does not move it; once the room is learnt it holds still,
+ * so the canceller's filter stays valid from one answer to the next). What
+ * is left between the two clocks, the client's buffers, the network and
+ * the room's acoustic delay, is measured from the signals: the envelopes
+ * (|x| low-passed, read every 4 ms) of the reference and of the microphone
+ * are correlated over 2 s, at lags of 0..1 s, every half second while the
+ * delay is unknown or the canceller works badly.
  *
  * With the delay known, each microphone frame goes through an echo
- * canceller (audio/aec.h: speexdsp's adaptive filter over 400 ms from
- * 60 ms before the measured delay, and its residual echo suppressor). A
+ * canceller (audio/aec.h: speexdsp's adaptive filter over 260 ms from
+ * 40 ms before the measured delay, and its residual echo suppressor). A
  * last gate then compares what is left with the echo the reference
  * predicts (the loudest reference that can echo into this frame, times
  * the ratio the frames left after cancelling have shown, tracked in dB):
  * a frame not clearly above it (PARLEY_ECHOGUARD_MARGIN_DB, and at least
  * PARLEY_ECHOGUARD_SPEECH_DB: what the canceller leaves of the room's
  * reverberant tail stays below it, a voice close to the microphone is
- * well above it) is echo alone
- * and is brought down to the microphone's noise floor, so the VAD, the
- * barge-in and the recogniser hear silence there; speech clearly louder
- * than the predicted echo passes, so the user can still interrupt.
+ * well above it) is echo alone and is brought down to the microphone's
+ * noise floor, so the VAD, the barge-in and the recogniser hear silence
+ * there; speech clearly louder than the predicted echo passes, so the user
+ * can still interrupt. After a pause in playback the ratio starts from
+ * -20 dB again (the new start is known to a few ms, not to the sample,
+ * and the canceller must find the room again).
  *
  * No work while nothing plays: a frame is only processed while reference
  * audio can still echo into it (until its play end + the delay + the

@@ -11,7 +11,7 @@
 // TEXT). Time bounds are generous (the bench, bench/echo.mjs, measures).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, connectReady, waitReady, sleep } from './harness.mjs';
+import { startServer, connectReady, waitReady, sleep, stopClean } from './harness.mjs';
 import { trimQuiet } from './audio.mjs';
 import { Room, RATE } from './room.mjs';
 import { startFakeOpenAI } from '../fakes/fake-llm.mjs';
@@ -45,7 +45,7 @@ before(async () => {
 });
 
 after(async () => {
-  await srv?.stop();
+  if (srv) await stopClean(srv); // no sanitizer report, a clean exit
   await fake?.close();
 });
 
@@ -160,6 +160,6 @@ test('switches: --echo-guard off and on, echo_cancelled, and a bad value', async
     d.sendJson({ type: 'session.config', echo_cancelled: cancelled });
     assert.equal((await d.next('session.configured')).content.echo_guard, want, `--echo-guard ${mode}`);
     await d.close();
-    await s.stop();
+    await stopClean(s);
   }
 });
