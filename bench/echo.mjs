@@ -145,6 +145,7 @@ for (const m of log.matchAll(/echo guard: delay (-?\d+) ms, \d+ frames worked on
   guardMs += Number(m[3]);
 }
 const delays = results.flatMap((r) => r.delays);
+if (arg('verbose')) for (const m of log.matchAll(/session \d+: echo guard: .*/g)) console.log(`  ${m[0]}`);
 console.log(`echo guard ${GUARD}: ${ROOMS} rooms, ${per * ROOMS} answers, ${perInt * ROOMS} interruptions ` +
             `(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
 for (const r of results) {

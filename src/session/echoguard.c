@@ -43,6 +43,8 @@
 #define MOVE_MS 40           /* a delay this far from the one in use moves it */
 #define AGREE_MS 16          /* two measurements this close agree */
 #define REMEASURE_ABOVE_DB -15.0 /* a residual ratio above this: measure the delay again */
+#define MOVE_CORR 0.5         /* a new delay needs a peak this high, */
+#define MOVE_BETTER 0.15      /* this much above the delay in use */
 #define MIN_CORR 0.3         /* a peak below this measures nothing */
 #define REF_AUDIBLE 100.0    /* reference level (int16 rms, or mean |x|) that can make an
 				audible echo: about -50 dBFS */
@@ -351,8 +353,9 @@ static void env_push(struct parley_echoguard *g, const int16_t *mic, const int16
 /* The lag (blocks) whose reference envelope best matches the microphone's
  * over the last CORR_BLOCKS, or -1 when nothing stands out. Before the
  * first active block both rings hold zeros: nothing was played then. */
-static int best_lag(const struct parley_echoguard *g)
+static int best_lag(const struct parley_echoguard *g, double *best_out, double *cur_out)
 {
+	*best_out = *cur_out = -1;
 	if (g->nenv < CORR_BLOCKS / 2)
 		return -1;
 	uint64_t n = g->nenv < CORR_BLOCKS ? g->nenv : CORR_BLOCKS;
@@ -384,11 +387,14 @@ static int best_lag(const struct parley_echoguard *g)
 		if (vm <= 0 || vr <= 0)
 			continue;
 		double c = (smr - sm * sr / (double)n) / sqrt(vm * vr);
+		if (g->delay_ms >= 0 && abs(lag * BLOCK_MS - g->delay_ms) <= AGREE_MS && c > *cur_out)
+			*cur_out = c; /* how well the delay in use still matches */
 		if (c > best_c) {
 			best_c = c;
 			best = lag;
 		}
 	}
+	*best_out = best_c;
 	return best;
 }
 
@@ -405,11 +411,15 @@ static void measure(struct parley_echoguard *g)
 	if (g->delay_ms >= 0 && g->ratio_db < REMEASURE_ABOVE_DB)
 		return; /* the canceller works: the delay is right */
 	g->since_measure = 0;
-	int lag = best_lag(g);
+	double c, cur;
+	int lag = best_lag(g, &c, &cur);
 	if (lag < 0)
 		return;
 	int ms = lag * BLOCK_MS;
-	bool moved = g->delay_ms >= 0 && abs(ms - g->delay_ms) > MOVE_MS;
+	/* a move needs a clear peak, clearly better than the delay in use (a
+	 * user speaking over the echo, or a repeated phrase, make others) */
+	bool moved = g->delay_ms >= 0 && abs(ms - g->delay_ms) > MOVE_MS && c >= MOVE_CORR &&
+		     c - cur >= MOVE_BETTER;
 	if (g->delay_ms < 0 || (moved && abs(ms - g->candidate_ms) <= AGREE_MS)) {
 		if (g->delay_ms >= 0 && g->aec) {
 			parley_aec_reset(g->aec); /* the echo path moved in the filter */
