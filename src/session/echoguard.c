@@ -529,15 +529,16 @@ bool parley_echoguard_frame(struct parley_echoguard *g, int16_t *pcm, double clo
 	}
 	double t0 = thread_ms();
 	int16_t ref0[FRAME], refd[FRAME];
+	int delay = g->delay_ms; /* this frame's (measure() may change it) */
 	ref_fill_locked(g, t, ref0, FRAME);
-	if (g->delay_ms >= 0)
-		ref_fill_locked(g, t - (int64_t)(g->delay_ms - AEC_PRE_MS) * 1000000, refd, FRAME);
+	if (delay >= 0)
+		ref_fill_locked(g, t - (int64_t)(delay - AEC_PRE_MS) * 1000000, refd, FRAME);
 	pthread_mutex_unlock(&g->lock);
 
 	env_push(g, pcm, ref0);
 	measure(g);
 	int16_t out[FRAME];
-	if (g->delay_ms >= 0) {
+	if (delay >= 0) {
 		if (!g->aec)
 			g->aec = parley_aec_create(AEC_TAIL_MS);
 		if (g->aec)
