@@ -17,6 +17,7 @@ RUN_PKGS=(
   libwebsockets-dev libssl-dev libjansson-dev libcurl4-openssl-dev
   libpocketsphinx-dev pocketsphinx-en-us libsoxr-dev
   flite1-dev libespeak-ng-dev espeak-ng-data
+  libspeexdsp-dev
 )
 # Needed only by the tests: cmocka, Node for the black-box tests, recorded
 # speech (pocketsphinx-testdata), sox to resample it, Chromium for the

@@ -26,7 +26,7 @@ const stats = {
   // playbackWhy); the delay the reports allow for: the loopback's (measured
   // at onsets: the median of the last five, and the last 20 seen) and the
   // sound card's
-  playbackPath: 'pending', playbackWhy: null, playbackDelayMs: 0, loopbackMs: null, loopbackMsSeen: [],
+  playbackPath: 'pending', playbackWhy: null, micEchoCancellation: null, echoCancelled: false, playbackDelayMs: 0, loopbackMs: null, loopbackMsSeen: [],
   playbackOutputMs: 0,
 };
 const heardReplies = [];
@@ -141,7 +141,9 @@ function closeRoute() {
 }
 
 function setRoute(path, why = null) {
+  const changed = stats.playbackPath !== path;
   stats.playbackPath = path;
+  if (changed) sendEchoState();
   stats.playbackWhy = why;
   stats.playbackDelayMs = Math.round((delay.loopS + delay.deviceS) * 1000);
   stats.playbackOutputMs = Math.round(delay.deviceS * 1000);
@@ -348,6 +350,8 @@ async function startMic() {
   };
   source.connect(node);
   capture = { stream, source, node };
+  stats.micEchoCancellation = stream.getAudioTracks()[0].getSettings().echoCancellation === true;
+  sendEchoState();
   ui.mic.textContent = 'Stop talking';
   ui.mic.setAttribute('aria-pressed', 'true');
   if (!stats.playing) setState('listening');
@@ -446,8 +450,17 @@ function send(obj) {
   if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
 }
 
+/** The server's echo guard is needed unless the browser cancels the
+ *  assistant's echo itself: its playback goes through the peer connection
+ *  (the echo canceller hears it) and the microphone has echoCancellation. */
+function sendEchoState() {
+  stats.echoCancelled = stats.playbackPath === 'webrtc' && stats.micEchoCancellation === true;
+  send({ type: 'session.config', echo_cancelled: stats.echoCancelled });
+}
+
 function sendConfig() {
   if (!ctx) return;
+  sendEchoState();
   send({
     type: 'session.config', input_sample_rate: ctx.sampleRate,
     output_sample_rate: ctx.sampleRate, audio_out: 'binary',

@@ -155,11 +155,17 @@ static int parse_config(json_t *obj, struct parley_config_update *cu, struct par
 				return fail(err, PARLEY_PE_INVALID_FIELD,
 					    "%s: 'false_interruptions' must be \"resume\" or \"stop\"", T);
 			cu->has |= PARLEY_CFG_FALSE_INTERRUPTIONS;
+		} else if (strcmp(key, "echo_cancelled") == 0) {
+			if (!json_is_boolean(v))
+				return fail(err, PARLEY_PE_INVALID_FIELD,
+					    "%s: 'echo_cancelled' must be true or false", T);
+			cu->echo_cancelled = json_is_true(v);
+			cu->has |= PARLEY_CFG_ECHO_CANCELLED;
 		} else {
 			return fail(err, PARLEY_PE_UNKNOWN_FIELD,
 				    "%s: unknown field '%.*s' (known: input_sample_rate, "
 				    "output_sample_rate, audio_out, voice, tts_rate, hold_final, "
-				    "false_interruptions)",
+				    "false_interruptions, echo_cancelled)",
 				    T, (int)parley_utf8_cut(key, strlen(key), 64), key);
 		}
 	}

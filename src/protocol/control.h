@@ -47,6 +47,7 @@ enum {
 	PARLEY_CFG_TTS_RATE = 1 << 4,
 	PARLEY_CFG_HOLD_FINAL = 1 << 5,
 	PARLEY_CFG_FALSE_INTERRUPTIONS = 1 << 6,
+	PARLEY_CFG_ECHO_CANCELLED = 1 << 7,
 };
 
 struct parley_config_update {
@@ -58,6 +59,7 @@ struct parley_config_update {
 	double tts_rate;
 	bool hold_final; /* final_user_request held until the answer is heard */
 	bool resume;     /* false_interruptions: "resume" (true) or "stop" */
+	bool echo_cancelled; /* the client cancels echo itself (the echo guard) */
 };
 
 struct parley_control {

@@ -255,6 +255,7 @@ static json_t *wire_settings_json(struct parley_session *s)
 		json_object_set_new(c, "false_interruptions",
 				    json_string(parley_session_resumes(s) ? "resume" : "stop"));
 		json_object_set_new(c, "turn_merging", json_boolean(parley_session_merges_turns(s)));
+		json_object_set_new(c, "echo_guard", json_boolean(parley_session_echo_guard(s)));
 	}
 	return c;
 }
@@ -564,6 +565,8 @@ static void configure(struct parley_session *s, const struct parley_config_updat
 		rc = rc ? rc : parley_session_set_tts_rate(s, cu->tts_rate);
 	if (cu->has & PARLEY_CFG_FALSE_INTERRUPTIONS)
 		parley_session_set_resumes(s, cu->resume);
+	if (cu->has & PARLEY_CFG_ECHO_CANCELLED)
+		parley_session_set_echo_cancelled(s, cu->echo_cancelled);
 	if (rc != 0) { /* the parser and the session disagree on a range: a bug */
 		wire_error(s, PARLEY_PE_INTERNAL, "session.config: %s", parley_strerror(rc));
 		return;

@@ -145,6 +145,7 @@ static int on_established(struct parley_server *srv, struct lws *wsi, struct con
 		 * (docs/realtime.md, "False interruptions") */
 		.resume_false_interruptions = srv->cfg->false_interruptions_resume &&
 					      !c->wire->assume_playback,
+		.echo_mode = (enum parley_echo_mode)srv->cfg->echo_guard,
 		.proto = proto,
 		.proto_free = c->wire->proto_free,
 	};

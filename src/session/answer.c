@@ -104,6 +104,8 @@ uint64_t parley_answer_supersede_locked(struct parley_session *s, bool keep_part
 uint64_t parley_answer_interrupted_locked(struct parley_session *s, const char *heard)
 {
 	size_t len = strlen(heard);
+	if (s->echo) /* the client flushed its playback (stop_tts) */
+		parley_echoguard_stop(s->echo, parley_now_ns());
 	parley_answer_cut_history_locked(s, heard);
 	if (s->ans.open)
 		parley_answer_final_locked(s, heard, len, PARLEY_ANSWER_INTERRUPTED);

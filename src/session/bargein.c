@@ -65,6 +65,8 @@ bool parley_turntaker_barge_in(struct parley_session *s, int64_t onset_ns)
 	 * (a suspended answer's is held: speak_tape.c). */
 	s->events->stop_tts(s);
 	s->events->tts_interruption(s);
+	if (s->echo) /* the client flushed its playback: that reference will not play */
+		parley_echoguard_stop(s->echo, parley_now_ns());
 	if (parley_resume_suspend_locked(s, onset_ns)) {
 		pthread_mutex_unlock(&s->lock);
 		parley_stage_observe(PARLEY_STAGE_BARGE_IN, onset_ns, parley_now_ns());

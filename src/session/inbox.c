@@ -205,6 +205,15 @@ void parley_session_audio_in(struct parley_session *s, const int16_t *pcm, size_
 				     PARLEY_SESSION_AUDIO_SECONDS);
 }
 
+int64_t parley_inbox_arrival_ns(struct parley_session *s)
+{
+	pthread_mutex_lock(&s->in.lock);
+	int64_t t = s->in.last_ns -
+		    (int64_t)((double)parley_ring_len(&s->in.ring) * 1e9 / s->in.rate);
+	pthread_mutex_unlock(&s->in.lock);
+	return t;
+}
+
 void parley_session_poke_listener(struct parley_session *s)
 {
 	struct parley_inrate_note note = {0};

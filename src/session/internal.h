@@ -18,7 +18,7 @@
  *
  * Threads: `id`, `created_ns`, `events`, `outq`, `strand`, `tts_strand`,
  * `workers`, `owner`, `llm`, `speech`, `limits`, `speculate_ms`,
- * `assume_playback`, `proto` and `proto_free` are set at creation and then
+ * `assume_playback`, `echo_mode`, `echo`, `proto` and `proto_free` are set at creation and then
  * read-only (the queue and strands lock themselves). `refs`, `closing` and
  * `end_reason` are atomic. `lock`, the conversation lock, guards the
  * settings, the turn-taker, the answerer and the speaker; the inbox has
@@ -41,6 +41,7 @@
 
 #include "llm/engine.h"
 #include "session/answerer.h"
+#include "session/echoguard.h"
 #include "session/limits.h"
 #include "session/listener.h"
 #include "session/problems.h"
@@ -69,6 +70,10 @@ struct parley_session {
 	_Atomic(const char *) end_reason;   /* static text: the session asked to be closed */
 	int speculate_ms;                   /* 0: never speculate */
 	bool assume_playback;               /* no playback reports: audio plays as sent */
+	enum parley_echo_mode echo_mode;    /* the server's --echo-guard */
+	struct parley_echoguard *echo;      /* NULL without speech; locks itself (a leaf
+					       lock), its listener side is the listen
+					       strand's (echoguard.h) */
 	void *proto;                        /* the protocol's state, freed at the last unref */
 	void (*proto_free)(void *proto);
 

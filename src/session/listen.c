@@ -419,6 +419,14 @@ void parley_listen_frame(struct parley_listen *l, struct parley_session *s, cons
 		parley_listen_end(l, s, 0);
 }
 
+/* One 16 kHz frame (in place) through the echo guard, then heard. */
+static void guarded_frame(struct parley_listen *l, struct parley_session *s, int16_t *pcm,
+			  const struct parley_turns *t, double speed)
+{
+	parley_echoguard_frame(s->echo, pcm, l->clock_ms);
+	parley_listen_frame(l, s, pcm, t, speed);
+}
+
 /* n input samples at rate: resampled to 16 kHz and heard frame by frame;
  * false when no resampler can be made. */
 static bool hear(struct parley_listen *l, struct parley_session *s, const int16_t *in, size_t n,
@@ -442,13 +450,13 @@ static bool hear(struct parley_listen *l, struct parley_session *s, const int16_
 		l->ncarry += k;
 		i = k;
 		if (l->ncarry == PARLEY_VAD_FRAME) {
-			parley_listen_frame(l, s, l->carry, turns, speed);
+			guarded_frame(l, s, l->carry, turns, speed);
 			l->ncarry = 0;
 		}
 	}
 	for (; m - i >= PARLEY_VAD_FRAME; i += PARLEY_VAD_FRAME)
 		/* whole frames straight from the resampler */
-		parley_listen_frame(l, s, out + i, turns, speed);
+		guarded_frame(l, s, out + i, turns, speed);
 	memcpy(l->carry + l->ncarry, out + i, (m - i) * sizeof *out);
 	l->ncarry += m - i;
 	return true;
@@ -529,8 +537,12 @@ void parley_listen_job(void *arg, bool cancelled)
 		slice -= n;
 		if (discard) /* cleared: not heard */
 			l->clock_ms += (double)n * 1000 / rate;
-		else if (n && !hear(l, s, in, n, rate, out, sizeof out / sizeof out[0], &turns, speed))
-			return;
+		else if (n) {
+			int64_t arrived = parley_inbox_arrival_ns(s); /* the echo guard's mic clock */
+			if (!hear(l, s, in, n, rate, out, sizeof out / sizeof out[0], &turns, speed))
+				return;
+			parley_echoguard_mic_arrival(s->echo, arrived, l->ncarry);
+		}
 		if (cut == PARLEY_CUT_COMMIT)
 			parley_listen_commit_now(l, s, &turns, speed);
 		else if (cut == PARLEY_CUT_CLEAR)

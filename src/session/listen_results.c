@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "session/echo.h"
 #include "session/internal.h"
 #include "session/listen_internal.h"
 #include "stt/stt.h"
@@ -142,6 +143,14 @@ static void deliver(struct parley_listen *l, struct parley_session *s, const str
 				     (unsigned long long)s->id, u->voiced, r->text);
 			if (u->committed)
 				s->events->user_failed(s, "empty");
+		} else if (parley_session_utterance_is_echo(s, r->text, u->start_ms)) {
+			/* the assistant's own words came back: no turn; an answer
+			 * its onset suspended resumes (resume.h) */
+			PARLEY_INFO("session %llu: echo of the assistant, not a turn: \"%s\"",
+				    (unsigned long long)s->id, r->text);
+			parley_resume_not_a_turn(s, "an echo of the assistant");
+			if (u->committed)
+				s->events->user_failed(s, "echo");
 		} else if (parley_resume_verdict(s, r->text, l->cur != NULL)) {
 			/* only a backchannel over the answer: it goes on, no turn */
 			PARLEY_INFO("session %llu: backchannel \"%s\": not a turn",

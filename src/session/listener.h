@@ -94,6 +94,11 @@ void parley_inbox_destroy(struct parley_inbox *in);
 /* inbox.c: the input rate (takes in.lock). Any thread. */
 int parley_inbox_rate(struct parley_session *s);
 
+/* inbox.c: when the newest sample taken out of the ring arrived (the
+ * newest frame's arrival less the samples still waiting, at real time):
+ * the echo guard's microphone clock. Any thread, takes in.lock. */
+int64_t parley_inbox_arrival_ns(struct parley_session *s);
+
 /* inbox.c: drops every sample waiting and what was uncommitted
  * (clear_history). Any thread, takes in.lock. */
 void parley_inbox_clear(struct parley_session *s);

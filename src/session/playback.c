@@ -28,6 +28,8 @@ static void set_playing(struct parley_session *s, bool playing)
 void parley_session_playback_started(struct parley_session *s)
 {
 	set_playing(s, true);
+	if (s->echo) /* the echo guard's reference starts playing now */
+		parley_echoguard_playback_started(s->echo, parley_now_ns());
 }
 
 void parley_session_playback_stopped(struct parley_session *s)

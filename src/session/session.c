@@ -10,6 +10,7 @@
  * which is the listener's (its inbox's lock).
  */
 #include "session/internal.h"
+#include "session/echo.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -85,7 +86,11 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 		return NULL;
 	}
 	s->listen = p->speech ? parley_listen_create() : NULL;
-	if (p->speech && !s->listen) {
+	s->echo_mode = p->echo_mode;
+	s->echo = p->speech ? parley_echoguard_create() : NULL;
+	if (p->speech && (!s->listen || !s->echo)) {
+		parley_echoguard_destroy(s->echo);
+		parley_listen_destroy(s->listen, s);
 		parley_speaker_destroy(s);
 		free(s);
 		return NULL;
@@ -94,6 +99,7 @@ struct parley_session *parley_session_create(const struct parley_session_params 
 	s->proto_free = p->proto_free;
 	pthread_mutex_init(&s->lock, NULL);
 	parley_settings_defaults(&s->settings);
+	parley_session_echo_init(s);
 	parley_inbox_init(&s->in, p->speech != NULL, s->created_ns);
 	parley_turntaker_init(&s->tt, p->limits, s->created_ns);
 	s->tt.susp.enabled = p->resume_false_interruptions;
@@ -122,6 +128,7 @@ void parley_session_unref(struct parley_session *s)
 	parley_inbox_destroy(&s->in);
 	parley_speaker_destroy(s);
 	parley_listen_destroy(s->listen, s);
+	parley_session_echo_destroy(s);
 	parley_answerer_destroy(&s->ans);
 	parley_turntaker_destroy(&s->tt);
 	pthread_mutex_destroy(&s->lock);

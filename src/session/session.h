@@ -216,6 +216,17 @@ struct parley_session_events {
 	void (*input_rate_inferred)(struct parley_session *s);
 };
 
+/* The echo guard (session/echoguard.h): on for every session, off, or on
+ * unless the client says it cancels echo itself (auto). */
+enum parley_echo_mode {
+	PARLEY_ECHO_AUTO = 0,
+	PARLEY_ECHO_ON,
+	PARLEY_ECHO_OFF,
+};
+
+/* "auto", "on", "off". */
+const char *parley_echo_mode_name(enum parley_echo_mode m);
+
 struct parley_session_params {
 	uint64_t id;
 	const struct parley_session_events *events; /* borrowed, static */
@@ -238,6 +249,7 @@ struct parley_session_params {
 	 * resumes if the sound was not a turn (no words, or only a backchannel:
 	 * session/resume.h); false: every onset interrupts the answer. */
 	bool resume_false_interruptions;
+	enum parley_echo_mode echo_mode; /* the echo guard (speech only) */
 	/* The protocol's per-session state (owned: proto_free(proto) runs at
 	 * the last unref; either may be NULL). The protocol locks it itself:
 	 * events may be called with s->lock held, so it takes its own lock
@@ -346,6 +358,12 @@ int parley_session_set_instructions(struct parley_session *s, const char *text);
  * answer begun before with stop has no tape to resume: it ends). Any
  * thread. */
 void parley_session_set_resumes(struct parley_session *s, bool resume);
+/* The client says whether it cancels echo itself (its playback and
+ * microphone go through an echo canceller): in the auto mode the echo
+ * guard is then off, else on. Any thread. */
+void parley_session_set_echo_cancelled(struct parley_session *s, bool cancelled);
+/* Is the echo guard on? false without speech. Any thread. */
+bool parley_session_echo_guard(struct parley_session *s);
 /* Whether answers are spoken (default) or text only: answer_partial then
  * follows the LLM's text and no audio is sent. Any thread. */
 void parley_session_set_spoken(struct parley_session *s, bool spoken);

@@ -43,6 +43,8 @@ static bool queue_locked(struct parley_session *s, struct say *y, const int16_t 
 	int64_t ms = (int64_t)n * 1000 / y->out_rate;
 	parley_tape_add_locked(s, pcm, n, y->out_rate);
 	if (!s->spk.holding) { /* holding: taped only (speak_tape.c) */
+		if (s->echo) /* the echo guard's reference, before the client can play it */
+			parley_echoguard_reference(s->echo, pcm, n, y->out_rate, parley_now_ns());
 		for (size_t off = 0; off < n; off += chunk)
 			s->events->audio(s, pcm + off, n - off < chunk ? n - off : chunk);
 		parley_speaker_audio_sent_locked(s, ms);

@@ -123,9 +123,11 @@ int64_t parley_speaker_resume_locked(struct parley_session *s, int64_t from_ms)
 	if (at > t->n)
 		at = t->n;
 	size_t chunk = (size_t)t->rate * CHUNK_MS / 1000;
+	int64_t now = parley_now_ns();
+	if (s->echo && at < t->n) /* sent again: the echo guard's reference again */
+		parley_echoguard_reference(s->echo, t->pcm + at, t->n - at, t->rate, now);
 	for (size_t off = at; off < t->n; off += chunk)
 		s->events->audio(s, t->pcm + off, t->n - off < chunk ? t->n - off : chunk);
-	int64_t now = parley_now_ns();
 	/* what the user hears from now on: from_ms, then on at real time */
 	if (s->spk.played_ms >= 0) {
 		/* the client's count goes on from where it stopped (estimated when

@@ -213,6 +213,19 @@ static int set_false_interruptions(struct parley_config *cfg, const char *v, cha
 	return 0;
 }
 
+static int set_echo_guard(struct parley_config *cfg, const char *v, char *why, size_t whylen)
+{
+	static const char *const names[] = { "auto", "on", "off" }; /* enum parley_echo_mode */
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			cfg->echo_guard = i;
+			return 0;
+		}
+	}
+	snprintf(why, whylen, "'%s' is not one of auto, on, off", v);
+	return -1;
+}
+
 /* --allowed-origins: comma-separated "*", "null" or http(s)://host[:port]
  * (a trailing "/" is dropped); stored lowercased, without spaces. */
 static int set_allowed_origins(struct parley_config *cfg, const char *v, char *why, size_t whylen)
@@ -443,6 +456,10 @@ static const struct option_def options[] = {
 	  "words, or only \"mhm\", \"yeah\", ...) the answer goes on where the user stopped "
 	  "hearing it; stop: every onset ends the answer (default resume)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_false_interruptions },
+	{ "echo-guard", "PARLEY_ECHO_GUARD", "auto|on|off",
+	  "cancel the assistant's echo in the microphone: auto = unless the client says it "
+	  "cancels echo itself (session.config echo_cancelled) (default auto)",
+	  OPT_CUSTOM, 0, 0, 0, 0, set_echo_guard },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
 	  "service; default flite)",

@@ -77,6 +77,7 @@ struct parley_config {
 	int false_interruptions_resume; /* 0/1: an onset that was not a turn resumes the answer */
 	int turn_merging;          /* 0/1: a turn the user continues before hearing the answer is merged */
 	char end_of_turn[8];       /* "model" (text/eot_model.h) or "rules" (text/turn_rules.h) */
+	int echo_guard;            /* 0 auto, 1 on, 2 off (enum parley_echo_mode) */
 	/* speech: synthesis */
 	char tts[16];              /* default backend: flite, espeak, openai */
 	char tts_voice[65];        /* default voice ("" = the backend's) */

@@ -116,6 +116,10 @@ test('spoken turns: the librivox clips as the microphone are transcribed, answer
   await page.waitForFunction(() => window.parley.stats.samplesPlayed >= window.parley.stats.sampleRate * 1.0, null, { timeout: 15000 });
   const s = await stats(page);
   assert.ok(s.framesSent > 500, `frames sent: ${s.framesSent}`);
+  // the microphone with its echo canceller and playback through the peer
+  // connection: the page tells the server it cancels echo (the guard is off)
+  assert.equal(s.micEchoCancellation, true, 'the microphone runs with echoCancellation');
+  assert.equal(s.echoCancelled, s.playbackPath === 'webrtc', `echo_cancelled on the ${s.playbackPath} path`);
   assert.ok(s.samplesPlayed / s.sampleRate >= 1, `played ${(s.samplesPlayed / s.sampleRate).toFixed(2)} s`);
   assert.deepEqual(page.errors, []);
 });
@@ -532,6 +536,8 @@ test('playback goes through the local peer connection: the receiver gets the aud
   const s = await stats(page);
   assert.equal(await page.evaluate(() => window.__seen.toDestination.length), 0, 'an audio node was connected to ctx.destination');
   assert.equal(s.playbackPath, 'webrtc');
+  // no microphone here: the page does not say it cancels echo (the guard stays on)
+  assert.equal(s.echoCancelled, false, 'without a microphone the page claims no echo cancelling');
   assert.ok(s.loopbackMs > 10 && s.loopbackMs < 500, `loopback delay measured by the page: ${s.loopbackMs} ms`);
 
   // The received audio is the played audio, delayed, with little loss (Opus at up to 128 kbit/s).
