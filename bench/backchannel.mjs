@@ -6,7 +6,7 @@
 //
 //   node bench/backchannel.mjs [--bin build/parley] [--voices slt,rms,awb,kal16]
 //                              [--reps 2] [--listen-ms 1500,3000] [--args "..."]
-//                              [--json FILE]
+//                              [--limit N] [--json FILE]
 //
 // Each attempt is one session (tests/integration/resume-lib.mjs): a typed
 // turn asks the fake LLM for a long answer (8 sentences); a simulated client
@@ -43,6 +43,10 @@ const voices = o.opt('voices', 'slt,rms,awb,kal16').split(',');
 const reps = Number(o.opt('reps', '2'));
 const listens = o.opt('listen-ms', '1500,3000').split(',').map(Number);
 const extra = o.opt('args', '').split(' ').filter(Boolean);
+// --limit N: at most N sounds of each kind (backchannel, turn, noise): make
+// test's bench smoke.
+const limit = Number(o.opt('limit', '0'));
+if (!(Number.isInteger(limit) && limit >= 0)) throw new Error(`--limit wants a whole number, got ${o.opt('limit')}`);
 
 const fake = await startFakeOpenAI({ tokenDelayMs: 10, answer: fakeAnswer });
 const srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '1000', ...extra], {}, { timeoutMs: 30000 });
@@ -56,6 +60,10 @@ try {
     for (const t of TURNS) items.push({ kind: 'turn', name: `${v}: ${t}`, pcm: await synth(srv.port, t, v) });
   }
   for (const [name, pcm] of Object.entries(noises())) items.push({ kind: 'noise', name, pcm });
+  if (limit) {
+    const seen = {};
+    items.splice(0, items.length, ...items.filter((it) => (seen[it.kind] = (seen[it.kind] || 0) + 1) <= limit));
+  }
   for (let k = 0; k < reps; k++) {
     for (const it of items) {
       const listenMs = listens[k % listens.length];

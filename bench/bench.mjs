@@ -33,6 +33,7 @@ import { bargeIn } from './lib/bargein.mjs';
 import { connect } from './lib/connect.mjs';
 import { memory } from './lib/memory.mjs';
 import { turnEnd } from './lib/turnend.mjs';
+import { conversation } from './lib/conversation.mjs';
 
 // The standard set, in order. Each step is async (ctx) -> {json, rows}:
 // json goes to the output under steps[name], rows ({figure, value,
@@ -49,19 +50,26 @@ const STEPS = [
   { name: 'connect', what: 'connect -> status with idle sessions, RSS per idle session', run: connect },
   { name: 'memory', what: 'RSS per talking session', run: memory },
   { name: 'turn-end', what: 'end of turn: finished sentences, pauses inside unfinished ones', run: turnEnd },
+  { name: 'conversation', what: 'issue 17 side by side with the new parts off: premature ends, merging, echo, backchannels, capacity with the echo guard', run: conversation },
 ];
 
 // Sizes per mode; flags override single values.
 const SIZES = {
   full: { listenClips: 5, listenPasses: 2, sentences: 8, talkers: [8, 12, 16], capacitySeconds: 40,
           capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 2, latencyTurns: 8, bargeIns: 8,
-          idleSessions: 1000, probes: 200, memoryTalkers: 4, lostMs: 15000, turnEndN: 12 },
+          idleSessions: 1000, probes: 200, memoryTalkers: 4, lostMs: 15000, turnEndN: 12,
+          convTurnN: 30, convEchoAnswers: 100, convEchoRooms: 5, convEchoInterruptions: 40, convBackchannelReps: 1,
+          convVoices: 'slt,rms,awb,kal16', convTalkers: 12, convCapacitySeconds: 40 },
   quick: { listenClips: 5, listenPasses: 1, sentences: 4, talkers: [8, 16], capacitySeconds: 20,
            capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 1, latencyTurns: 4, bargeIns: 4,
-           idleSessions: 1000, probes: 100, memoryTalkers: 2, lostMs: 15000, turnEndN: 6 },
+           idleSessions: 1000, probes: 100, memoryTalkers: 2, lostMs: 15000, turnEndN: 6,
+           convTurnN: 10, convEchoAnswers: 20, convEchoRooms: 5, convEchoInterruptions: 10, convBackchannelReps: 1,
+           convVoices: 'slt,rms', convTalkers: 12, convCapacitySeconds: 20 },
   smoke: { listenClips: 1, listenPasses: 1, sentences: 2, talkers: [2], capacitySeconds: 5,
            capacityTtftMs: 40, capacityWorkers: 1, latencyTalkers: 1, latencyTurns: 1, bargeIns: 2,
-           idleSessions: 20, probes: 10, memoryTalkers: 2, lostMs: 20000, turnEndN: 1 },
+           idleSessions: 20, probes: 10, memoryTalkers: 2, lostMs: 20000, turnEndN: 1,
+           convTurnN: 1, convEchoAnswers: 1, convEchoRooms: 1, convEchoInterruptions: 1, convBackchannelReps: 1,
+           convVoices: 'slt', convBackchannelLimit: 1, convTalkers: 2, convCapacitySeconds: 5 },
 };
 
 function die(msg) {

@@ -5,7 +5,8 @@
 // band-limited, with a 250 ms reverberant tail and a noise floor).
 //
 //   node bench/echo.mjs [--bin build/parley] [--answers 100] [--rooms 5]
-//                       [--interruptions 40] [--guard on|off]
+//                       [--interruptions 40] [--guard on|off] [--cpu yes|no]
+//                       [--args "SERVER ARGS"] [--json FILE]
 //
 // 1. Answers cut by their own echo: --answers answers (two sentences of
 //    flite slt each, ~6 s) spread over --rooms sessions, each in its own
@@ -36,6 +37,10 @@ const ANSWERS = Number(arg('answers', 100));
 const ROOMS = Number(arg('rooms', 5));
 const INTERRUPTIONS = Number(arg('interruptions', 40));
 const GUARD = arg('guard', 'on');
+// --args: more server arguments (bench/lib/conversation.mjs turns the new
+// conversation parts off with them); --json: every figure to FILE.
+const EXTRA = (arg('args', '') || '').split(' ').filter(Boolean);
+const JSON_OUT = arg('json', null);
 const ANSWER = 'The capital of France is Paris, a city on the river Seine. ' +
   'It has been a centre of art, science and trade for many centuries.';
 
@@ -127,7 +132,7 @@ const fake = await startFakeOpenAI({
   answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : ANSWER),
 });
 const srv = await startServer(['--llm-url', fake.url, '--stt-warm', String(ROOMS), '--turns-per-minute', '600',
-                               '--log-level', 'info']);
+                               '--log-level', 'info', ...EXTRA]);
 await waitReady(srv.port);
 const voice = await userVoice(srv);
 const per = Math.ceil(ANSWERS / ROOMS);
@@ -158,8 +163,17 @@ console.log(`interruption onset -> stop_tts: ${JSON.stringify(summary(delays))} 
             `${results.reduce((n, r) => n + r.missed, 0)}`);
 if (guardS) console.log(`guard CPU: ${guardMs.toFixed(0)} ms over ${guardS.toFixed(0)} s of echo worked on = ` +
                         `${(guardMs / guardS).toFixed(2)} ms per second of assistant audio (${(guardMs / guardS / 10).toFixed(2)} % of a core)`);
+const totals = {
+  guard: GUARD, args: EXTRA, rooms: ROOMS, answers: per * ROOMS, interruptions: perInt * ROOMS,
+  cut: results.reduce((n, r) => n + r.cut, 0), echo_turns: results.reduce((n, r) => n + r.echoTurns, 0),
+  stopped: delays.length, not_stopped: results.reduce((n, r) => n + r.missed, 0),
+  interruption_ms: summary(delays), guard_cpu_ms_per_audio_s: guardS ? guardMs / guardS : null,
+  duration_s: Math.round((Date.now() - t0) / 1000), per_room: results,
+};
 if (arg('cpu', 'yes') !== 'no') {
   const on = await silentCpu(arg('bin'), 'on');
   const off = await silentCpu(arg('bin'), 'off');
   console.log(`server CPU, 5 silent sessions streaming 30 s: guard on ${on.toFixed(2)} s, off ${off.toFixed(2)} s`);
+  totals.silent_cpu_s = { on, off };
 }
+if (JSON_OUT) (await import('node:fs')).writeFileSync(JSON_OUT, JSON.stringify(totals, null, 2));

@@ -5,7 +5,7 @@
 //   node bench/turn-end.mjs [--bin 'build/parley[ ARGS][,OTHER/parley[ ARGS]]'] [--n N]
 //                           [--split both|measure|tune] [--pauses 300,400,500,700]
 //                           [--librivox all|N] [--speed 50] [--lanes 3]
-//                           [--barge N] [--json FILE] [--server-log FILE] [--finished-only]
+//                           [--barge N] [--ttft MS] [--json FILE] [--server-log FILE] [--finished-only]
 //
 // The set (bench/lib/eotset.mjs, issue 17 part 2): 60 unfinished phrases,
 // each "first part" + a pause + "the rest", labelled by where the pause
@@ -45,7 +45,9 @@
 //   unfinished phrases: premature turn ends, i.e. a final_user_request
 //     before the end of the whole utterance, per pause length, per word
 //     type (and per type and pause), and for first parts that could or
-//     could not end a sentence;
+//     could not end a sentence; how many of those premature ends were
+//     merged (turn merging answered both parts as one turn: a final marked
+//     merged; it depends on the LLM's speed, --ttft);
 //   librivox: pauses found inside the clips, and premature turn ends (a
 //     final before the clip's speech ends; "at a pause" when a pause found
 //     began before it).
@@ -56,6 +58,8 @@
 // --bin: the binaries, each with server arguments of its own after a space
 // ('build/parley --end-of-turn rules,build/parley' runs one binary both
 // ways side by side); reported by the whole entry.
+// --ttft MS: the fake LLM's time to first token (default 0: the answer's
+// audio follows the final at once, so few premature ends can be merged).
 // --n N: at most N items per cell (finished; each pause length), taken
 // across the word types (--n 0 skips the end-of-turn part; default: all).
 // --server-log FILE: every server's stderr at the end, one after the other
@@ -98,7 +102,9 @@ const LANES = Number(opt('lanes', '3'));
 const JSON_OUT = opt('json', null);
 const SERVER_LOG = opt('server-log', null);
 const BARGE = Number(opt('barge', '0'));
+const TTFT = Number(opt('ttft', '0')); // the fake LLM's time to first token
 const FINISHED_ONLY = argv.includes('--finished-only');
+if (!(TTFT >= 0 && TTFT <= 10000)) die(`--ttft wants ms in 0..10000, got ${opt('ttft')}`);
 if (N != null && !(Number.isInteger(N) && N >= 0)) die(`--n wants a whole number, got ${opt('n')}`);
 if (!['both', ...SPLITS].includes(SPLIT)) die(`--split wants both, measure or tune, got ${SPLIT}`);
 if (!PAUSE_LIST.every((p) => Number.isInteger(p) && p > 0 && p <= 2000)) die(`--pauses wants ms in 1..2000, got ${opt('pauses')}`);
@@ -119,7 +125,7 @@ const log = (...a) => console.error(`# [${((performance.now() - T_START) / 1000)
 
 // ---- servers
 const fake = await startFakeOpenAI({
-  tokenDelayMs: 5,
+  tokenDelayMs: 5, firstTokenDelayMs: TTFT,
   answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : /talk/.test(user) ? LONG_ANSWER : 'Okay.'),
 });
 const common = ['--llm-url', fake.url, '--stt-warm', String(LANES + 1), '--turns-per-minute', '1000'];
@@ -266,7 +272,7 @@ function sessions() {
     c.ws.on('message', (data, binary) => {
       if (binary) return;
       const m = JSON.parse(data.toString());
-      if (m.type === 'final_user_request') c.finals.push({ at: performance.now(), text: m.content });
+      if (m.type === 'final_user_request') c.finals.push({ at: performance.now(), text: m.content, merged: Boolean(m.merged) });
       if (m.type === 'stop_tts') c.stops.push(performance.now());
     });
     return c;
@@ -305,8 +311,10 @@ async function runItem(item) {
   const out = clients.map((c) => {
     const first = c.finals[0];
     const premature = c.finals.length > 1 || Boolean(first && first.at < endAt);
+    // merged: the premature end's parts were answered as one turn (turn
+    // merging: a final marked merged, hold_final false); still premature.
     const r = { finals: c.finals.length, final_ms: first ? Math.round(first.at - endAt) : null, premature,
-                texts: c.finals.map((x) => x.text) };
+                merged: c.finals.some((x) => x.merged), texts: c.finals.map((x) => x.text) };
     if (first) r.first_final_audio_ms = Math.round(first.at - t0); // where in the item's audio
     if (premature && pauseAt != null) r.after_pause_start_ms = Math.round(first.at - t0 - (pauseAt * 1000) / RATE);
     if (item.kind === 'librivox' && premature && first) {

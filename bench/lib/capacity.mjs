@@ -46,7 +46,7 @@ export async function capacity(ctx) {
   const srv = await startParley(ctx, 'capacity', [
     '--llm-url', fake.url, '--speculate', 'off', '--workers', String(ctx.sizes.capacityWorkers),
     '--stt-warm', String(Math.min(maxN, 16)), '--stt-max', String(Math.max(16, maxN)),
-    '--max-sessions-per-ip', String(maxN + 16),
+    '--max-sessions-per-ip', String(maxN + 16), ...(ctx.serverArgs || []),
   ], { cpus: '0' });
   const ownAffinity = affinity(process.pid);
   pin(process.pid, '1');

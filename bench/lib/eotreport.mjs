@@ -14,7 +14,8 @@ export function pct(xs, p) {
 
 const share = (outs) => {
   const pre = outs.filter((o) => o.premature).length;
-  return { n: outs.length, premature: pre, rate: outs.length ? pre / outs.length : null };
+  const merged = outs.filter((o) => o.premature && o.merged).length;
+  return { n: outs.length, premature: pre, rate: outs.length ? pre / outs.length : null, merged };
 };
 
 /**

@@ -86,6 +86,16 @@ export function check(json, steps) {
     for (const p of ['300', '400', '500'])
       need(t.paused?.[p]?.n >= 1 && Number.isInteger(t.paused[p].premature), `turn-end: ${p} ms pauses counted`);
   }
+  if (s.conversation && !s.conversation.error) {
+    const c = s.conversation;
+    for (const side of ['old', 'new']) {
+      need(c.turn_end?.[side]?.finished?.n >= 1 && Number.isInteger(c.turn_end[side].paused?.['400']?.premature),
+           `conversation: ${side}: premature ends at 400 ms counted`);
+      need(Number.isInteger(c.echo?.[side]?.cut) && c.echo[side].answers >= 1, `conversation: ${side}: echo answers counted`);
+      need(c.backchannel?.[side]?.backchannels?.attempts >= 1, `conversation: ${side}: backchannels tried`);
+      need(c.capacity?.[side]?.talkers >= 1 && isNum(c.capacity[side].server_cores), `conversation: ${side}: capacity measured`);
+    }
+  }
   need(isNum(json.client?.cpu_s) && json.client.cpu_s > 0, 'client CPU reported');
   for (const srv of json.servers || []) {
     need(srv.exit_code === 0, `server ${srv.name} exited 0 on SIGTERM (${srv.exit_code}, ${srv.signal})`);
