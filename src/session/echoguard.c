@@ -50,7 +50,7 @@
 				audible echo: about -50 dBFS */
 #define FLOOR_START_DB -70.0
 #define GATE_FLOOR_DB -90.0  /* quietest a gated frame is made */
-#define RATIO_START_DB 0.0   /* before any measurement: echo as loud as the reference */
+#define RATIO_START_DB -20.0 /* before any measurement: as after a restart */
 #define RATIO_UP 0.3         /* the tracked ratio follows louder frames, at most ... */
 #define RATIO_UP_MAX_DB 6.0  /* ... this far at once (speech does not drag it up) */
 #define RESTART_RATIO_DB -20.0 /* the ratio assumed when playback restarts */
