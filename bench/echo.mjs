@@ -132,7 +132,7 @@ const fake = await startFakeOpenAI({
   answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : ANSWER),
 });
 const srv = await startServer(['--llm-url', fake.url, '--stt-warm', String(ROOMS), '--turns-per-minute', '600',
-                               '--log-level', 'info', ...EXTRA]);
+                               '--log-level', 'info', '--echo-guard', 'auto', ...EXTRA]);
 await waitReady(srv.port);
 const voice = await userVoice(srv);
 const per = Math.ceil(ANSWERS / ROOMS);

@@ -1,6 +1,7 @@
 // Step "conversation" (issue 17): holding a conversation the way people
 // talk, the new parts against today's behaviour, side by side in one run.
-// NEW is the server's defaults; OLD switches the new parts off:
+// NEW is the server's defaults with the echo guard on (--echo-guard auto);
+// OLD switches the new parts off:
 //   --end-of-turn rules --turn-merging off --false-interruptions stop --echo-guard off
 // Each part runs the benchmark tool that measures it, against ctx.bin:
 //   end of turn   bench/turn-end.mjs, both configurations as two servers
@@ -24,6 +25,10 @@ import path from 'node:path';
 import { REPO_ROOT } from '../../tests/integration/harness.mjs';
 import { capacity } from './capacity.mjs';
 
+// The echo guard is off by default (it still gates a near end with no echo
+// at all): the new configuration turns it on for clients that do not say
+// they cancel echo.
+export const NEW_ARGS = ['--echo-guard', 'auto'];
 export const OLD_ARGS = ['--end-of-turn', 'rules', '--turn-merging', 'off', '--false-interruptions', 'stop',
   '--echo-guard', 'off'];
 
@@ -62,7 +67,7 @@ export async function conversation(ctx) {
   const row = (figure, value, baseline, target, met) => rows.push({ figure, value, baseline, target, met });
 
   // ---- end of turn, side by side
-  const te = await tool(ctx, 'turn-end.mjs', ['--bin', `${ctx.bin} ${OLD_ARGS.join(' ')},${ctx.bin}`,
+  const te = await tool(ctx, 'turn-end.mjs', ['--bin', `${ctx.bin} ${OLD_ARGS.join(' ')},${ctx.bin} ${NEW_ARGS.join(' ')}`,
     '--split', 'measure', '--librivox', '0', '--ttft', '150', '--n', String(z.convTurnN)]);
   const [teOld, teNew] = te.binaries.map((b) => b.splits.measure);
   json.turn_end = { duration_s: te.duration_s, old: teOld, new: teNew };
@@ -98,7 +103,7 @@ export async function conversation(ctx) {
   // ---- backchannels and short noises
   const bcArgs = ['--reps', String(z.convBackchannelReps), '--voices', z.convVoices, '--listen-ms', '1500',
     ...(z.convBackchannelLimit ? ['--limit', String(z.convBackchannelLimit)] : [])];
-  const bcNew = await tool(ctx, 'backchannel.mjs', bcArgs);
+  const bcNew = await tool(ctx, 'backchannel.mjs', [...bcArgs, '--args', NEW_ARGS.join(' ')]);
   const bcOld = await tool(ctx, 'backchannel.mjs', [...bcArgs, '--args', OLD_ARGS.join(' ')]);
   json.backchannel = { new: bcNew, old: bcOld };
   const rec = (b) => {
@@ -126,7 +131,7 @@ export async function conversation(ctx) {
     const r = await capacity({ ...ctx, serverArgs, sizes: { ...z, talkers: [z.convTalkers], capacitySeconds: z.convCapacitySeconds } });
     return r.json.levels[0];
   };
-  const capNew = await level([]);
+  const capNew = await level(NEW_ARGS);
   const capOld = await level(OLD_ARGS);
   json.capacity = { talkers: z.convTalkers, new: capNew, old: capOld };
   const cap = (l) => (l ? `${l.within_limits ? 'within the limits' : 'NOT within the limits'}, server ${l.server_cores} cores` : '-');

@@ -458,7 +458,7 @@ static const struct option_def options[] = {
 	  OPT_CUSTOM, 0, 0, 0, 0, set_false_interruptions },
 	{ "echo-guard", "PARLEY_ECHO_GUARD", "auto|on|off",
 	  "cancel the assistant's echo in the microphone: auto = unless the client says it "
-	  "cancels echo itself (session.config echo_cancelled) (default auto)",
+	  "cancels echo itself (session.config echo_cancelled) (default off)",
 	  OPT_CUSTOM, 0, 0, 0, 0, set_echo_guard },
 	{ "tts", "PARLEY_TTS", "NAME",
 	  "default speech synthesiser: flite, espeak or openai (an OpenAI-compatible speech "
@@ -579,6 +579,9 @@ void parley_config_defaults(struct parley_config *cfg)
 	cfg->turn_merging = 1;
 	cfg->speculate_ms = 100;
 	cfg->false_interruptions_resume = 1;
+	/* off until it stops gating a near end that has no echo at all
+	 * (docs/performance.md, "Echo guard") */
+	cfg->echo_guard = 2; /* PARLEY_ECHO_OFF */
 	strcpy(cfg->end_of_turn, "model");
 	strcpy(cfg->tts, "flite");
 	cfg->tts_rate = 1.0;

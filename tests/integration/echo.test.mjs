@@ -30,7 +30,7 @@ before(async () => {
     tokenDelayMs: 5,
     answer: (body, user) => (user.startsWith('say: ') ? user.slice(5) : /paris/i.test(user) ? LONG : 'Okay.'),
   });
-  srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '200']);
+  srv = await startServer(['--llm-url', fake.url, '--stt-warm', '2', '--turns-per-minute', '200', '--echo-guard', 'auto']);
   await waitReady(srv.port);
   // the user's voice (rms, not the assistant's slt), at 16 kHz
   const c = await connectReady(srv.port);
@@ -85,7 +85,7 @@ test('long answers play to the end in a room with echo; the echo is never a turn
   const before0 = asked();
   for (const r of ROOMS) {
     const { c, room, configured } = await roomSession(srv.port, r);
-    assert.equal(configured.content.echo_guard, true, 'the guard is on by default');
+    assert.equal(configured.content.echo_guard, true, 'with --echo-guard auto the guard is on');
     const fin = await longAnswer(c, room);
     const why = `${room.describe()}: ${c.summary()}`;
     assert.equal(c.received('stop_tts').length, 0, `not cut by its own echo (${why})`);
@@ -157,11 +157,11 @@ test('switches: --echo-guard off and on, echo_cancelled, and a bad value', async
   c.sendJson({ type: 'session.config', echo_cancelled: false });
   assert.equal((await c.next('session.configured')).content.echo_guard, true);
   await c.close();
-  for (const [mode, cancelled, want] of [['off', false, false], ['on', true, true]]) {
-    const s = await startServer(['--llm-url', fake.url, '--echo-guard', mode]);
+  for (const [mode, cancelled, want] of [[null, false, false], ['off', false, false], ['on', true, true]]) {
+    const s = await startServer(['--llm-url', fake.url, ...(mode ? ['--echo-guard', mode] : [])]);
     const d = await connectReady(s.port);
     d.sendJson({ type: 'session.config', echo_cancelled: cancelled });
-    assert.equal((await d.next('session.configured')).content.echo_guard, want, `--echo-guard ${mode}`);
+    assert.equal((await d.next('session.configured')).content.echo_guard, want, `--echo-guard ${mode ?? '(default: off)'}`);
     await d.close();
     await stopClean(s);
   }
