@@ -101,8 +101,8 @@ bool parley_turntaker_onset(struct parley_session *s)
 	 * it reached the user: no audio, and no text shown of a text-only one */
 	bool shown = parley_speaker_spoken_locked(s) ? parley_speaker_has_audio_locked(s)
 						     : parley_answer_has_text_locked(s);
-	if (s->tt.merge && s->tt.heard && !s->tt.merging && s->tt.heard_gen == parley_answer_gen_locked(s) &&
-	    parley_answer_open_locked(s) && !shown) {
+	if (s->tt.merge && s->tt.heard && !s->tt.merging &&
+	    s->tt.heard_gen == parley_answer_gen_locked(s) && parley_answer_open_locked(s) && !shown) {
 		s->tt.merging = withdraw = true;
 		req = parley_answer_supersede_locked(s, false);
 	}
