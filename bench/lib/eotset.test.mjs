@@ -109,14 +109,14 @@ test('findPauses: in a room whose tone is over -50 dBFS, a pause is found but no
   assert.equal(r.pauses[0].quietMs, 0);
 });
 
-test('summarise: counts per pause, type, part of a sentence, and librivox', () => {
+test('summarise: counts per pause, type, part of a sentence, merged ends, and librivox', () => {
   const out = (premature, final_ms = 300) => ({ finals: premature ? 2 : 1, final_ms: premature ? -500 : final_ms, premature });
   const rows = [
     { kind: 'finished', type: 'number', per_bin: [out(false, 300)] },
     { kind: 'finished', type: 'list', per_bin: [out(false, 500)] },
     { kind: 'finished', type: 'list', per_bin: [out(true)] },
     { kind: 'finished', type: 'name', per_bin: [{ finals: 0, final_ms: null, premature: false }] },
-    { kind: 'paused', type: 'content', ends: true, pause: 400, per_bin: [out(true)] },
+    { kind: 'paused', type: 'content', ends: true, pause: 400, per_bin: [{ ...out(true), merged: true }] },
     { kind: 'paused', type: 'content', ends: true, pause: 700, per_bin: [out(false)] },
     { kind: 'paused', type: 'function', ends: false, pause: 400, per_bin: [out(false)] },
     { kind: 'paused', type: 'name', ends: false, pause: 700, per_bin: [{ finals: 0, final_ms: null, premature: false }] },
@@ -125,13 +125,13 @@ test('summarise: counts per pause, type, part of a sentence, and librivox', () =
   ];
   const s = summarise(rows, 0, [400, 700]);
   assert.deepEqual(s.finished, { n: 4, answered: 2, split: 1, no_turn: 1, p50_ms: 300, p95_ms: 500, max_ms: 500 });
-  assert.deepEqual(s.paused[400], { n: 2, premature: 1, rate: 0.5, no_turn: 0 });
-  assert.deepEqual(s.paused[700], { n: 2, premature: 0, rate: 0, no_turn: 1 });
-  assert.deepEqual(s.by_type.content, { n: 2, premature: 1, rate: 0.5 });
-  assert.deepEqual(s.by_type.number, { n: 0, premature: 0, rate: null });
-  assert.deepEqual(s.by_type_pause.content[400], { n: 1, premature: 1, rate: 1 });
-  assert.deepEqual(s.could_end, { n: 2, premature: 1, rate: 0.5 });
-  assert.deepEqual(s.could_not_end, { n: 2, premature: 0, rate: 0 });
+  assert.deepEqual(s.paused[400], { n: 2, premature: 1, rate: 0.5, merged: 1, no_turn: 0 });
+  assert.deepEqual(s.paused[700], { n: 2, premature: 0, rate: 0, merged: 0, no_turn: 1 });
+  assert.deepEqual(s.by_type.content, { n: 2, premature: 1, rate: 0.5, merged: 1 });
+  assert.deepEqual(s.by_type.number, { n: 0, premature: 0, rate: null, merged: 0 });
+  assert.deepEqual(s.by_type_pause.content[400], { n: 1, premature: 1, rate: 1, merged: 1 });
+  assert.deepEqual(s.could_end, { n: 2, premature: 1, rate: 0.5, merged: 1 });
+  assert.deepEqual(s.could_not_end, { n: 2, premature: 0, rate: 0, merged: 0 });
   assert.equal(s.librivox.recorded.quiet_pauses, 0);
   assert.equal(s.librivox.recorded.final_p50_ms, 800);
   assert.deepEqual([s.librivox.denoised.premature, s.librivox.denoised.premature_at_pause, s.librivox.denoised.quiet_pauses], [1, 1, 1]);
