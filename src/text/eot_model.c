@@ -125,30 +125,19 @@ enum parley_eot_decision parley_eot_decide(const struct parley_eot_features *f)
 
 int parley_eot_silence_ms(enum parley_eot_decision d, int since_change_ms, double speed)
 {
-	if (!(speed >= 0)) /* NaN too */
-		speed = 0;
-	if (speed > 100)
-		speed = 100;
-	double scale = 0.5 + speed / 100.0;
 	bool quick = d == PARLEY_EOT_SURE_END || d == PARLEY_EOT_CONFIDENT_END;
 	double ms = d == PARLEY_EOT_SURE_END	  ? PARLEY_EOT_FASTEST_MS
 		    : d == PARLEY_EOT_CONFIDENT_END ? PARLEY_EOT_FAST_MS
 		    : d == PARLEY_EOT_UNSURE	  ? PARLEY_EOT_UNSURE_MS
 		    : d == PARLEY_EOT_TRAILING	  ? PARLEY_TURN_TRAILING_MS
 						  : PARLEY_TURN_UNSURE_MS;
-	ms *= scale;
 	/* A transcript still catching up with the speech may lack its last
 	 * word: no confident end until it has not changed for the settling
 	 * time (the recogniser's time, not scaled by patience). Asked again
 	 * every frame, the answer drops to the short wait once settled. */
-	if (quick && since_change_ms >= 0 &&
-	    since_change_ms < PARLEY_EOT_SETTLE_MS && ms < PARLEY_TURN_UNSURE_MS * scale)
-		ms = PARLEY_TURN_UNSURE_MS * scale;
-	if (ms < PARLEY_TURN_MIN_MS)
-		ms = PARLEY_TURN_MIN_MS;
-	if (ms > PARLEY_TURN_MAX_MS)
-		ms = PARLEY_TURN_MAX_MS;
-	return (int)ms;
+	return parley_turn_pause_ms(ms, speed,
+				    quick && since_change_ms >= 0 &&
+					    since_change_ms < PARLEY_EOT_SETTLE_MS);
 }
 
 const char *parley_eot_decision_name(enum parley_eot_decision d)

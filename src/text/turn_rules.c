@@ -116,12 +116,27 @@ int parley_turn_is_reply(const char *text)
 	return n && words == 1 && IN(replies, text + start, n);
 }
 
-int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed)
+int parley_turn_pause_ms(double ms, double speed, int settling)
 {
 	if (!(speed >= 0)) /* NaN too */
 		speed = 0;
 	if (speed > 100)
 		speed = 100;
+	/* A transcript still catching up with the speech: its last word may
+	 * be missing. Patience does not scale this part. */
+	double scale = 0.5 + speed / 100.0;
+	ms *= scale;
+	if (settling && ms < PARLEY_TURN_UNSURE_MS * scale)
+		ms = PARLEY_TURN_UNSURE_MS * scale;
+	if (ms < PARLEY_TURN_MIN_MS)
+		ms = PARLEY_TURN_MIN_MS;
+	if (ms > PARLEY_TURN_MAX_MS)
+		ms = PARLEY_TURN_MAX_MS;
+	return (int)ms;
+}
+
+int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed)
+{
 	const char *text = c ? c->text : NULL;
 	size_t start;
 	int words;
@@ -135,16 +150,7 @@ int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed)
 		ms = PARLEY_TURN_UNSURE_MS; /* a single word that is no reply yet */
 	else
 		ms = PARLEY_TURN_FINISHED_MS;
-	/* A transcript still catching up with the speech: its last word may
-	 * be missing. Patience does not scale this part. */
-	double scale = 0.5 + speed / 100.0;
-	ms *= scale;
-	if (c && c->since_change_ms >= 0 && c->since_change_ms < PARLEY_TURN_SETTLE_MS &&
-	    ms < PARLEY_TURN_UNSURE_MS * scale)
-		ms = PARLEY_TURN_UNSURE_MS * scale;
-	if (ms < PARLEY_TURN_MIN_MS)
-		ms = PARLEY_TURN_MIN_MS;
-	if (ms > PARLEY_TURN_MAX_MS)
-		ms = PARLEY_TURN_MAX_MS;
-	return (int)ms;
+	return parley_turn_pause_ms(ms, speed,
+				    c && c->since_change_ms >= 0 &&
+					    c->since_change_ms < PARLEY_TURN_SETTLE_MS);
 }

@@ -53,6 +53,14 @@ struct parley_turn_cues {
  * patience `speed` 0..100 (clamped). */
 int parley_turn_silence_ms(const struct parley_turn_cues *c, double speed);
 
+/* The pause that ends a turn whose words call for a base wait of `ms`, at
+ * patience `speed` 0..100 (clamped; NaN is 0): ms x (0.5 + speed/100);
+ * while the transcript is `settling` (it changed too recently to trust
+ * its last word) at least PARLEY_TURN_UNSURE_MS at that patience; never
+ * below PARLEY_TURN_MIN_MS nor above PARLEY_TURN_MAX_MS. The rules above
+ * and the end-of-turn model (eot_model.h) both end here. */
+int parley_turn_pause_ms(double ms, double speed, int settling);
+
 /* 1 if the last word of text trails off (the speaker is likely to go on). */
 int parley_turn_trails_off(const char *text);
 
