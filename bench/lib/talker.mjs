@@ -9,17 +9,9 @@ import { script, silenceFrames, FRAME_MS } from './client.mjs';
 import { RATE } from './audio.mjs';
 import { words } from '../../tests/integration/audio.mjs';
 
-/** A small seeded random generator (mulberry32), so runs are repeatable. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded random generator (mulberry32), so runs are repeatable:
+ *  the simulated room's (tests/integration/room.mjs). */
+export { random as rng } from '../../tests/integration/room.mjs';
 
 export class Talker {
   /**
