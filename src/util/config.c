@@ -141,12 +141,27 @@ static int set_tts(struct parley_config *cfg, const char *v, char *why, size_t w
 	return 0;
 }
 
+/* The index of v among the n names, or -1 with why set to "'v' is not
+ * one of a, b, ...". */
+static int one_of(const char *v, const char *const *names, int n, char *why, size_t whylen)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(v, names[i]) == 0)
+			return i;
+	}
+	int w = snprintf(why, whylen, "'%s' is not one of ", v);
+	for (int i = 0; i < n && w >= 0 && (size_t)w < whylen; i++)
+		w += snprintf(why + w, whylen - (size_t)w, "%s%s", i ? ", " : "", names[i]);
+	return -1;
+}
+
+#define ONE_OF(v, names, why, whylen) one_of(v, names, (int)(sizeof names / sizeof names[0]), why, whylen)
+
 static int set_stt(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "pocketsphinx") != 0 && strcmp(v, "openai") != 0) {
-		snprintf(why, whylen, "'%s' is not one of pocketsphinx, openai", v);
+	static const char *const names[] = { "pocketsphinx", "openai" };
+	if (ONE_OF(v, names, why, whylen) < 0)
 		return -1;
-	}
 	strcpy(cfg->stt, v);
 	return 0;
 }
@@ -181,20 +196,18 @@ static int set_stt_path(struct parley_config *cfg, const char *v, char *why, siz
 
 static int set_tts_format(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "pcm") != 0 && strcmp(v, "wav") != 0) {
-		snprintf(why, whylen, "'%s' is not one of pcm, wav", v);
+	static const char *const names[] = { "pcm", "wav" };
+	if (ONE_OF(v, names, why, whylen) < 0)
 		return -1;
-	}
 	strcpy(cfg->tts_format, v);
 	return 0;
 }
 
 static int set_end_of_turn(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
-	if (strcmp(v, "model") != 0 && strcmp(v, "rules") != 0) {
-		snprintf(why, whylen, "'%s' is not one of model, rules", v);
+	static const char *const names[] = { "model", "rules" };
+	if (ONE_OF(v, names, why, whylen) < 0)
 		return -1;
-	}
 	strcpy(cfg->end_of_turn, v);
 	return 0;
 }
@@ -202,28 +215,22 @@ static int set_end_of_turn(struct parley_config *cfg, const char *v, char *why, 
 static int set_false_interruptions(struct parley_config *cfg, const char *v, char *why,
 				   size_t whylen)
 {
-	if (strcmp(v, "resume") == 0) {
-		cfg->false_interruptions_resume = 1;
-	} else if (strcmp(v, "stop") == 0) {
-		cfg->false_interruptions_resume = 0;
-	} else {
-		snprintf(why, whylen, "'%s' is not one of resume, stop", v);
+	static const char *const names[] = { "resume", "stop" };
+	int i = ONE_OF(v, names, why, whylen);
+	if (i < 0)
 		return -1;
-	}
+	cfg->false_interruptions_resume = i == 0;
 	return 0;
 }
 
 static int set_echo_guard(struct parley_config *cfg, const char *v, char *why, size_t whylen)
 {
 	static const char *const names[] = { "auto", "on", "off" }; /* enum parley_echo_mode */
-	for (int i = 0; i < 3; i++) {
-		if (strcmp(v, names[i]) == 0) {
-			cfg->echo_guard = i;
-			return 0;
-		}
-	}
-	snprintf(why, whylen, "'%s' is not one of auto, on, off", v);
-	return -1;
+	int i = ONE_OF(v, names, why, whylen);
+	if (i < 0)
+		return -1;
+	cfg->echo_guard = i;
+	return 0;
 }
 
 /* --allowed-origins: comma-separated "*", "null" or http(s)://host[:port]
